@@ -1,0 +1,36 @@
+"""Serving the sync socket: request bytes in, reply bytes out.
+
+Pure: the bridge's socket loop hands each request body here and sends back
+what it returns. Bad requests become error replies; nothing raises.
+"""
+
+from __future__ import annotations
+
+from ._errors import PipecastError
+from ._sequencer import Sequencer
+from ._wire import (
+    SnapshotRequest,
+    decode_sync_request,
+    encode_error_reply,
+    encode_replay_reply,
+    encode_snapshot_reply,
+)
+
+__all__ = ["serve_sync_request"]
+
+
+def serve_sync_request(sequencer: Sequencer, body: bytes, now: float) -> bytes:
+    """Answer one sync request (snapshot or replay) from `sequencer`'s state.
+
+    Runs in the thread that owns `sequencer`. Never raises for bad input: a
+    malformed or unknown request gets an error reply of the matching type.
+    """
+    try:
+        request = decode_sync_request(body)
+        if isinstance(request, SnapshotRequest):
+            heads, rows = sequencer.snapshot_rows(request.topics)
+            return encode_snapshot_reply(sequencer.epoch, heads, rows)
+        bodies = sequencer.replay(request.topic, request.after, now)
+        return encode_replay_reply(sequencer.epoch, request.topic, bodies)
+    except PipecastError as exc:
+        return encode_error_reply(exc.wire_type, str(exc))

@@ -1,0 +1,376 @@
+"""Wire format of PROTOCOL.md version 1: message values, encoders, decoders.
+
+Pure: no sockets, no threads, no clock. Every decoder validates what it reads
+and raises `MalformedFrame` (for frames off the status socket) or `BadRequest`
+(for sync requests) with a message saying what was wrong; nothing else escapes,
+whatever bytes come in.
+
+`Update` is a NamedTuple rather than a frozen dataclass on purpose: it is built
+once per received message on the hot path, and tuple construction is several
+times cheaper than a frozen dataclass's __init__. It is just as immutable.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import msgpack
+
+from ._errors import BadRequest, MalformedFrame, UnknownOp
+
+__all__ = [
+    "HEARTBEAT_TOPIC",
+    "PROTOCOL_VERSION",
+    "ErrorReply",
+    "Heartbeat",
+    "ReplayReply",
+    "ReplayRequest",
+    "SnapshotReply",
+    "SnapshotRequest",
+    "Update",
+    "decode_status",
+    "decode_sync_reply",
+    "decode_sync_request",
+    "encode_error_reply",
+    "encode_heartbeat",
+    "encode_replay_reply",
+    "encode_snapshot_reply",
+    "encode_sync_request",
+    "encode_update",
+    "pack_data",
+    "update_from_body",
+    "UpdateEncoder",
+]
+
+PROTOCOL_VERSION = 1
+HEARTBEAT_TOPIC = "_hb"
+_HB_FRAME = HEARTBEAT_TOPIC.encode()
+
+# Bounds on what a decoder will even try to unpack: a hostile peer must not be
+# able to make us allocate without limit.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+class Update(NamedTuple):
+    """One change of one key of one topic, as published and as applied."""
+
+    topic: str
+    key: str
+    data: Any  # a map, or None for a deletion
+    seq: int
+    epoch: str
+    ts: float
+    cid: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """The `_hb` message: the node is alive, and these are its topics' heads."""
+
+    epoch: str
+    ts: float
+    heads: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRequest:
+    """Ask for every live key of the topics matching any prefix ([] = all)."""
+
+    topics: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayRequest:
+    """Ask for every update of `topic` with seq > `after`."""
+
+    topic: str
+    after: int
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotReply:
+    """Every live key of the matching topics as of `heads`."""
+
+    epoch: str
+    heads: Mapping[str, int]
+    items: tuple[tuple[str, str, int, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayReply:
+    """The updates of one topic after the requested seq, in order."""
+
+    epoch: str
+    topic: str
+    items: tuple[Update, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReply:
+    """A sync or control error: `type` is one of PROTOCOL.md's error types."""
+
+    type: str
+    message: str
+
+
+# -- encoding ---------------------------------------------------------------
+
+_packb = msgpack.Packer(use_bin_type=True).pack
+
+
+def pack_data(data: Any) -> bytes:
+    """Encode a value on its own; raises `BadRequest` if msgpack cannot encode it."""
+    try:
+        return _packb(data)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise BadRequest(f"data cannot be encoded: {exc}") from None
+
+
+class UpdateEncoder:
+    """Encodes update bodies for one epoch around an already-encoded value.
+
+    The body is assembled from pieces: a prefix fixed for the epoch, seq and ts
+    as fixed-width msgpack (uint 64, float 64) in one struct call, then key, cid
+    and the value's own bytes. Keeping the value's bytes apart lets the
+    sequencer compare, store and re-serve values without re-encoding, and makes
+    what it keeps immune to the caller mutating its dict afterwards.
+    """
+
+    __slots__ = ("_prefix",)
+    _mid = struct.Struct(">BQ3sBd4s").pack
+
+    def __init__(self, epoch: str) -> None:
+        self._prefix = b"\x87\xa1v\x01\xa5epoch" + _packb(epoch) + b"\xa3seq"
+
+    def encode(self, key: str, data_b: bytes, seq: int, ts: float, cid: str | None) -> bytes:
+        return b"".join(
+            (
+                self._prefix,
+                self._mid(0xCF, seq, b"\xa2ts", 0xCB, ts, b"\xa3key"),
+                _packb(key),
+                b"\xa3cid",
+                _packb(cid),
+                b"\xa4data",
+                data_b,
+            )
+        )
+
+
+def encode_update(
+    key: str, data: Any, seq: int, epoch: str, ts: float, cid: str | None
+) -> bytes:
+    """Encode one update body (the topic travels in frame 0, not in the body)."""
+    return UpdateEncoder(epoch).encode(key, pack_data(data), seq, ts, cid)
+
+
+def encode_heartbeat(epoch: str, ts: float, heads: Mapping[str, int]) -> bytes:
+    return _packb({"v": 1, "epoch": epoch, "ts": ts, "heads": dict(heads)})
+
+
+def encode_sync_request(request: SnapshotRequest | ReplayRequest) -> bytes:
+    if isinstance(request, SnapshotRequest):
+        return _packb({"v": 1, "op": "snapshot", "topics": list(request.topics)})
+    return _packb({"v": 1, "op": "replay", "topic": request.topic, "after": request.after})
+
+
+def encode_snapshot_reply(
+    epoch: str, heads: Mapping[str, int], rows: list[tuple[str, str, int, bytes]]
+) -> bytes:
+    """Build a snapshot reply from rows whose values are already encoded."""
+    packer = msgpack.Packer(use_bin_type=True)
+    pack = packer.pack
+    parts = [
+        packer.pack_map_header(5),
+        pack("v"),
+        pack(1),
+        pack("op"),
+        pack("snapshot"),
+        pack("epoch"),
+        pack(epoch),
+        pack("heads"),
+        pack(dict(heads)),
+        pack("items"),
+        packer.pack_array_header(len(rows)),
+    ]
+    for topic, key, seq, data_b in rows:
+        parts.append(b"\x94" + pack(topic) + pack(key) + pack(seq) + data_b)
+    return b"".join(parts)
+
+
+def encode_replay_reply(epoch: str, topic: str, bodies: list[bytes]) -> bytes:
+    """Build the replay reply around update bodies that are already encoded.
+
+    The history keeps each update's encoded body, so a replay of thousands of
+    updates is a concatenation, not a re-encode: a msgpack array header followed
+    by n encoded maps is exactly the encoding of the list of those maps.
+    """
+    packer = msgpack.Packer(use_bin_type=True)
+    head = (
+        packer.pack_map_header(5)
+        + packer.pack("v")
+        + packer.pack(1)
+        + packer.pack("op")
+        + packer.pack("replay")
+        + packer.pack("epoch")
+        + packer.pack(epoch)
+        + packer.pack("topic")
+        + packer.pack(topic)
+        + packer.pack("items")
+        + packer.pack_array_header(len(bodies))
+    )
+    return head + b"".join(bodies)
+
+
+def encode_error_reply(wire_type: str, message: str) -> bytes:
+    return _packb({"v": 1, "op": "error", "error": {"type": wire_type, "message": message}})
+
+
+# -- decoding ---------------------------------------------------------------
+
+
+def _unpack(body: bytes, error: type[Exception]) -> Any:
+    if len(body) > MAX_BODY_BYTES:
+        raise error(f"body of {len(body)} bytes exceeds {MAX_BODY_BYTES}")
+    try:
+        return msgpack.unpackb(body, raw=False, strict_map_key=True)
+    except Exception as exc:  # msgpack raises many unrelated types on bad input
+        raise error(f"body is not valid msgpack: {type(exc).__name__}: {exc}") from None
+
+
+def _is_int(value: object) -> bool:
+    return type(value) is int
+
+
+def update_from_body(topic: str, body: Any) -> Update:
+    """Validate a decoded update map and build its `Update`."""
+    if type(body) is not dict:
+        raise MalformedFrame(f"update body is {type(body).__name__}, not a map")
+    try:
+        v = body["v"]
+        epoch = body["epoch"]
+        seq = body["seq"]
+        ts = body["ts"]
+        key = body["key"]
+        data = body["data"]
+    except KeyError as exc:
+        raise MalformedFrame(f"update lacks field {exc.args[0]!r}") from None
+    cid = body.get("cid")
+    if v != PROTOCOL_VERSION or type(v) is not int:
+        raise MalformedFrame(f"unsupported protocol version {v!r}")
+    if type(epoch) is not str or not epoch:
+        raise MalformedFrame("epoch must be a non-empty string")
+    if type(seq) is not int or seq < 1:
+        raise MalformedFrame(f"seq must be an int >= 1, not {seq!r}")
+    if type(ts) is not float and type(ts) is not int:
+        raise MalformedFrame("ts must be a number")
+    if type(key) is not str:
+        raise MalformedFrame("key must be a string")
+    if data is not None and type(data) is not dict:
+        raise MalformedFrame("data must be a map or nil")
+    if cid is not None and type(cid) is not str:
+        raise MalformedFrame("cid must be a string or nil")
+    return Update(topic, key, data, seq, epoch, float(ts), cid)
+
+
+def _heartbeat_from_body(body: Any) -> Heartbeat:
+    if type(body) is not dict or body.get("v") != PROTOCOL_VERSION:
+        raise MalformedFrame("heartbeat body is not a version 1 map")
+    epoch, ts, heads = body.get("epoch"), body.get("ts"), body.get("heads")
+    if type(epoch) is not str or not epoch:
+        raise MalformedFrame("heartbeat epoch must be a non-empty string")
+    if type(ts) is not float and type(ts) is not int:
+        raise MalformedFrame("heartbeat ts must be a number")
+    if type(heads) is not dict or not all(
+        type(t) is str and _is_int(s) and s >= 0 for t, s in heads.items()
+    ):
+        raise MalformedFrame("heartbeat heads must map topic strings to seqs")
+    return Heartbeat(epoch, float(ts), heads)
+
+
+def decode_status(frames: list[bytes]) -> Update | Heartbeat:
+    """Decode one message from the status socket.
+
+    Raises `MalformedFrame` for anything that is not a valid update or
+    heartbeat: wrong frame count, non-UTF-8 topic, bad msgpack, bad fields.
+    """
+    if len(frames) != 2:
+        raise MalformedFrame(f"expected 2 frames, got {len(frames)}")
+    topic_b, body_b = frames
+    body = _unpack(body_b, MalformedFrame)
+    if topic_b == _HB_FRAME:
+        return _heartbeat_from_body(body)
+    try:
+        topic = topic_b.decode()
+    except UnicodeDecodeError:
+        raise MalformedFrame("topic frame is not UTF-8") from None
+    return update_from_body(topic, body)
+
+
+def decode_sync_request(body_b: bytes) -> SnapshotRequest | ReplayRequest:
+    """Decode a request to the sync socket; raises `BadRequest` or `UnknownOp`."""
+    body = _unpack(body_b, BadRequest)
+    if type(body) is not dict:
+        raise BadRequest("request must be a msgpack map")
+    if body.get("v") != PROTOCOL_VERSION:
+        raise BadRequest(f"unsupported protocol version {body.get('v')!r}")
+    op = body.get("op")
+    if op == "snapshot":
+        topics = body.get("topics", [])
+        if type(topics) is not list or not all(type(t) is str for t in topics):
+            raise BadRequest("snapshot topics must be a list of prefix strings")
+        return SnapshotRequest(tuple(topics))
+    if op == "replay":
+        topic, after = body.get("topic"), body.get("after")
+        if type(topic) is not str or not topic:
+            raise BadRequest("replay topic must be a non-empty string")
+        if not _is_int(after) or after < 0:
+            raise BadRequest("replay after must be an int >= 0")
+        return ReplayRequest(topic, after)
+    raise UnknownOp(f"unknown sync op {op!r}")
+
+
+def decode_sync_reply(body_b: bytes) -> SnapshotReply | ReplayReply | ErrorReply:
+    """Decode a reply from the sync socket; raises `MalformedFrame` if invalid."""
+    body = _unpack(body_b, MalformedFrame)
+    if type(body) is not dict or body.get("v") != PROTOCOL_VERSION:
+        raise MalformedFrame("reply is not a version 1 map")
+    op = body.get("op")
+    if op == "error":
+        err = body.get("error")
+        if type(err) is not dict:
+            raise MalformedFrame("error reply lacks its error map")
+        return ErrorReply(str(err.get("type", "internal")), str(err.get("message", "")))
+    epoch = body.get("epoch")
+    if type(epoch) is not str or not epoch:
+        raise MalformedFrame("reply epoch must be a non-empty string")
+    items = body.get("items")
+    if type(items) is not list:
+        raise MalformedFrame("reply items must be a list")
+    if op == "snapshot":
+        heads = body.get("heads")
+        if type(heads) is not dict or not all(
+            type(t) is str and _is_int(s) for t, s in heads.items()
+        ):
+            raise MalformedFrame("snapshot heads must map topics to seqs")
+        rows: list[tuple[str, str, int, Any]] = []
+        for row in items:
+            if (
+                type(row) is not list
+                or len(row) != 4
+                or type(row[0]) is not str
+                or type(row[1]) is not str
+                or not _is_int(row[2])
+                or type(row[3]) is not dict
+            ):
+                raise MalformedFrame("snapshot item must be [topic, key, seq, map]")
+            rows.append((row[0], row[1], row[2], row[3]))
+        return SnapshotReply(epoch, heads, tuple(rows))
+    if op == "replay":
+        topic = body.get("topic")
+        if type(topic) is not str:
+            raise MalformedFrame("replay reply topic must be a string")
+        return ReplayReply(epoch, topic, tuple(update_from_body(topic, b) for b in items))
+    raise MalformedFrame(f"unknown reply op {op!r}")
