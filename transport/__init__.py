@@ -7,6 +7,7 @@ shells that move bytes between ZeroMQ sockets and that core.
 
 from ._errors import (
     BadRequest,
+    BindError,
     BridgeClosed,
     HistoryGone,
     MalformedFrame,
@@ -16,7 +17,8 @@ from ._errors import (
     RemoteError,
     UnknownOp,
 )
-from ._replica import Reason, Recovered, Replica, ReplicaStatistics, Reset, Stale
+from ._replica import Ended, Reason, Recovered, Replica, ReplicaStatistics, Reset, Stale
+from ._subscriber import Subscriber, SubscriberStatistics
 from ._sequencer import HistoryLimits, Published, Sequencer, SequencerStatistics, topic_matches
 from ._wire import (
     HEARTBEAT_TOPIC,
@@ -45,7 +47,9 @@ __all__ = [
     "HEARTBEAT_TOPIC",
     "PROTOCOL_VERSION",
     "BadRequest",
+    "BindError",
     "BridgeClosed",
+    "Ended",
     "ErrorReply",
     "Heartbeat",
     "HistoryGone",
@@ -68,6 +72,8 @@ __all__ = [
     "SnapshotReply",
     "SnapshotRequest",
     "Stale",
+    "Subscriber",
+    "SubscriberStatistics",
     "UnknownOp",
     "Update",
     "UpdateEncoder",

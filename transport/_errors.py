@@ -13,6 +13,7 @@ from __future__ import annotations
 
 __all__ = [
     "BadRequest",
+    "BindError",
     "BridgeClosed",
     "HistoryGone",
     "MalformedFrame",
@@ -57,6 +58,10 @@ class HistoryGone(PipecastError):
     """A replay was asked for updates the bounded history no longer holds."""
 
     wire_type = "history_gone"
+
+
+class BindError(PipecastError):
+    """An endpoint could not be bound: in use by another node, or malformed."""
 
 
 class BridgeClosed(PipecastError):

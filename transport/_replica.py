@@ -47,7 +47,7 @@ from ._wire import (
     Update,
 )
 
-__all__ = ["Reason", "Recovered", "Replica", "ReplicaStatistics", "Reset", "Stale"]
+__all__ = ["Ended", "Reason", "Recovered", "Replica", "ReplicaStatistics", "Reset", "Stale"]
 
 
 class Reason(enum.Enum):
@@ -89,7 +89,14 @@ class Stale:
     silent_for: float
 
 
-Event = Update | Reset | Recovered | Stale
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """The node said it is stopping (its final heartbeat): the epoch is over."""
+
+    epoch: str
+
+
+Event = Update | Reset | Recovered | Stale | Ended
 Request = SnapshotRequest | ReplayRequest
 
 
@@ -148,6 +155,7 @@ class Replica:
         self._requests: list[Request] = []
         self._last_heard: float | None = None
         self._stale = False
+        self._ended = False
         self._applied = 0
         self._duplicates = 0
         self._gaps = 0
@@ -227,16 +235,22 @@ class Replica:
     def feed_heartbeat(self, hb: Heartbeat, now: float) -> None:
         """Feed one heartbeat from the status socket, in arrival order."""
         self._heard(now)
-        if self._syncing:
+        if hb.epoch != self.epoch and hb.epoch in self._retired:
+            self._old_epoch_dropped += 1
             return
-        if hb.epoch != self.epoch:
-            if hb.epoch in self._retired:
-                self._old_epoch_dropped += 1
-                return
-            self._begin_sync(Reason.EPOCH)
-            return
-        for topic, head in hb.heads.items():
-            if head > self._last.get(topic, 0) and topic not in self._recovering:
+        if not self._syncing:
+            if hb.epoch != self.epoch:
+                self._begin_sync(Reason.EPOCH)
+            else:
+                self._check_heads(hb.heads)
+        if hb.final:
+            self._ended = True
+            self._events.append(Ended(hb.epoch))
+
+    def _check_heads(self, heads: Mapping[str, int]) -> None:
+        last = self._last
+        for topic, head in heads.items():
+            if head > last.get(topic, 0) and topic not in self._recovering:
                 if topic_matches(topic, self.prefixes):
                     self._gaps += 1
                     self._request_replay(topic, _Recovery(_Kind.REPLAY, Reason.GAP))
@@ -254,7 +268,7 @@ class Replica:
 
     def tick(self, now: float) -> None:
         """Let time pass: reports the node stale after `stale_after` of silence."""
-        if self._last_heard is None or self._stale:
+        if self._last_heard is None or self._stale or self._ended:
             return
         silent = now - self._last_heard
         if silent >= self.stale_after:
@@ -265,6 +279,7 @@ class Replica:
 
     def _heard(self, now: float) -> None:
         self._last_heard = now
+        self._ended = False
         if self._stale:
             self._stale = False
             self._recoveries[Reason.STALE.value] += 1

@@ -19,18 +19,21 @@ from ._wire import (
 __all__ = ["serve_sync_request"]
 
 
-def serve_sync_request(sequencer: Sequencer, body: bytes, now: float) -> bytes:
+def serve_sync_request(
+    sequencer: Sequencer, body: bytes, now: float
+) -> tuple[bytes, str | None]:
     """Answer one sync request (snapshot or replay) from `sequencer`'s state.
 
-    Runs in the thread that owns `sequencer`. Never raises for bad input: a
-    malformed or unknown request gets an error reply of the matching type.
+    Returns the reply body and, for an error reply, its error type. Runs in
+    the thread that owns `sequencer`. Never raises for bad input: a malformed
+    or unknown request gets an error reply of the matching type.
     """
     try:
         request = decode_sync_request(body)
         if isinstance(request, SnapshotRequest):
             heads, rows = sequencer.snapshot_rows(request.topics)
-            return encode_snapshot_reply(sequencer.epoch, heads, rows)
+            return encode_snapshot_reply(sequencer.epoch, heads, rows), None
         bodies = sequencer.replay(request.topic, request.after, now)
-        return encode_replay_reply(sequencer.epoch, request.topic, bodies)
+        return encode_replay_reply(sequencer.epoch, request.topic, bodies), None
     except PipecastError as exc:
-        return encode_error_reply(exc.wire_type, str(exc))
+        return encode_error_reply(exc.wire_type, str(exc)), exc.wire_type

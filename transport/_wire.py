@@ -73,6 +73,7 @@ class Heartbeat:
     epoch: str
     ts: float
     heads: Mapping[str, int]
+    final: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,8 +167,14 @@ def encode_update(
     return UpdateEncoder(epoch).encode(key, pack_data(data), seq, ts, cid)
 
 
-def encode_heartbeat(epoch: str, ts: float, heads: Mapping[str, int]) -> bytes:
-    return _packb({"v": 1, "epoch": epoch, "ts": ts, "heads": dict(heads)})
+def encode_heartbeat(
+    epoch: str, ts: float, heads: Mapping[str, int], *, final: bool = False
+) -> bytes:
+    """Encode a heartbeat; `final` marks the last one of an epoch (node stopping)."""
+    body: dict[str, Any] = {"v": 1, "epoch": epoch, "ts": ts, "heads": dict(heads)}
+    if final:
+        body["final"] = True
+    return _packb(body)
 
 
 def encode_sync_request(request: SnapshotRequest | ReplayRequest) -> bytes:
@@ -287,7 +294,7 @@ def _heartbeat_from_body(body: Any) -> Heartbeat:
         type(t) is str and _is_int(s) and s >= 0 for t, s in heads.items()
     ):
         raise MalformedFrame("heartbeat heads must map topic strings to seqs")
-    return Heartbeat(epoch, float(ts), heads)
+    return Heartbeat(epoch, float(ts), heads, body.get("final") is True)
 
 
 def decode_status(frames: list[bytes]) -> Update | Heartbeat:

@@ -85,7 +85,7 @@ class Harness:
     def serve(self) -> None:
         while self.pending:
             req = self.pending.pop(0)
-            reply = serve_sync_request(self.seq, encode_sync_request(req), self.now)
+            reply, _ = serve_sync_request(self.seq, encode_sync_request(req), self.now)
             self.replica.feed_reply(req, decode_sync_reply(reply), self.now)
             self._collect()
 

@@ -1,0 +1,274 @@
+"""Subscriber: follow a node's topics from plain Python, exactly and in order.
+
+A `Subscriber` owns one thread, which owns its SUB and DEALER sockets (one
+owner per socket) and drives a `Replica`: it feeds it what the status socket
+delivers, sends the snapshot and replay requests it asks for (one at a time;
+a request unanswered within `request_timeout` is re-sent on a fresh socket,
+the "lazy pirate" way), and hands the replica's events to the user, either to
+a callback (called in the subscriber thread) or to a queue read with `get()`
+or by iterating.
+
+Nothing here needs an actor. Statistics and state reads are safe from any
+thread.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import zmq
+
+from ._errors import MalformedFrame, NodeUnreachable
+from ._replica import Event, Replica, ReplicaStatistics, Request
+from ._wire import Update, decode_status, decode_sync_reply, encode_sync_request
+
+__all__ = ["Subscriber", "SubscriberStatistics"]
+
+log = logging.getLogger("pipecast.subscriber")
+
+_BATCH = 2000  # messages taken off SUB per turn before other work gets a look in
+_TICK = 0.1  # how often staleness and request deadlines are looked at, seconds
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberStatistics:
+    received: int
+    malformed: int
+    requests_sent: int
+    request_timeouts: int
+    callback_failures: int
+    replica: ReplicaStatistics
+
+
+class Subscriber:
+    """Follow `prefixes` of a node's topics (see module docstring).
+
+    `on_event`, if given, is called in the subscriber's thread for every
+    event (`Update`, `Reset`, `Recovered`, `Stale`, `Ended`), in order; it must
+    not block for long. An exception in it is counted and logged, never lost
+    silently, and the subscriber goes on. Without a callback, events queue up
+    for `get()` and iteration.
+    """
+
+    def __init__(
+        self,
+        status_endpoint: str,
+        sync_endpoint: str,
+        prefixes: Iterable[str] = (),
+        *,
+        on_event: Callable[[Event], None] | None = None,
+        stale_after: float = 3.0,
+        request_timeout: float = 2.0,
+        rcvhwm: int = 100_000,
+        name: str = "pipecast-subscriber",
+    ) -> None:
+        self.status_endpoint = status_endpoint
+        self.sync_endpoint = sync_endpoint
+        self.replica = Replica(prefixes, stale_after=stale_after)
+        self._on_event = on_event
+        self._queue: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        self._request_timeout = request_timeout
+        self._rcvhwm = rcvhwm
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._stopping = False
+        self._received = 0
+        self._malformed = 0
+        self._requests_sent = 0
+        self._timeouts = 0
+        self._callback_failures = 0
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    # -- control (any thread) ---------------------------------------------------
+
+    def start(self) -> Subscriber:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread and close its sockets. Blocks up to `timeout`."""
+        with self._lock:
+            if not self._stopping:
+                self._stopping = True
+                if self._efd >= 0:
+                    os.eventfd_write(self._efd, 1)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def __enter__(self) -> Subscriber:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- reading (any thread) -----------------------------------------------------
+
+    def get(self, timeout: float | None = None) -> Event:
+        """The next event (queue mode). Raises `queue.Empty` after `timeout`."""
+        return self._queue.get(timeout=timeout)
+
+    def __iter__(self) -> Iterator[Event]:
+        while True:
+            yield self._queue.get()
+
+    def state(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return self.replica.state()
+
+    def topic(self, name: str) -> dict[str, Any]:
+        with self._lock:
+            return self.replica.get(name)
+
+    def wait_for(self, predicate: Callable[[Subscriber], bool], timeout: float) -> bool:
+        """Block until `predicate(self)` holds (checked after every batch)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate(self):
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._thread.is_alive():
+                    return predicate(self)
+                self._changed.wait(left)
+            return True
+
+    def wait_synced(self, timeout: float) -> None:
+        """Block until the first snapshot is applied; `NodeUnreachable` if not."""
+        if not self.wait_for(lambda s: s.replica.synced, timeout):
+            raise NodeUnreachable(
+                f"no snapshot from {self.sync_endpoint} within {timeout} s"
+            )
+
+    def statistics(self) -> SubscriberStatistics:
+        with self._lock:
+            return SubscriberStatistics(
+                received=self._received,
+                malformed=self._malformed,
+                requests_sent=self._requests_sent,
+                request_timeouts=self._timeouts,
+                callback_failures=self._callback_failures,
+                replica=self.replica.statistics(),
+            )
+
+    # -- the subscriber thread ------------------------------------------------------
+
+    def _run(self) -> None:
+        ctx = zmq.Context()
+        sub = ctx.socket(zmq.SUB)
+        sub.linger = 0
+        sub.rcvhwm = self._rcvhwm
+        prefixes = self.replica.prefixes
+        for p in prefixes or ("",):
+            sub.subscribe(p.encode())
+        if prefixes:
+            sub.subscribe(b"_hb")
+        sub.connect(self.status_endpoint)
+        dealer = self._new_dealer(ctx)
+        poller = zmq.Poller()
+        poller.register(sub, zmq.POLLIN)
+        poller.register(dealer, zmq.POLLIN)
+        poller.register(self._efd, zmq.POLLIN)
+        outbox: collections.deque[Request] = collections.deque()
+        inflight: Request | None = None
+        deadline = 0.0
+        try:
+            with self._lock:
+                self.replica.start(time.monotonic())
+                outbox.extend(self.replica.take_requests())
+            while not self._stopping:
+                if inflight is None and outbox:
+                    inflight = outbox.popleft()
+                    dealer.send_multipart([b"", encode_sync_request(inflight)])
+                    self._requests_sent += 1
+                    deadline = time.monotonic() + self._request_timeout
+                ready = dict(poller.poll(_TICK * 1000))
+                now = time.monotonic()
+                with self._lock:
+                    if sub in ready:
+                        self._drain_sub(sub, now)
+                    if dealer in ready and inflight is not None:
+                        frames = dealer.recv_multipart()
+                        try:
+                            reply = decode_sync_reply(frames[-1])
+                        except MalformedFrame:
+                            self._malformed += 1
+                        else:
+                            self.replica.feed_reply(inflight, reply, now)
+                        inflight = None
+                    elif inflight is not None and now >= deadline:
+                        # Lazy pirate: a lost request or a restarted node; a fresh
+                        # socket drops whatever the old one still had queued.
+                        self._timeouts += 1
+                        poller.unregister(dealer)
+                        dealer.close()
+                        dealer = self._new_dealer(ctx)
+                        poller.register(dealer, zmq.POLLIN)
+                        outbox.appendleft(inflight)
+                        inflight = None
+                    self.replica.tick(now)
+                    outbox.extend(self.replica.take_requests())
+                    self._dispatch()
+                    self._changed.notify_all()
+        except BaseException as exc:  # reported, not swallowed: see _error
+            self._error = exc
+            raise
+        finally:
+            sub.close()
+            dealer.close()
+            ctx.term()
+            with self._changed:
+                os.close(self._efd)
+                self._efd = -1
+                self._changed.notify_all()
+
+    def _new_dealer(self, ctx: zmq.Context[zmq.Socket[bytes]]) -> zmq.Socket[bytes]:
+        dealer = ctx.socket(zmq.DEALER)
+        dealer.linger = 0
+        dealer.connect(self.sync_endpoint)
+        return dealer
+
+    def _drain_sub(self, sub: zmq.Socket[bytes], now: float) -> None:
+        replica = self.replica
+        recv = sub.recv_multipart
+        feed_update = replica.feed_update
+        n = 0
+        while n < _BATCH:
+            try:
+                frames = recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            n += 1
+            try:
+                msg = decode_status(frames)
+            except MalformedFrame:
+                self._malformed += 1
+                continue
+            if type(msg) is Update:
+                feed_update(msg, now)
+            else:
+                replica.feed_heartbeat(msg, now)  # type: ignore[arg-type]
+        self._received += n
+
+    def _dispatch(self) -> None:
+        events = self.replica.take_events()
+        if not events:
+            return
+        callback = self._on_event
+        if callback is None:
+            for ev in events:
+                self._queue.put(ev)
+            return
+        for ev in events:
+            try:
+                callback(ev)
+            except Exception:  # the user's code: count it, log it, go on
+                self._callback_failures += 1
+                log.exception("on_event raised; the subscriber goes on")
