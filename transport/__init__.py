@@ -17,7 +17,7 @@ from ._errors import (
     RemoteError,
     UnknownOp,
 )
-from ._replica import Ended, Reason, Recovered, Replica, ReplicaStatistics, Reset, Stale
+from ._replica import Checkpoint, Ended, Reason, Recovered, Replica, ReplicaStatistics, Reset, Stale
 from ._subscriber import Subscriber, SubscriberStatistics
 from ._sequencer import HistoryLimits, Published, Sequencer, SequencerStatistics, topic_matches
 from ._wire import (
@@ -49,6 +49,7 @@ __all__ = [
     "BadRequest",
     "BindError",
     "BridgeClosed",
+    "Checkpoint",
     "Ended",
     "ErrorReply",
     "Heartbeat",

@@ -47,7 +47,7 @@ from ._wire import (
     Update,
 )
 
-__all__ = ["Ended", "Reason", "Recovered", "Replica", "ReplicaStatistics", "Reset", "Stale"]
+__all__ = ["Checkpoint", "Ended", "Reason", "Recovered", "Replica", "ReplicaStatistics", "Reset", "Stale"]
 
 
 class Reason(enum.Enum):
@@ -80,6 +80,7 @@ class Recovered:
     topic: str | None
     replayed: int
     snapshot: bool
+    skipped: int = 0  # with a snapshot: how many updates it stood in for
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,15 @@ class Stale:
     """Nothing heard from the node for `silent_for` seconds."""
 
     silent_for: float
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Where a replica stood: enough to resume without a snapshot."""
+
+    epoch: str
+    state: Mapping[str, Mapping[str, Any]]
+    last: Mapping[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +136,7 @@ class _Recovery:
     held: dict[int, Update] = field(default_factory=dict)
     attempts: int = 1
     replayed: int = 0
+    skipped: int = 0
 
 
 class Replica:
@@ -222,10 +233,28 @@ class Replica:
 
     # -- feeding ------------------------------------------------------------
 
-    def start(self, now: float) -> None:
-        """Begin the join: request the first snapshot."""
+    def checkpoint(self) -> Checkpoint | None:
+        """The replica's position and state, to resume from later (None before sync)."""
+        if self.epoch is None or self._syncing:
+            return None
+        return Checkpoint(self.epoch, self.state(), dict(self._last))
+
+    def start(self, now: float, resume: Checkpoint | None = None) -> None:
+        """Begin: request the first snapshot, or resume from a checkpoint.
+
+        Resuming asks for a replay of each topic after its saved seq: only the
+        updates missed while away travel. A topic whose history is gone, or a
+        checkpoint of another epoch, falls back to a snapshot as usual.
+        """
         self._last_heard = now
-        self._begin_sync(None)
+        if resume is None:
+            self._begin_sync(None)
+            return
+        self.epoch = resume.epoch
+        self._state = {t: dict(kv) for t, kv in resume.state.items()}
+        self._last = {t: s for t, s in resume.last.items() if s > 0}
+        for topic in self._last:
+            self._request_replay(topic, _Recovery(_Kind.REPLAY, Reason.GAP))
 
     def feed_update(self, update: Update, now: float) -> None:
         """Feed one decoded update from the status socket, in arrival order."""
@@ -373,7 +402,9 @@ class Replica:
     def _finish(self, topic: str, rec: _Recovery, *, snapshot: bool) -> None:
         del self._recovering[topic]
         self._recoveries[rec.reason.value] += 1
-        self._events.append(Recovered(rec.reason, topic, rec.replayed, snapshot=snapshot))
+        self._events.append(
+            Recovered(rec.reason, topic, rec.replayed, snapshot=snapshot, skipped=rec.skipped)
+        )
 
     def _on_replay(self, reply: ReplayReply) -> None:
         if self._syncing:
@@ -427,12 +458,14 @@ class Replica:
                 self._begin_sync(Reason.EPOCH)
             return
         for topic in [t for t, r in self._recovering.items() if r.kind is _Kind.SNAPSHOT]:
-            if not topic_matches(topic, request_prefixes(request)):
+            # Only the answer to this topic's own request counts: the shell
+            # pairs each reply with its request, so an answer to anything else
+            # is not evidence about where this topic stands.
+            if request != SnapshotRequest((topic,)):
                 continue
             rec = self._recovering[topic]
             head = reply.heads.get(topic, 0)
-            if head < self._last.get(topic, 0):
-                continue  # an older snapshot (a late reply): the position never moves back
+            rec.skipped = max(0, head - self._last.get(topic, 0))
             self._last[topic] = head
             kv = {key: data for t, key, _, data in reply.items if t == topic}
             self._state[topic] = kv
@@ -485,5 +518,3 @@ class Replica:
                 break
 
 
-def request_prefixes(request: Request) -> tuple[str, ...]:
-    return request.topics if isinstance(request, SnapshotRequest) else (request.topic,)

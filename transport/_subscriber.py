@@ -27,7 +27,7 @@ from typing import Any
 import zmq
 
 from ._errors import MalformedFrame, NodeUnreachable
-from ._replica import Event, Replica, ReplicaStatistics, Request
+from ._replica import Checkpoint, Event, Replica, ReplicaStatistics, Request
 from ._wire import Update, decode_status, decode_sync_reply, encode_sync_request
 
 __all__ = ["Subscriber", "SubscriberStatistics"]
@@ -68,6 +68,7 @@ class Subscriber:
         stale_after: float = 3.0,
         request_timeout: float = 2.0,
         rcvhwm: int = 100_000,
+        resume: Checkpoint | None = None,
         name: str = "pipecast-subscriber",
     ) -> None:
         self.status_endpoint = status_endpoint
@@ -77,6 +78,7 @@ class Subscriber:
         self._queue: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self._request_timeout = request_timeout
         self._rcvhwm = rcvhwm
+        self._resume = resume
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
@@ -147,6 +149,11 @@ class Subscriber:
                 f"no snapshot from {self.sync_endpoint} within {timeout} s"
             )
 
+    def checkpoint(self) -> Checkpoint | None:
+        """Where the replica stands now, for `Subscriber(..., resume=...)`."""
+        with self._lock:
+            return self.replica.checkpoint()
+
     def statistics(self) -> SubscriberStatistics:
         with self._lock:
             return SubscriberStatistics(
@@ -181,7 +188,7 @@ class Subscriber:
         deadline = 0.0
         try:
             with self._lock:
-                self.replica.start(time.monotonic())
+                self.replica.start(time.monotonic(), self._resume)
                 outbox.extend(self.replica.take_requests())
             while not self._stopping:
                 if inflight is None and outbox:

@@ -1,0 +1,50 @@
+"""Shared fixtures: every test ends with no actor, thread or socket left behind."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+
+import pykka
+import pytest
+
+from pipecast.actors import BridgeConfig, BridgeHandle, start_bridge
+
+LOOPBACK = "tcp://127.0.0.1:*"
+
+
+def _fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture(autouse=True)
+def no_leaks() -> Iterator[None]:
+    """Stop all actors after the test; fail it if threads or fds leaked."""
+    threads_before = set(threading.enumerate())
+    fds_before = _fds()
+    yield
+    pykka.ActorRegistry.stop_all(block=True, timeout=10)
+    deadline = time.monotonic() + 5.0
+    leaked = []
+    for t in set(threading.enumerate()) - threads_before:
+        t.join(max(0.0, deadline - time.monotonic()))
+        if t.is_alive():
+            leaked.append(t.name)
+    assert not leaked, f"threads leaked: {leaked}"
+    # fds close asynchronously in libzmq's reaper only until ctx.term() returns,
+    # which every owner calls before its thread ends; so this is exact.
+    assert _fds() <= fds_before, f"file descriptors leaked: {fds_before} -> {_fds()}"
+
+
+@pytest.fixture
+def bridge_config() -> BridgeConfig:
+    return BridgeConfig(LOOPBACK, LOOPBACK, heartbeat_interval=0.1)
+
+
+@pytest.fixture
+def bridge(bridge_config: BridgeConfig) -> Iterator[BridgeHandle]:
+    handle = start_bridge(bridge_config)
+    yield handle
+    handle.stop()
