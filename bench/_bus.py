@@ -1,0 +1,274 @@
+"""`pipecast bench bus`: the status bus against raw pyzmq, in one run.
+
+Each measurement runs publisher and subscriber in separate processes over tcp
+loopback. The raw baseline is plain pyzmq PUB->SUB sending the same msgpack
+update map (about 200 bytes) with no pipecast code at all; the pipecast run
+goes through `BridgeHandle.publish` (an actor tell), the bridge's sequencing
+and history, and a `Subscriber` with its replica. Both sides use the same
+high-water marks, large enough that neither run loses messages, so the ratio
+compares work done, not luck.
+
+Timing uses CLOCK_MONOTONIC, which is shared by all processes on the machine.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import msgpack
+
+__all__ = ["BusBenchResult", "run_bus_bench"]
+
+TOPIC = "bench/stage"
+_HWM = 2_000_000
+
+
+def status_value(i: int, sent: float = 0.0) -> dict[str, Any]:
+    """A realistic ~200-byte stage state (status and progress in one value)."""
+    return {
+        "status": "running",
+        "file": "/media/library/show/season01/episode01.mkv",
+        "progress": i / 1000.0,
+        "fps": 23.976,
+        "eta": 1234.5,
+        "done": i,
+        "failed": 0,
+        "queue": 42,
+        "velocity": 17.5,
+        "sent": sent,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class BusBenchResult:
+    count: int
+    raw_throughput: float
+    pipecast_throughput: float
+    ratio: float
+    latency_rate: int
+    latency_p50_ms: float
+    latency_p99_ms: float
+    latency_p999_ms: float
+    raw_latency_p50_ms: float
+    raw_latency_p99_ms: float
+    unrecovered_gaps: int
+    replay_count: int
+    replay_ms: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# -- raw baseline ---------------------------------------------------------------
+
+
+def _raw_pub(endpoint_q: Any, ready: Any, count: int, rate: int) -> None:
+    import zmq  # noqa: PLC0415 - import after the process start, never before a fork
+
+    ctx = zmq.Context()
+    pub = ctx.socket(zmq.PUB)
+    pub.sndhwm = _HWM
+    pub.linger = 2000
+    pub.bind("tcp://127.0.0.1:*")
+    endpoint_q.put(pub.get(zmq.LAST_ENDPOINT).decode())
+    while not ready.wait(0.01):
+        pub.send_multipart([b"warmup", b""])
+    packb = msgpack.packb
+    topic = TOPIC.encode()
+    start = time.monotonic()
+    endpoint_q.put(start)
+    for i in range(count):
+        if rate:
+            _pace(start, i, rate)
+        now = time.monotonic()
+        body = packb(
+            {"v": 1, "epoch": "0123456789abcdef", "seq": i + 1, "ts": time.time(),
+             "key": "encoder", "data": status_value(i, now), "cid": None}
+        )
+        pub.send_multipart([topic, body])
+    pub.close()
+    ctx.term()
+
+
+def _raw_sub(endpoint: str, ready: Any, result_q: Any, count: int) -> None:
+    import zmq  # noqa: PLC0415
+
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    sub.rcvhwm = _HWM
+    sub.linger = 0
+    sub.subscribe(b"")
+    sub.connect(endpoint)
+    while sub.recv_multipart()[0] == b"warmup":
+        if not ready.is_set():
+            ready.set()
+    unpackb = msgpack.unpackb
+    recv = sub.recv_multipart
+    lat: list[float] = []
+    n = 1  # the first data message ended the warm-up loop
+    while n < count:
+        frames = recv()
+        if frames[0] == b"warmup":
+            continue
+        body = unpackb(frames[1])
+        lat.append(time.monotonic() - body["data"]["sent"])
+        n += 1
+    result_q.put((time.monotonic(), lat))
+    sub.close()
+    ctx.term()
+
+
+# -- pipecast -------------------------------------------------------------------------
+
+
+def _pc_pub(endpoint_q: Any, ready: Any, count: int, rate: int, done: Any) -> None:
+    from pipecast.actors import BridgeConfig, start_bridge  # noqa: PLC0415
+
+    handle = start_bridge(
+        BridgeConfig("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", sndhwm=_HWM)
+    )
+    endpoint_q.put((handle.status_endpoint, handle.sync_endpoint))
+    while not ready.wait(0.01):
+        handle.publish("warmup", "k", {"t": time.monotonic()})
+    publish = handle.publish
+    start = time.monotonic()
+    endpoint_q.put(start)
+    for i in range(count):
+        if rate:
+            _pace(start, i, rate)
+        publish(TOPIC, "encoder", status_value(i, time.monotonic()))
+    done.wait(120)
+    handle.stop()
+
+
+def _pc_sub(endpoints: tuple[str, str], ready: Any, result_q: Any, count: int) -> None:
+    import threading  # noqa: PLC0415
+
+    from pipecast.transport import Subscriber, Update  # noqa: PLC0415
+
+    finished = threading.Event()
+    lat: list[float] = []
+    t_end = [0.0]
+    seen = [0]
+
+    def on_event(ev: object) -> None:
+        if type(ev) is Update:
+            if ev.topic == TOPIC:
+                now = time.monotonic()
+                lat.append(now - ev.data["sent"])
+                seen[0] = ev.data["done"]
+                if seen[0] == count - 1:
+                    t_end[0] = now
+                    finished.set()
+            elif not ready.is_set():
+                ready.set()
+
+    sub = Subscriber(endpoints[0], endpoints[1], ["bench/", "warmup"], on_event=on_event)
+    sub.start()
+    sub.wait_synced(10)
+    finished.wait(120)
+    # unrecovered = the replica does not hold the final value once it is quiet
+    sub.wait_for(lambda s: not s.replica.recovering, 10)
+    final = sub.topic(TOPIC).get("encoder", {})
+    unrecovered = 0 if final.get("done") == count - 1 else 1
+    stats = sub.statistics()
+    sub.stop()
+    result_q.put((t_end[0], lat, unrecovered, stats.replica.gaps))
+
+
+def _pace(start: float, i: int, rate: int) -> None:
+    # Sleep, never spin: a spinning producer holds the GIL and starves the
+    # bridge thread of the same process, which would measure the benchmark.
+    left = start + i / rate - time.monotonic()
+    if left > 0:
+        time.sleep(left)
+
+
+def _run_pair(kind: str, count: int, rate: int) -> tuple[float, list[float], int]:
+    ctx = mp.get_context("spawn")
+    q_pub, q_res = ctx.Queue(), ctx.Queue()
+    ready, done = ctx.Event(), ctx.Event()
+    if kind == "raw":
+        pub = ctx.Process(target=_raw_pub, args=(q_pub, ready, count, rate))
+        pub.start()
+        sub = ctx.Process(target=_raw_sub, args=(q_pub.get(timeout=30), ready, q_res, count))
+    else:
+        pub = ctx.Process(target=_pc_pub, args=(q_pub, ready, count, rate, done))
+        pub.start()
+        sub = ctx.Process(target=_pc_sub, args=(q_pub.get(timeout=30), ready, q_res, count))
+    sub.start()
+    start = q_pub.get(timeout=60)
+    res = q_res.get(timeout=300)
+    done.set()
+    sub.join(30)
+    pub.join(30)
+    elapsed = res[0] - start
+    unrecovered = res[2] if kind != "raw" else 0
+    return count / elapsed, res[1], unrecovered
+
+
+def _pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100.0 * len(ordered)))] * 1000.0
+
+
+def _replay_bench(n: int) -> float:
+    """Time for a subscriber resuming n updates behind to be exact again (ms)."""
+    import threading  # noqa: PLC0415
+
+    from pipecast.actors import BridgeConfig, start_bridge  # noqa: PLC0415
+    from pipecast.transport import Recovered, Subscriber  # noqa: PLC0415
+
+    handle = start_bridge(BridgeConfig("tcp://127.0.0.1:*", "tcp://127.0.0.1:*"))
+    try:
+        handle.publish(TOPIC, "encoder", status_value(-1))
+        with Subscriber(handle.status_endpoint, handle.sync_endpoint, [TOPIC]) as s:
+            s.wait_synced(10)
+            cp = s.checkpoint()
+        for i in range(n):
+            handle.publish(TOPIC, "encoder", status_value(i))
+        handle.statistics()  # everything above is sequenced once this returns
+        recovered = threading.Event()
+        t0 = time.monotonic()
+        sub = Subscriber(
+            handle.status_endpoint, handle.sync_endpoint, [TOPIC], resume=cp,
+            on_event=lambda ev: recovered.set() if isinstance(ev, Recovered) else None,
+        ).start()
+        recovered.wait(30)
+        elapsed = time.monotonic() - t0
+        assert sub.replica.last_seq(TOPIC) == n + 1
+        sub.stop()
+        return elapsed * 1000.0
+    finally:
+        handle.stop()
+
+
+def run_bus_bench(count: int = 200_000, rate: int = 1000, seconds: float = 5.0) -> BusBenchResult:
+    """Run every measurement; blocks for roughly a minute on the 2-core machine."""
+    raw_tp, _, _ = _run_pair("raw", count, 0)
+    pc_tp, _, unrec_tp = _run_pair("pipecast", count, 0)
+    n_lat = int(rate * seconds)
+    _, raw_lat, _ = _run_pair("raw", n_lat, rate)
+    _, pc_lat, unrec_lat = _run_pair("pipecast", n_lat, rate)
+    replay_ms = statistics.median(_replay_bench(1000) for _ in range(5))
+    return BusBenchResult(
+        count=count,
+        raw_throughput=raw_tp,
+        pipecast_throughput=pc_tp,
+        ratio=pc_tp / raw_tp,
+        latency_rate=rate,
+        latency_p50_ms=_pct(pc_lat, 50),
+        latency_p99_ms=_pct(pc_lat, 99),
+        latency_p999_ms=_pct(pc_lat, 99.9),
+        raw_latency_p50_ms=_pct(raw_lat, 50),
+        raw_latency_p99_ms=_pct(raw_lat, 99),
+        unrecovered_gaps=unrec_tp + unrec_lat,
+        replay_count=1000,
+        replay_ms=replay_ms,
+    )

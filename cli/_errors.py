@@ -1,0 +1,31 @@
+"""CLI errors: each carries the exit code documented in `pipecast --help`."""
+
+from __future__ import annotations
+
+import click
+
+__all__ = ["EXIT_CODES", "BindFailed", "CliError", "UnreachableError", "UsageError"]
+
+EXIT_CODES = """\b
+Exit codes:
+  0  success
+  1  the command failed (a typed error says why)
+  2  bad arguments or options
+  3  the node could not be reached within --timeout
+  4  an endpoint could not be bound (another node is running there)"""
+
+
+class CliError(click.ClickException):
+    exit_code = 1
+
+
+class UsageError(CliError):
+    exit_code = 2
+
+
+class UnreachableError(CliError):
+    exit_code = 3
+
+
+class BindFailed(CliError):
+    exit_code = 4
