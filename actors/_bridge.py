@@ -27,7 +27,6 @@ from typing import Any
 import msgpack
 import pykka
 import zmq
-
 from pipecast.transport import (
     BadRequest,
     BindError,
@@ -130,7 +129,7 @@ class Bridge(pykka.ThreadingActor):
     """The bridge actor (see module docstring). Start it with `start_bridge`."""
 
     @staticmethod
-    def _create_actor_inbox() -> PollingInbox:  # type: ignore[override]
+    def _create_actor_inbox() -> PollingInbox:
         return PollingInbox()
 
     def __init__(
@@ -167,8 +166,8 @@ class Bridge(pykka.ThreadingActor):
             self._router.linger = 0
             self._router.router_mandatory = False
             self._router.bind(cfg.sync_endpoint)
-            status = self._pub.get(zmq.LAST_ENDPOINT).decode()
-            sync = self._router.get(zmq.LAST_ENDPOINT).decode()
+            status = str(self._pub.get_string(zmq.LAST_ENDPOINT))
+            sync = str(self._router.get_string(zmq.LAST_ENDPOINT))
         except zmq.ZMQError as exc:
             self._close_sockets()
             self._ready.set_exception(BindError(f"cannot bind the bus sockets: {exc}"))
@@ -191,6 +190,8 @@ class Bridge(pykka.ThreadingActor):
         exception_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        """A handler raised: pykka already logged it; close the sockets."""
+        del exception_type, exception_value, traceback  # pykka's hook signature
         self._close_sockets()
 
     def _close_sockets(self) -> None:
@@ -371,17 +372,16 @@ class BridgeHandle:
     def statistics(self, timeout: float = 5.0) -> BridgeStatistics:
         """Ask the bridge for its counters. Blocks up to `timeout`."""
         try:
-            result: BridgeStatistics = self.ref.ask(_GetStatistics(), timeout=timeout)
+            result = self.ref.ask(_GetStatistics(), timeout=timeout)
         except pykka.ActorDeadError:
             raise BridgeClosed("the bridge has stopped") from None
+        assert isinstance(result, BridgeStatistics)
         return result
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the bridge: final heartbeat, sockets closed. Idempotent."""
-        try:
+        with contextlib.suppress(pykka.ActorDeadError):
             self.ref.stop(block=True, timeout=timeout)
-        except pykka.ActorDeadError:
-            pass
 
     def _tell(self, message: object) -> None:
         try:

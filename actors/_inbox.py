@@ -15,6 +15,7 @@ message. Relies on pykka's inbox protocol, hence the pin pykka<5.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -101,7 +102,7 @@ class PollingInbox:
             self._since_check += 1
             if self._since_check >= _CHECK_EVERY and self._socket is not None:
                 self._since_check = 0
-                if self._socket.get(zmq.EVENTS) & zmq.POLLIN:
+                if int(self._socket.get(zmq.EVENTS)) & zmq.POLLIN:
                     return Envelope(_READABLE)
         while True:
             if queue:
@@ -114,7 +115,7 @@ class PollingInbox:
             if queue:  # a put() that saw _waiting False happened just before
                 self._waiting = False
                 continue
-            timeout = max(0.0, self._due - time.monotonic()) * 1000.0
+            timeout = int(max(0.0, self._due - time.monotonic()) * 1000.0) + 1
             ready = dict(poller.poll(timeout))
             self._waiting = False
             if self._efd in ready:
@@ -127,10 +128,8 @@ class PollingInbox:
                 return Envelope(_TIMER)
 
     def _drain_eventfd(self) -> None:
-        try:
+        with contextlib.suppress(BlockingIOError):
             os.eventfd_read(self._efd)
-        except BlockingIOError:
-            pass
 
     def _sleep_without_socket(self) -> None:
         # Before attach() or after detach(): wait on the eventfd alone.

@@ -74,7 +74,7 @@ def _raw_pub(endpoint_q: Any, ready: Any, count: int, rate: int) -> None:
     pub.sndhwm = _HWM
     pub.linger = 2000
     pub.bind("tcp://127.0.0.1:*")
-    endpoint_q.put(pub.get(zmq.LAST_ENDPOINT).decode())
+    endpoint_q.put(pub.get_string(zmq.LAST_ENDPOINT))
     while not ready.wait(0.01):
         pub.send_multipart([b"warmup", b""])
     packb = msgpack.packb
@@ -86,8 +86,15 @@ def _raw_pub(endpoint_q: Any, ready: Any, count: int, rate: int) -> None:
             _pace(start, i, rate)
         now = time.monotonic()
         body = packb(
-            {"v": 1, "epoch": "0123456789abcdef", "seq": i + 1, "ts": time.time(),
-             "key": "encoder", "data": status_value(i, now), "cid": None}
+            {
+                "v": 1,
+                "epoch": "0123456789abcdef",
+                "seq": i + 1,
+                "ts": time.time(),
+                "key": "encoder",
+                "data": status_value(i, now),
+                "cid": None,
+            }
         )
         pub.send_multipart([topic, body])
     pub.close()
@@ -128,9 +135,7 @@ def _raw_sub(endpoint: str, ready: Any, result_q: Any, count: int) -> None:
 def _pc_pub(endpoint_q: Any, ready: Any, count: int, rate: int, done: Any) -> None:
     from pipecast.actors import BridgeConfig, start_bridge  # noqa: PLC0415
 
-    handle = start_bridge(
-        BridgeConfig("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", sndhwm=_HWM)
-    )
+    handle = start_bridge(BridgeConfig("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", sndhwm=_HWM))
     endpoint_q.put((handle.status_endpoint, handle.sync_endpoint))
     while not ready.wait(0.01):
         handle.publish("warmup", "k", {"t": time.monotonic()})
@@ -237,7 +242,10 @@ def _replay_bench(n: int) -> float:
         recovered = threading.Event()
         t0 = time.monotonic()
         sub = Subscriber(
-            handle.status_endpoint, handle.sync_endpoint, [TOPIC], resume=cp,
+            handle.status_endpoint,
+            handle.sync_endpoint,
+            [TOPIC],
+            resume=cp,
             on_event=lambda ev: recovered.set() if isinstance(ev, Recovered) else None,
         ).start()
         recovered.wait(30)

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pykka
 import pytest
-
 from pipecast.actors import BridgeConfig, BridgeHandle, start_bridge
 
 LOOPBACK = "tcp://127.0.0.1:*"
 
 
 def _fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
+    return len(list(Path("/proc/self/fd").iterdir()))
 
 
 @pytest.fixture(autouse=True)

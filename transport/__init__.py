@@ -18,8 +18,8 @@ from ._errors import (
     UnknownOp,
 )
 from ._replica import Checkpoint, Ended, Reason, Recovered, Replica, ReplicaStatistics, Reset, Stale
-from ._subscriber import Subscriber, SubscriberStatistics
 from ._sequencer import HistoryLimits, Published, Sequencer, SequencerStatistics, topic_matches
+from ._subscriber import Subscriber, SubscriberStatistics
 from ._wire import (
     HEARTBEAT_TOPIC,
     PROTOCOL_VERSION,

@@ -47,7 +47,16 @@ from ._wire import (
     Update,
 )
 
-__all__ = ["Checkpoint", "Ended", "Reason", "Recovered", "Replica", "ReplicaStatistics", "Reset", "Stale"]
+__all__ = [
+    "Checkpoint",
+    "Ended",
+    "Reason",
+    "Recovered",
+    "Replica",
+    "ReplicaStatistics",
+    "Reset",
+    "Stale",
+]
 
 
 class Reason(enum.Enum):
@@ -279,13 +288,19 @@ class Replica:
     def _check_heads(self, heads: Mapping[str, int]) -> None:
         last = self._last
         for topic, head in heads.items():
-            if head > last.get(topic, 0) and topic not in self._recovering:
-                if topic_matches(topic, self.prefixes):
-                    self._gaps += 1
-                    self._request_replay(topic, _Recovery(_Kind.REPLAY, Reason.GAP))
+            if (
+                head > last.get(topic, 0)
+                and topic not in self._recovering
+                and topic_matches(topic, self.prefixes)
+            ):
+                self._gaps += 1
+                self._request_replay(topic, _Recovery(_Kind.REPLAY, Reason.GAP))
 
     def feed_reply(
-        self, request: Request, reply: SnapshotReply | ReplayReply | ErrorReply, now: float
+        self,
+        request: Request,
+        reply: SnapshotReply | ReplayReply | ErrorReply,
+        now: float,  # noqa: ARG002 - every feed_* takes now, for the shell's sake
     ) -> None:
         """Feed the sync socket's reply to `request` (one of `take_requests()`)."""
         if isinstance(reply, ErrorReply):
@@ -516,5 +531,3 @@ class Replica:
             if self._syncing:  # the buffer itself showed yet another epoch
                 self._buffer.extend(buffered[i + 1 :])
                 break
-
-

@@ -145,9 +145,7 @@ class Subscriber:
     def wait_synced(self, timeout: float) -> None:
         """Block until the first snapshot is applied; `NodeUnreachable` if not."""
         if not self.wait_for(lambda s: s.replica.synced, timeout):
-            raise NodeUnreachable(
-                f"no snapshot from {self.sync_endpoint} within {timeout} s"
-            )
+            raise NodeUnreachable(f"no snapshot from {self.sync_endpoint} within {timeout} s")
 
     def checkpoint(self) -> Checkpoint | None:
         """Where the replica stands now, for `Subscriber(..., resume=...)`."""
@@ -167,7 +165,7 @@ class Subscriber:
 
     # -- the subscriber thread ------------------------------------------------------
 
-    def _run(self) -> None:
+    def _run(self) -> None:  # noqa: PLR0915 - one loop owns every socket, by design
         ctx = zmq.Context()
         sub = ctx.socket(zmq.SUB)
         sub.linger = 0
@@ -196,7 +194,7 @@ class Subscriber:
                     dealer.send_multipart([b"", encode_sync_request(inflight)])
                     self._requests_sent += 1
                     deadline = time.monotonic() + self._request_timeout
-                ready = dict(poller.poll(_TICK * 1000))
+                ready = dict(poller.poll(int(_TICK * 1000)))
                 now = time.monotonic()
                 with self._lock:
                     if sub in ready:

@@ -19,9 +19,7 @@ from ._wire import (
 __all__ = ["serve_sync_request"]
 
 
-def serve_sync_request(
-    sequencer: Sequencer, body: bytes, now: float
-) -> tuple[bytes, str | None]:
+def serve_sync_request(sequencer: Sequencer, body: bytes, now: float) -> tuple[bytes, str | None]:
     """Answer one sync request (snapshot or replay) from `sequencer`'s state.
 
     Returns the reply body and, for an error reply, its error type. Runs in

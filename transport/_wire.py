@@ -13,7 +13,7 @@ times cheaper than a frozen dataclass's __init__. It is just as immutable.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -31,6 +31,7 @@ __all__ = [
     "SnapshotReply",
     "SnapshotRequest",
     "Update",
+    "UpdateEncoder",
     "decode_status",
     "decode_sync_reply",
     "decode_sync_request",
@@ -42,7 +43,6 @@ __all__ = [
     "encode_update",
     "pack_data",
     "update_from_body",
-    "UpdateEncoder",
 ]
 
 PROTOCOL_VERSION = 1
@@ -119,7 +119,12 @@ class ErrorReply:
 
 # -- encoding ---------------------------------------------------------------
 
-_packb = msgpack.Packer(use_bin_type=True).pack
+_packer = msgpack.Packer(use_bin_type=True)
+
+
+def _packb(value: Any) -> bytes:
+    out: bytes = _packer.pack(value)
+    return out
 
 
 def pack_data(data: Any) -> bytes:
@@ -160,9 +165,7 @@ class UpdateEncoder:
         )
 
 
-def encode_update(
-    key: str, data: Any, seq: int, epoch: str, ts: float, cid: str | None
-) -> bytes:
+def encode_update(key: str, data: Any, seq: int, epoch: str, ts: float, cid: str | None) -> bytes:
     """Encode one update body (the topic travels in frame 0, not in the body)."""
     return UpdateEncoder(epoch).encode(key, pack_data(data), seq, ts, cid)
 
@@ -228,7 +231,7 @@ def encode_replay_reply(epoch: str, topic: str, bodies: list[bytes]) -> bytes:
         + packer.pack("items")
         + packer.pack_array_header(len(bodies))
     )
-    return head + b"".join(bodies)
+    return bytes(head) + b"".join(bodies)
 
 
 def encode_error_reply(wire_type: str, message: str) -> bytes:
@@ -333,7 +336,7 @@ def decode_sync_request(body_b: bytes) -> SnapshotRequest | ReplayRequest:
         topic, after = body.get("topic"), body.get("after")
         if type(topic) is not str or not topic:
             raise BadRequest("replay topic must be a non-empty string")
-        if not _is_int(after) or after < 0:
+        if type(after) is not int or after < 0:
             raise BadRequest("replay after must be an int >= 0")
         return ReplayRequest(topic, after)
     raise UnknownOp(f"unknown sync op {op!r}")

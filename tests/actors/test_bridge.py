@@ -7,7 +7,6 @@ import threading
 import msgpack
 import pytest
 import zmq
-
 from pipecast.actors import BridgeConfig, start_bridge
 from pipecast.transport import (
     BadRequest,
@@ -49,22 +48,29 @@ def test_bad_sync_requests_get_typed_errors_and_the_bridge_keeps_serving(bridge,
     reply = sync_call(bridge.sync_endpoint, [b"", body])
     assert reply["op"] == "error"
     assert reply["error"]["type"] == etype
-    ok = sync_call(bridge.sync_endpoint, [b"", msgpack.packb({"v": 1, "op": "snapshot", "topics": []})])
+    ok = sync_call(
+        bridge.sync_endpoint, [b"", msgpack.packb({"v": 1, "op": "snapshot", "topics": []})]
+    )
     assert ok["items"] == [["t", "k", 1, {"x": 1}]]
     assert bridge.statistics().sync_errors == 1
 
 
 def test_a_replay_for_history_that_is_gone_says_history_gone():
-    handle = start_bridge(BridgeConfig("tcp://127.0.0.1:*", "tcp://127.0.0.1:*",
-                                       history=HistoryLimits(max_updates=2)))
+    handle = start_bridge(
+        BridgeConfig("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", history=HistoryLimits(max_updates=2))
+    )
     try:
         for i in range(5):
             handle.publish("t", "k", {"i": i})
-        reply = sync_call(handle.sync_endpoint,
-                          [b"", msgpack.packb({"v": 1, "op": "replay", "topic": "t", "after": 1})])
+        reply = sync_call(
+            handle.sync_endpoint,
+            [b"", msgpack.packb({"v": 1, "op": "replay", "topic": "t", "after": 1})],
+        )
         assert reply["error"]["type"] == "history_gone"
-        reply = sync_call(handle.sync_endpoint,
-                          [b"", msgpack.packb({"v": 1, "op": "replay", "topic": "t", "after": 3})])
+        reply = sync_call(
+            handle.sync_endpoint,
+            [b"", msgpack.packb({"v": 1, "op": "replay", "topic": "t", "after": 3})],
+        )
         assert [u["seq"] for u in reply["items"]] == [4, 5]
     finally:
         handle.stop()

@@ -11,7 +11,6 @@ import time
 import msgpack
 import pytest
 import zmq
-
 from pipecast.actors import BridgeConfig, start_bridge
 from pipecast.transport import (
     Ended,
@@ -75,8 +74,9 @@ def test_r1_a_restarted_subscriber_resumes_with_exactly_the_missed_updates(bridg
     for i in range(10, 15):
         bridge.publish("t", "k", {"i": i})
     rec = Recorder()
-    with Subscriber(bridge.status_endpoint, bridge.sync_endpoint, ["t"], on_event=rec,
-                    resume=cp) as sub2:
+    with Subscriber(
+        bridge.status_endpoint, bridge.sync_endpoint, ["t"], on_event=rec, resume=cp
+    ) as sub2:
         assert sub2.wait_for(lambda s: s.topic("t") == {"k": {"i": 14}}, 5)
         bridge.publish("t", "k", {"i": 15})
         assert sub2.wait_for(lambda s: s.topic("t") == {"k": {"i": 15}}, 5)
@@ -87,8 +87,9 @@ def test_r1_a_restarted_subscriber_resumes_with_exactly_the_missed_updates(bridg
 
 
 def test_r2_a_gap_larger_than_the_history_gives_a_snapshot_and_no_partial_replay():
-    handle = start_bridge(BridgeConfig(LOOP, LOOP, heartbeat_interval=0.1,
-                                       history=HistoryLimits(max_updates=10)))
+    handle = start_bridge(
+        BridgeConfig(LOOP, LOOP, heartbeat_interval=0.1, history=HistoryLimits(max_updates=10))
+    )
     try:
         with Subscriber(handle.status_endpoint, handle.sync_endpoint, ["t"]) as sub:
             sub.wait_synced(5)
@@ -96,8 +97,9 @@ def test_r2_a_gap_larger_than_the_history_gives_a_snapshot_and_no_partial_replay
         for i in range(100):
             handle.publish("t", "k", {"i": i})
         rec = Recorder()
-        with Subscriber(handle.status_endpoint, handle.sync_endpoint, ["t"], on_event=rec,
-                        resume=cp) as sub:
+        with Subscriber(
+            handle.status_endpoint, handle.sync_endpoint, ["t"], on_event=rec, resume=cp
+        ) as sub:
             assert sub.wait_for(lambda s: s.topic("t") == {"k": {"i": 99}}, 5)
         assert not [e for e in rec.events if isinstance(e, Update)]
         (r,) = rec.recovered()
@@ -143,7 +145,7 @@ def test_r7_joining_during_a_publish_burst_leaves_no_hole_and_no_duplicate(bridg
         topic = f"race/{it}"
         go = threading.Event()
 
-        def burst(topic: str = topic) -> None:
+        def burst(topic: str = topic, go: threading.Event = go) -> None:
             go.wait(5)
             for i in range(300):
                 bridge.publish(topic, f"k{i % 7}", {"i": i})
@@ -254,8 +256,9 @@ def test_r9_a_silent_node_is_reported_stale_and_recovers_by_itself(bridge):
     shim = Shim(bridge.status_endpoint, lambda t, b: 0 if silent.is_set() else 1)
     rec = Recorder()
     try:
-        with Subscriber(shim.endpoint, bridge.sync_endpoint, ["t"], on_event=rec,
-                        stale_after=0.5) as sub:
+        with Subscriber(
+            shim.endpoint, bridge.sync_endpoint, ["t"], on_event=rec, stale_after=0.5
+        ) as sub:
             sub.wait_synced(5)
             silent.set()
             assert sub.wait_for(lambda s: s.replica.stale, 5)
@@ -270,8 +273,11 @@ def test_r9_a_silent_node_is_reported_stale_and_recovers_by_itself(bridge):
 
 
 def test_s1_a_slow_subscriber_overflowing_its_hwm_converges_and_the_publisher_never_blocks():
-    handle = start_bridge(BridgeConfig(LOOP, LOOP, heartbeat_interval=0.1, sndhwm=50,
-                                       history=HistoryLimits(max_updates=100)))
+    handle = start_bridge(
+        BridgeConfig(
+            LOOP, LOOP, heartbeat_interval=0.1, sndhwm=50, history=HistoryLimits(max_updates=100)
+        )
+    )
     release = threading.Event()
 
     def slow(ev: object) -> None:
@@ -279,10 +285,12 @@ def test_s1_a_slow_subscriber_overflowing_its_hwm_converges_and_the_publisher_ne
 
     fast = Recorder()
     try:
-        slow_sub = Subscriber(handle.status_endpoint, handle.sync_endpoint, ["t"],
-                              on_event=slow, rcvhwm=50).start()
-        fast_sub = Subscriber(handle.status_endpoint, handle.sync_endpoint, ["t"],
-                              on_event=fast).start()
+        slow_sub = Subscriber(
+            handle.status_endpoint, handle.sync_endpoint, ["t"], on_event=slow, rcvhwm=50
+        ).start()
+        fast_sub = Subscriber(
+            handle.status_endpoint, handle.sync_endpoint, ["t"], on_event=fast
+        ).start()
         fast_sub.wait_synced(5)
         slow_sub.wait_synced(5)
         n = 20_000

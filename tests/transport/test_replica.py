@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import msgpack
-
 from pipecast.transport import (
     ErrorReply,
     Heartbeat,
@@ -51,8 +50,13 @@ def test_a_late_joiner_gets_the_current_state_as_a_reset_then_live_updates():
     r = Replica()
     r.start(0.0)
     assert r.take_requests() == [SnapshotRequest(())]
-    r.feed_reply(SnapshotRequest(()), decode_sync_reply(
-        serve_sync_request(seq, encode_sync_request(SnapshotRequest(())), 0.0)[0]), 0.0)
+    r.feed_reply(
+        SnapshotRequest(()),
+        decode_sync_reply(
+            serve_sync_request(seq, encode_sync_request(SnapshotRequest(())), 0.0)[0]
+        ),
+        0.0,
+    )
     (ev,) = r.take_events()
     assert isinstance(ev, Reset)
     assert ev.reason is None

@@ -6,7 +6,6 @@ import msgpack
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from pipecast.transport import BadRequest, HistoryGone, HistoryLimits, Sequencer
 
 
@@ -51,8 +50,15 @@ def test_the_published_value_is_kept_as_published_even_if_the_caller_mutates_it(
 
 @pytest.mark.parametrize(
     ("topic", "key", "data", "cid"),
-    [("", "k", {}, None), ("_hb", "k", {}, None), (3, "k", {}, None), ("a", 1, {}, None),
-     ("a", "k", [1], None), ("a", "k", {}, 5), ("a", "k", {"x": object()}, None)],
+    [
+        ("", "k", {}, None),
+        ("_hb", "k", {}, None),
+        (3, "k", {}, None),
+        ("a", 1, {}, None),
+        ("a", "k", [1], None),
+        ("a", "k", {}, 5),
+        ("a", "k", {"x": object()}, None),
+    ],
 )
 def test_invalid_publications_raise_bad_request_and_change_nothing(topic, key, data, cid):
     s = Sequencer("e")
