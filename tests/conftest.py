@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pykka
 import pytest
+
 from pipecast.actors import BridgeConfig, BridgeHandle, start_bridge
 
 LOOPBACK = "tcp://127.0.0.1:*"

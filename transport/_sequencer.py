@@ -21,7 +21,7 @@ import itertools
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._errors import BadRequest, HistoryGone
 from ._wire import UpdateEncoder, pack_data
@@ -43,8 +43,7 @@ class HistoryLimits:
             raise BadRequest("history max_age must be > 0 seconds")
 
 
-@dataclass(frozen=True, slots=True)
-class Published:
+class Published(NamedTuple):
     """What `publish()` produced: the seq given and the encoded body to send."""
 
     seq: int

@@ -34,6 +34,8 @@ __all__ = ["Subscriber", "SubscriberStatistics"]
 
 log = logging.getLogger("pipecast.subscriber")
 
+_NOBLOCK = int(zmq.NOBLOCK)
+_RCVMORE = int(zmq.RCVMORE)
 _BATCH = 2000  # messages taken off SUB per turn before other work gets a look in
 _TICK = 0.1  # how often staleness and request deadlines are looked at, seconds
 
@@ -242,14 +244,19 @@ class Subscriber:
 
     def _drain_sub(self, sub: zmq.Socket[bytes], now: float) -> None:
         replica = self.replica
-        recv = sub.recv_multipart
+        recv = sub.recv
+        get = sub.get
         feed_update = replica.feed_update
         n = 0
         while n < _BATCH:
+            # recv() with int flags, not recv_multipart(): the latter's enum
+            # flag arithmetic costs more than the receive of a small frame.
             try:
-                frames = recv(zmq.NOBLOCK)
+                frames = [recv(_NOBLOCK)]
             except zmq.Again:
                 break
+            while get(_RCVMORE):
+                frames.append(recv(0))
             n += 1
             try:
                 msg = decode_status(frames)

@@ -7,6 +7,7 @@ import threading
 import msgpack
 import pytest
 import zmq
+
 from pipecast.actors import BridgeConfig, start_bridge
 from pipecast.transport import (
     BadRequest,

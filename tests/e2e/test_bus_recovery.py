@@ -11,6 +11,7 @@ import time
 import msgpack
 import pytest
 import zmq
+
 from pipecast.actors import BridgeConfig, start_bridge
 from pipecast.transport import (
     Ended,
@@ -333,3 +334,40 @@ def test_l8_graceful_shutdown_flushes_everything_and_ends_the_epoch():
         assert [e.seq for e in rec.events if isinstance(e, Update)] == list(range(1, 1001))
     finally:
         sub.stop()
+
+
+def test_s3_a_stalled_dashboard_converges_to_the_latest_state_and_says_what_it_skipped():
+    handle = start_bridge(
+        BridgeConfig(
+            LOOP, LOOP, heartbeat_interval=0.1, sndhwm=20, history=HistoryLimits(max_updates=10)
+        )
+    )
+    release = threading.Event()
+    rec = Recorder()
+
+    def stalled(ev: object) -> None:
+        rec(ev)
+        if isinstance(ev, Reset) and ev.reason is None:
+            release.wait(10)  # stuck on its first event, like a frozen dashboard
+
+    sub = Subscriber(
+        handle.status_endpoint, handle.sync_endpoint, ["t"], on_event=stalled, rcvhwm=20
+    ).start()
+    try:
+        assert sub.wait_for(lambda s: s.replica.synced, 5)
+        n = 5000
+        for i in range(n):
+            handle.publish("t", "k", {"i": i})
+        assert handle.statistics().sequencer.published == n
+        release.set()
+        assert sub.wait_for(lambda s: s.topic("t") == {"k": {"i": n - 1}}, 30)
+        assert sub.wait_for(lambda s: not s.replica.recovering, 10)
+    finally:
+        release.set()
+        sub.stop()
+        handle.stop()
+    snaps = [r for r in rec.recovered() if r.snapshot]
+    assert snaps, rec.recovered()
+    assert all(r.reason is Reason.HISTORY_GONE for r in snaps)
+    assert sum(r.skipped for r in snaps) > 0
+    assert not rec.errors

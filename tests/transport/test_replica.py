@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import msgpack
+
 from pipecast.transport import (
     ErrorReply,
     Heartbeat,

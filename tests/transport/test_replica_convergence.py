@@ -12,6 +12,7 @@ from __future__ import annotations
 import msgpack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from pipecast.transport import (
     HistoryLimits,
     Replica,

@@ -6,6 +6,7 @@ import msgpack
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from pipecast.transport import BadRequest, HistoryGone, HistoryLimits, Sequencer
 
 
