@@ -187,7 +187,7 @@ def _pc_sub(endpoints: tuple[str, str], ready: Any, result_q: Any, count: int) -
     unrecovered = 0 if final.get("done") == count - 1 else 1
     stats = sub.statistics()
     sub.stop()
-    result_q.put((t_end[0], lat, unrecovered, stats.replica.gaps))
+    result_q.put((t_end[0], lat, unrecovered))
 
 
 def _pace(start: float, i: int, rate: int) -> None:

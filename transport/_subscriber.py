@@ -43,6 +43,7 @@ _TICK = 0.1  # how often staleness and request deadlines are looked at, seconds
 @dataclass(frozen=True, slots=True)
 class SubscriberStatistics:
     received: int
+    wakeups: int  # times the thread woke from poll: received / wakeups is the batch size
     malformed: int
     requests_sent: int
     request_timeouts: int
@@ -86,6 +87,7 @@ class Subscriber:
         self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._stopping = False
         self._received = 0
+        self._wakeups = 0
         self._malformed = 0
         self._requests_sent = 0
         self._timeouts = 0
@@ -158,6 +160,7 @@ class Subscriber:
         with self._lock:
             return SubscriberStatistics(
                 received=self._received,
+                wakeups=self._wakeups,
                 malformed=self._malformed,
                 requests_sent=self._requests_sent,
                 request_timeouts=self._timeouts,
@@ -197,6 +200,7 @@ class Subscriber:
                     self._requests_sent += 1
                     deadline = time.monotonic() + self._request_timeout
                 ready = dict(poller.poll(int(_TICK * 1000)))
+                self._wakeups += 1
                 now = time.monotonic()
                 with self._lock:
                     if sub in ready:
