@@ -59,6 +59,10 @@ class BusBenchResult:
     unrecovered_gaps: int
     replay_count: int
     replay_ms: float
+    raw_pub_cpu_us: float
+    raw_sub_cpu_us: float
+    pipecast_pub_cpu_us: float
+    pipecast_sub_cpu_us: float
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,6 +89,7 @@ def _raw_pub(endpoint_q: Any, ready: Any, count: int, rate: int) -> None:
     send, sndmore = pub.send, int(zmq.SNDMORE)
     start = time.monotonic()
     endpoint_q.put(start)
+    cpu0 = time.process_time()
     for i in range(count):
         if rate:
             _pace(start, i, rate)
@@ -102,6 +107,7 @@ def _raw_pub(endpoint_q: Any, ready: Any, count: int, rate: int) -> None:
         )
         send(topic, sndmore)
         send(body, 0)
+    endpoint_q.put(time.process_time() - cpu0)
     pub.close()
     ctx.term()
 
@@ -121,6 +127,7 @@ def _raw_sub(endpoint: str, ready: Any, result_q: Any, count: int) -> None:
     unpackb = msgpack.unpackb
     recv = sub.recv
     lat: list[float] = []
+    cpu0 = time.process_time()
     n = 1  # the first data message ended the warm-up loop
     while n < count:
         topic, body_b = recv(0), recv(0)
@@ -129,7 +136,7 @@ def _raw_sub(endpoint: str, ready: Any, result_q: Any, count: int) -> None:
         body = unpackb(body_b)
         lat.append(time.monotonic() - body["data"]["sent"])
         n += 1
-    result_q.put((time.monotonic(), lat))
+    result_q.put((time.monotonic(), lat, 0, time.process_time() - cpu0))
     sub.close()
     ctx.term()
 
@@ -147,10 +154,13 @@ def _pc_pub(endpoint_q: Any, ready: Any, count: int, rate: int, done: Any) -> No
     publish = handle.publish
     start = time.monotonic()
     endpoint_q.put(start)
+    cpu0 = time.process_time()
     for i in range(count):
         if rate:
             _pace(start, i, rate)
         publish(TOPIC, "encoder", status_value(i, time.monotonic()))
+    handle.statistics(timeout=120)  # returns once the bridge has sent everything
+    endpoint_q.put(time.process_time() - cpu0)
     done.wait(120)
     handle.stop()
 
@@ -180,14 +190,15 @@ def _pc_sub(endpoints: tuple[str, str], ready: Any, result_q: Any, count: int) -
     sub = Subscriber(endpoints[0], endpoints[1], ["bench/", "warmup"], on_event=on_event)
     sub.start()
     sub.wait_synced(10)
+    cpu0 = time.process_time()
     finished.wait(120)
+    cpu = time.process_time() - cpu0
     # unrecovered = the replica does not hold the final value once it is quiet
     sub.wait_for(lambda s: not s.replica.recovering, 10)
     final = sub.topic(TOPIC).get("encoder", {})
     unrecovered = 0 if final.get("done") == count - 1 else 1
-    stats = sub.statistics()
     sub.stop()
-    result_q.put((t_end[0], lat, unrecovered))
+    result_q.put((t_end[0], lat, unrecovered, cpu))
 
 
 def _pace(start: float, i: int, rate: int) -> None:
@@ -198,7 +209,16 @@ def _pace(start: float, i: int, rate: int) -> None:
         time.sleep(left)
 
 
-def _run_pair(kind: str, count: int, rate: int) -> tuple[float, list[float], int]:
+@dataclass(frozen=True, slots=True)
+class _Pair:
+    throughput: float
+    latencies: list[float]
+    unrecovered: int
+    pub_cpu_us: float  # CPU time per update of the publishing process, all threads
+    sub_cpu_us: float
+
+
+def _run_pair(kind: str, count: int, rate: int) -> _Pair:
     ctx = mp.get_context("spawn")
     q_pub, q_res = ctx.Queue(), ctx.Queue()
     ready, done = ctx.Event(), ctx.Event()
@@ -212,13 +232,14 @@ def _run_pair(kind: str, count: int, rate: int) -> tuple[float, list[float], int
         sub = ctx.Process(target=_pc_sub, args=(q_pub.get(timeout=30), ready, q_res, count))
     sub.start()
     start = q_pub.get(timeout=60)
-    res = q_res.get(timeout=300)
+    pub_cpu = q_pub.get(timeout=300)
+    t_end, lat, unrecovered, sub_cpu = q_res.get(timeout=300)
     done.set()
     sub.join(30)
     pub.join(30)
-    elapsed = res[0] - start
-    unrecovered = res[2] if kind != "raw" else 0
-    return count / elapsed, res[1], unrecovered
+    return _Pair(
+        count / (t_end - start), lat, unrecovered, pub_cpu / count * 1e6, sub_cpu / count * 1e6
+    )
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -268,16 +289,17 @@ def run_bus_bench(
     """Run every measurement; blocks for a minute or two on the 2-core machine."""
     # Alternate the two, twice, and keep each one's median: on a noisy 2-core
     # machine a single back-to-back pair can differ by half from run to run.
-    raw_runs, pc_runs, unrec_tp = [], [], 0
+    raw_runs: list[_Pair] = []
+    pc_runs: list[_Pair] = []
     for _ in range(repeats):
-        raw_runs.append(_run_pair("raw", count, 0)[0])
-        tp, _, unrecovered = _run_pair("pipecast", count, 0)
-        pc_runs.append(tp)
-        unrec_tp += unrecovered
-    raw_tp, pc_tp = statistics.median(raw_runs), statistics.median(pc_runs)
+        raw_runs.append(_run_pair("raw", count, 0))
+        pc_runs.append(_run_pair("pipecast", count, 0))
+    raw_tp = statistics.median(r.throughput for r in raw_runs)
+    pc_tp = statistics.median(r.throughput for r in pc_runs)
     n_lat = int(rate * seconds)
-    _, raw_lat, _ = _run_pair("raw", n_lat, rate)
-    _, pc_lat, unrec_lat = _run_pair("pipecast", n_lat, rate)
+    raw_lat = _run_pair("raw", n_lat, rate).latencies
+    pc_lat_run = _run_pair("pipecast", n_lat, rate)
+    pc_lat = pc_lat_run.latencies
     replay_ms = statistics.median(_replay_bench(1000) for _ in range(5))
     return BusBenchResult(
         count=count,
@@ -291,7 +313,11 @@ def run_bus_bench(
         latency_p999_ms=_pct(pc_lat, 99.9),
         raw_latency_p50_ms=_pct(raw_lat, 50),
         raw_latency_p99_ms=_pct(raw_lat, 99),
-        unrecovered_gaps=unrec_tp + unrec_lat,
+        unrecovered_gaps=sum(r.unrecovered for r in pc_runs) + pc_lat_run.unrecovered,
+        raw_pub_cpu_us=statistics.median(r.pub_cpu_us for r in raw_runs),
+        raw_sub_cpu_us=statistics.median(r.sub_cpu_us for r in raw_runs),
+        pipecast_pub_cpu_us=statistics.median(r.pub_cpu_us for r in pc_runs),
+        pipecast_sub_cpu_us=statistics.median(r.sub_cpu_us for r in pc_runs),
         replay_count=1000,
         replay_ms=replay_ms,
     )

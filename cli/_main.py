@@ -82,6 +82,10 @@ def bench_bus(count: int, rate: int, seconds: float, repeats: int, as_json: bool
         f"             raw pyzmq p50 {r.raw_latency_p50_ms:.3f} ms  "
         f"p99 {r.raw_latency_p99_ms:.3f} ms"
     )
+    click.echo(
+        f"CPU per update   raw pub {r.raw_pub_cpu_us:.1f} us  sub {r.raw_sub_cpu_us:.1f} us;"
+        f"  pipecast pub {r.pipecast_pub_cpu_us:.1f} us  sub {r.pipecast_sub_cpu_us:.1f} us"
+    )
     click.echo(f"replay of {r.replay_count} missed updates: {r.replay_ms:.1f} ms (median of 5)")
     click.echo(f"unrecovered gaps: {r.unrecovered_gaps}")
 

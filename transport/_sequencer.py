@@ -86,6 +86,7 @@ class Sequencer:
             raise BadRequest("epoch must be a non-empty string")
         self.epoch = epoch
         self.limits = limits or HistoryLimits()
+        self._max_age = self.limits.max_age
         self._encoder = UpdateEncoder(epoch)
         self._topics: dict[str, _Topic] = {}
         self._heads: dict[str, int] = {}
@@ -135,7 +136,7 @@ class Sequencer:
             state.values[key] = (seq, data_b)
         history = state.history
         history.append((seq, now, body))
-        horizon = now - self.limits.max_age
+        horizon = now - self._max_age
         while history[0][1] < horizon:
             history.popleft()
         self._published += 1

@@ -255,7 +255,38 @@ def _is_int(value: object) -> bool:
 
 
 def update_from_body(topic: str, body: Any) -> Update:
-    """Validate a decoded update map and build its `Update`."""
+    """Validate a decoded update map and build its `Update`.
+
+    The common, valid case is checked in one expression; anything that fails
+    it goes through `_explain_update`, which raises saying exactly what is wrong.
+    """
+    try:
+        v = body["v"]
+        epoch = body["epoch"]
+        seq = body["seq"]
+        ts = body["ts"]
+        key = body["key"]
+        data = body["data"]
+        cid = body.get("cid")
+        if (
+            type(v) is int
+            and v == PROTOCOL_VERSION
+            and type(epoch) is str
+            and epoch
+            and type(seq) is int
+            and seq > 0
+            and type(ts) is float
+            and type(key) is str
+            and (data is None or type(data) is dict)
+            and (cid is None or type(cid) is str)
+        ):
+            return Update(topic, key, data, seq, epoch, ts, cid)
+    except (KeyError, TypeError, AttributeError):
+        pass
+    return _explain_update(topic, body)
+
+
+def _explain_update(topic: str, body: Any) -> Update:
     if type(body) is not dict:
         raise MalformedFrame(f"update body is {type(body).__name__}, not a map")
     try:
