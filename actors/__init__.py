@@ -1,7 +1,9 @@
 """pipecast.actors: the actors of a node and what only they use.
 
-The bridge sequences every state update and carries it to watchers; see
-`start_bridge`.
+The bridge sequences every state update and carries it to watchers
+(`start_bridge`); the supervisor restarts failed actors; stages do the work
+from a durable queue; the control server answers the control socket; `Node`
+puts them together.
 """
 
 from ._bridge import (
@@ -11,17 +13,50 @@ from ._bridge import (
     BridgeStatistics,
     LocalSink,
     Publish,
+    StatisticsRequest,
     start_bridge,
 )
+from ._control_server import ControlServer, UnknownStage
 from ._inbox import PollingInbox
+from ._node import STAGE_KINDS, Node, NodeConfig, StageConfig
+from ._restarts import Decision, RestartPolicy, RestartTracker
+from ._stage import ChecksumStage, Enqueue, Stage, StageCommand
+from ._stage_status import StageEvent, StageStatus, Velocity, transition
+from ._store import Store, StoreError, WorkItem
+from ._supervisor import ChildFailed, ChildSpec, Registry, Supervised, Supervisor
 
 __all__ = [
+    "STAGE_KINDS",
     "Bridge",
     "BridgeConfig",
     "BridgeHandle",
     "BridgeStatistics",
+    "ChecksumStage",
+    "ChildFailed",
+    "ChildSpec",
+    "ControlServer",
+    "Decision",
+    "Enqueue",
     "LocalSink",
+    "Node",
+    "NodeConfig",
     "PollingInbox",
     "Publish",
+    "Registry",
+    "RestartPolicy",
+    "RestartTracker",
+    "Stage",
+    "StageCommand",
+    "StageConfig",
+    "StageEvent",
+    "StageStatus",
+    "StatisticsRequest",
+    "Store",
+    "StoreError",
+    "Supervised",
+    "Supervisor",
+    "Velocity",
+    "WorkItem",
     "start_bridge",
+    "transition",
 ]

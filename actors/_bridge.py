@@ -53,6 +53,7 @@ __all__ = [
     "BridgeStatistics",
     "LocalSink",
     "Publish",
+    "StatisticsRequest",
     "start_bridge",
 ]
 
@@ -94,6 +95,9 @@ class Publish(NamedTuple):
     key: str
     data: dict[str, Any] | None
     cid: str | None = None
+    # called in the bridge thread with the seq given (None: unchanged, nothing
+    # published) or the error that refused it; for requests that must answer
+    reply: Callable[[int | PipecastError | None], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +114,13 @@ class _Unsubscribe:
 
 class _GetStatistics:
     __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StatisticsRequest:
+    """Told to the bridge: call `reply` (in the bridge thread) with its statistics."""
+
+    reply: Callable[[BridgeStatistics], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +248,8 @@ class Bridge(pykka.ThreadingActor):
             self._routes.clear()
         elif type(message) is _GetStatistics:
             return self.statistics()
+        elif type(message) is StatisticsRequest:
+            message.reply(self.statistics())
         else:
             return super().on_receive(message)
         return None
@@ -248,7 +261,11 @@ class Bridge(pykka.ThreadingActor):
         except PipecastError as exc:
             self._rejected += 1
             log.warning("rejected publication to %r [cid=%s]: %s", msg.topic, msg.cid, exc)
+            if msg.reply is not None:
+                msg.reply(exc)
             return
+        if msg.reply is not None:
+            msg.reply(None if out is None else out.seq)
         if out is None or self._pub is None:
             return
         topic_b = self._topic_frames.get(msg.topic)
@@ -363,7 +380,12 @@ class BridgeHandle:
         self._put = ref.actor_inbox.put
 
     def publish(
-        self, topic: str, key: str, data: dict[str, Any] | None, cid: str | None = None
+        self,
+        topic: str,
+        key: str,
+        data: dict[str, Any] | None,
+        cid: str | None = None,
+        reply: Callable[[int | PipecastError | None], None] | None = None,
     ) -> None:
         """Publish one key's complete new value (None deletes the key).
 
@@ -380,7 +402,7 @@ class BridgeHandle:
         # ActorRef.tell() minus a call layer: this is every publication's path.
         if self._stopped.is_set():
             raise BridgeClosed("the bridge has stopped")
-        self._put(Envelope(Publish(topic, key, data, cid)))
+        self._put(Envelope(Publish(topic, key, data, cid, reply)))
 
     def subscribe(self, prefixes: Iterable[str], sink: LocalSink) -> int:
         """Deliver a `Reset` with the current state, then every matching update.

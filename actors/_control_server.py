@@ -1,0 +1,328 @@
+"""The control socket's server: an actor owning the node's control ROUTER.
+
+It decodes each request, answers what it can itself (ping, status, stats,
+publish) and forwards stage commands to the stage by `tell` with a reply
+callable; the stage's answer comes back as a message and goes out on the
+ROUTER from this actor's thread (one owner per socket). Bad requests get typed
+error replies and change nothing. `status` is answered from an in-process
+replica fed by the bridge, so it says exactly what watchers see.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pykka
+import zmq
+
+from pipecast.transport import (
+    BadRequest,
+    PipecastError,
+    Reset,
+    UnknownOp,
+    Update,
+)
+from pipecast.transport._control import (
+    ControlRequest,
+    decode_control_request,
+    encode_control_error,
+    encode_control_ok,
+)
+
+from ._bridge import BridgeHandle, BridgeStatistics, StatisticsRequest
+from ._inbox import PollingInbox, SocketReadable, TimerDue
+from ._stage import Enqueue, StageCommand
+from ._supervisor import Registry
+
+__all__ = ["ControlServer", "UnknownStage"]
+
+log = logging.getLogger("pipecast.control")
+
+
+class UnknownStage(PipecastError):
+    wire_type = "unknown_stage"
+
+
+@dataclass(frozen=True, slots=True)
+class _Local:
+    event: Update | Reset
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    routing: tuple[bytes, ...]
+    cid: str
+    result: Any
+
+
+@dataclass(slots=True)
+class _PendingStats:
+    routing: tuple[bytes, ...]
+    cid: str
+    deadline: float
+    parts: dict[str, Any] = field(default_factory=dict)
+
+
+class ControlServer(pykka.ThreadingActor):
+    """See module docstring. Start with `ControlServer.start(...)` and wait on `ready`."""
+
+    @staticmethod
+    def _create_actor_inbox() -> PollingInbox:
+        return PollingInbox()
+
+    def __init__(
+        self,
+        endpoint: str,
+        bridge: BridgeHandle,
+        registry: Registry,
+        stage_names: tuple[str, ...],
+        on_shutdown: Callable[[], None],
+        ready: concurrent.futures.Future[str],
+    ) -> None:
+        super().__init__()
+        self.endpoint = endpoint
+        self.bridge = bridge
+        self.registry = registry
+        self.stage_names = stage_names
+        self._on_shutdown = on_shutdown
+        self._ready = ready
+        self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
+        self._router: zmq.Socket[bytes] | None = None
+        self._view: dict[str, dict[str, Any]] = {}
+        self._token: int | None = None
+        self._pending_stats: dict[str, _PendingStats] = {}
+        self._requests = 0
+        self._errors = 0
+
+    # -- lifecycle (control thread) -----------------------------------------------
+
+    def on_start(self) -> None:
+        try:
+            self._ctx = zmq.Context()
+            self._router = self._ctx.socket(zmq.ROUTER)
+            self._router.linger = 0
+            self._router.bind(self.endpoint)
+            bound = str(self._router.get_string(zmq.LAST_ENDPOINT))
+        except zmq.ZMQError as exc:
+            self._close()
+            from pipecast.transport import BindError  # noqa: PLC0415
+
+            self._ready.set_exception(BindError(f"cannot bind the control socket: {exc}"))
+            self.stop()
+            return
+        inbox = self.actor_inbox
+        assert isinstance(inbox, PollingInbox)
+        inbox.attach(self._router, 0.25)
+        me = self.actor_ref
+        self._token = self.bridge.subscribe([""], lambda ev: me.tell(_Local(ev)))
+        self._ready.set_result(bound)
+
+    def on_stop(self) -> None:
+        self._close()
+
+    def on_failure(self, *exc_info: Any) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self._token is not None:
+            try:
+                self.bridge.unsubscribe(self._token)
+            except PipecastError:
+                pass
+            self._token = None
+        inbox = self.actor_inbox
+        if isinstance(inbox, PollingInbox):
+            inbox.detach()
+        if self._router is not None:
+            self._router.close()
+            self._router = None
+        if self._ctx is not None:
+            self._ctx.term()
+            self._ctx = None
+
+    # -- messages ---------------------------------------------------------------
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, _Local):
+            self._apply(message.event)
+        elif isinstance(message, SocketReadable):
+            self._serve()
+        elif isinstance(message, _Answer):
+            self._answer(message)
+        elif isinstance(message, TimerDue):
+            self._expire_stats(time.monotonic())
+        else:
+            return super().on_receive(message)
+        return None
+
+    def _apply(self, ev: Update | Reset) -> None:
+        if isinstance(ev, Reset):
+            self._view = {t: dict(kv) for t, kv in ev.state.items()}
+            return
+        kv = self._view.setdefault(ev.topic, {})
+        if ev.data is None:
+            kv.pop(ev.key, None)
+        else:
+            kv[ev.key] = ev.data
+
+    def _serve(self) -> None:
+        router = self._router
+        if router is None:
+            return
+        for _ in range(100):
+            try:
+                frames = router.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if len(frames) < 2:
+                continue
+            routing, body = tuple(frames[:-1]), frames[-1]
+            self._requests += 1
+            cid: str | None = None
+            try:
+                req = decode_control_request(body)
+                cid = req.cid
+                self._dispatch(routing, req)
+            except PipecastError as exc:
+                self._errors += 1
+                log.info("control request refused [cid=%s]: %s", cid, exc)
+                self._send(routing, encode_control_error(cid, exc.wire_type, str(exc)))
+            except Exception as exc:  # a bug: answer `internal`, keep serving
+                self._errors += 1
+                log.exception("control request failed [cid=%s]", cid)
+                self._send(routing, encode_control_error(cid, "internal", repr(exc)))
+
+    def _reply_to(self, routing: tuple[bytes, ...], cid: str) -> Callable[[Any], None]:
+        me = self.actor_ref
+
+        def reply(result: Any) -> None:
+            me.tell(_Answer(routing, cid, result))
+
+        return reply
+
+    def _dispatch(self, routing: tuple[bytes, ...], req: ControlRequest) -> None:
+        op, cid, args = req.op, req.cid, req.args
+        log.info("control %s [cid=%s]", op, cid)
+        if op == "ping":
+            self._ok(routing, cid, {"pong": True, "ts": time.time(), "epoch": self.bridge.epoch})
+        elif op == "status":
+            prefix = args.get("prefix", "")
+            if type(prefix) is not str:
+                raise BadRequest("prefix must be a string")
+            view = {t: dict(kv) for t, kv in self._view.items() if t.startswith(prefix) and kv}
+            self._ok(routing, cid, {"epoch": self.bridge.epoch, "topics": view})
+        elif op in ("pause", "resume", "toggle"):
+            ref = self._stage_ref(args.get("stage"))
+            ref.tell(StageCommand(op, cid, self._reply_to(routing, cid)))
+        elif op == "enqueue":
+            self._enqueue(routing, cid, args)
+        elif op == "publish":
+            self._publish(routing, cid, args)
+        elif op == "stats":
+            self._stats(routing, cid)
+        elif op == "shutdown":
+            self._ok(routing, cid, {"stopping": True})
+            self._on_shutdown()
+        else:
+            raise UnknownOp(f"unknown op {op!r}")
+
+    def _stage_ref(self, stage: Any) -> pykka.ActorRef[Any]:
+        if type(stage) is not str or not stage:
+            raise BadRequest("stage must be a non-empty string")
+        if stage not in self.stage_names:
+            raise UnknownStage(f"no stage named {stage!r} (stages: {', '.join(self.stage_names)})")
+        ref = self.registry.get(stage)
+        if ref is None or not ref.is_alive():
+            raise PipecastError(f"stage {stage!r} is down (see actor/{stage})")
+        return ref
+
+    def _enqueue(self, routing: tuple[bytes, ...], cid: str, args: dict[str, Any]) -> None:
+        paths = args.get("paths")
+        if type(paths) is not list or not paths or not all(type(p) is str and p for p in paths):
+            raise BadRequest("paths must be a non-empty list of strings")
+        if len(paths) > 100_000:
+            raise BadRequest("at most 100,000 paths per request")
+        stage = args.get("stage") or (self.stage_names[0] if self.stage_names else None)
+        ref = self._stage_ref(stage)
+        ref.tell(Enqueue(tuple({"path": p} for p in paths), cid, self._reply_to(routing, cid)))
+
+    def _publish(self, routing: tuple[bytes, ...], cid: str, args: dict[str, Any]) -> None:
+        topic, key, data = args.get("topic"), args.get("key"), args.get("data")
+        if type(topic) is not str or not topic.startswith("ext/") or len(topic) <= 4:
+            raise BadRequest("topic must start with 'ext/' and name something")
+        if type(key) is not str or not key:
+            raise BadRequest("key must be a non-empty string")
+        if data is not None and type(data) is not dict:
+            raise BadRequest("data must be a map or nil")
+        reply = self._reply_to(routing, cid)
+        self.bridge.publish(
+            topic,
+            key,
+            data,
+            cid,
+            reply=lambda seq: reply(
+                seq if isinstance(seq, PipecastError) else {"topic": topic, "seq": seq}
+            ),
+        )
+
+    def _stats(self, routing: tuple[bytes, ...], cid: str) -> None:
+        pending = _PendingStats(routing, cid, time.monotonic() + 2.0)
+        self._pending_stats[cid] = pending
+        reply = self._reply_to(routing, cid)
+        self.bridge.ref.tell(StatisticsRequest(lambda s: reply(("bridge", s))))
+
+    def _answer(self, msg: _Answer) -> None:
+        pending = self._pending_stats.get(msg.cid)
+        if pending is not None and isinstance(msg.result, tuple):
+            _, stats = msg.result
+            assert isinstance(stats, BridgeStatistics)
+            pending.parts["bridge"] = _as_dict(stats)
+            self._finish_stats(pending)
+            return
+        if isinstance(msg.result, PipecastError):
+            self._send(
+                msg.routing, encode_control_error(msg.cid, msg.result.wire_type, str(msg.result))
+            )
+        else:
+            self._ok(msg.routing, msg.cid, msg.result)
+
+    def _finish_stats(self, pending: _PendingStats) -> None:
+        self._pending_stats.pop(pending.cid, None)
+        inbox = self.actor_inbox
+        pending.parts["control"] = {
+            "requests": self._requests,
+            "errors": self._errors,
+            "mailbox_depth": inbox.depth() if isinstance(inbox, PollingInbox) else 0,
+            "topics_viewed": len(self._view),
+        }
+        self._ok(pending.routing, pending.cid, pending.parts)
+
+    def _expire_stats(self, now: float) -> None:
+        for pending in [p for p in self._pending_stats.values() if now > p.deadline]:
+            pending.parts["bridge"] = {"error": "no answer within 2 s"}
+            self._finish_stats(pending)
+
+    def _ok(self, routing: tuple[bytes, ...], cid: str, result: Any) -> None:
+        self._send(routing, encode_control_ok(cid, result))
+
+    def _send(self, routing: tuple[bytes, ...], body: bytes) -> None:
+        if self._router is None:
+            return
+        try:
+            self._router.send_multipart([*routing, body], zmq.NOBLOCK)
+        except zmq.Again:
+            log.warning("control reply dropped: the client is gone or flooded")
+
+
+def _as_dict(value: Any) -> Any:
+    """A statistics dataclass as plain maps, for msgpack."""
+    from dataclasses import asdict, is_dataclass  # noqa: PLC0415
+
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    return value

@@ -1,0 +1,156 @@
+"""A node: store, bridge, supervisor, stages and the control server, together.
+
+`Node.start()` brings the parts up in dependency order and `Node.stop()`
+takes them down in reverse, bounded in time: the supervisor stops restarting,
+the control socket closes, each stage stops (its final state is published),
+and the bridge goes last so those final states and its final heartbeat reach
+the watchers. Both run in the caller's thread (an edge: the CLI's main
+thread, or a test) and block.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pykka
+
+from pipecast.transport import BadRequest, HistoryLimits
+
+from ._bridge import BridgeConfig, BridgeHandle, start_bridge
+from ._control_server import ControlServer
+from ._restarts import RestartPolicy
+from ._stage import ChecksumStage, Stage
+from ._store import Store
+from ._supervisor import ChildSpec, Registry, Supervisor, begin_shutdown, start_child
+
+__all__ = ["STAGE_KINDS", "Node", "NodeConfig", "StageConfig"]
+
+log = logging.getLogger("pipecast.node")
+
+STAGE_KINDS: dict[str, type[Stage]] = {"checksum": ChecksumStage}
+
+
+@dataclass(frozen=True, slots=True)
+class StageConfig:
+    name: str
+    kind: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.name or "/" in self.name:
+            raise BadRequest(f"stage name {self.name!r} must be non-empty, without '/'")
+        if self.kind not in STAGE_KINDS:
+            raise BadRequest(
+                f"stage kind {self.kind!r} unknown (known: {', '.join(sorted(STAGE_KINDS))})"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    status_endpoint: str = "tcp://127.0.0.1:7701"
+    sync_endpoint: str = "tcp://127.0.0.1:7702"
+    control_endpoint: str = "tcp://127.0.0.1:7703"
+    data_dir: Path = field(default_factory=lambda: Path.home() / ".local/share/pipecast")
+    heartbeat_interval: float = 1.0
+    history: HistoryLimits = field(default_factory=HistoryLimits)
+    stages: tuple[StageConfig, ...] = (StageConfig("checksum", "checksum"),)
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
+
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.stages]
+        if len(set(names)) != len(names):
+            raise BadRequest(f"stage names must be unique: {names}")
+
+
+class Node:
+    """One running node (see module docstring)."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.stop_requested = threading.Event()
+        self.registry = Registry()
+        self.store: Store | None = None
+        self.bridge: BridgeHandle | None = None
+        self.supervisor: pykka.ActorRef[Supervisor] | None = None
+        self.control: pykka.ActorRef[ControlServer] | None = None
+        self.control_endpoint = ""
+
+    def start(self, timeout: float = 10.0) -> Node:
+        """Bring the node up; raises `BindError` (nothing left running) on a busy endpoint."""
+        cfg = self.config
+        try:
+            cfg.data_dir.mkdir(parents=True, exist_ok=True)
+            self.store = Store(cfg.data_dir / "pipecast.db")
+            self.bridge = start_bridge(
+                BridgeConfig(
+                    cfg.status_endpoint, cfg.sync_endpoint, cfg.heartbeat_interval, cfg.history
+                ),
+                timeout=timeout,
+            )
+            self.supervisor = Supervisor.start(self.bridge, self.registry)
+            for stage in cfg.stages:
+                start_child(
+                    self.supervisor,
+                    ChildSpec(
+                        stage.name,
+                        STAGE_KINDS[stage.kind],
+                        {"store": self.store, **stage.options},
+                        cfg.restart,
+                    ),
+                )
+            ready: concurrent.futures.Future[str] = concurrent.futures.Future()
+            self.control = ControlServer.start(
+                cfg.control_endpoint,
+                self.bridge,
+                self.registry,
+                tuple(s.name for s in cfg.stages),
+                self.stop_requested.set,
+                ready,
+            )
+            self.control_endpoint = ready.result(timeout=timeout)
+        except BaseException:
+            self.stop()
+            raise
+        log.info(
+            "node up: status %s, sync %s, control %s",
+            self.bridge.status_endpoint,
+            self.bridge.sync_endpoint,
+            self.control_endpoint,
+        )
+        return self
+
+    def wait(self) -> None:
+        """Block until a stop is requested (signal handler or the shutdown op)."""
+        while not self.stop_requested.wait(0.5):
+            pass
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Take the node down in reverse order. Idempotent."""
+        if self.supervisor is not None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                begin_shutdown(self.supervisor)
+        if self.control is not None:
+            with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
+                self.control.stop(block=True, timeout=timeout)
+            self.control = None
+        for stage in reversed(self.config.stages):
+            ref = self.registry.get(stage.name)
+            if ref is not None:
+                with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
+                    ref.stop(block=True, timeout=timeout)
+        if self.supervisor is not None:
+            with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
+                self.supervisor.stop(block=True, timeout=timeout)
+            self.supervisor = None
+        if self.bridge is not None:
+            self.bridge.stop(timeout=timeout)
+            self.bridge = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None

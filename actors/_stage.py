@@ -1,0 +1,268 @@
+"""The stage base: a supervised actor with a durable queue and one true state.
+
+A stage takes work items from the store one at a time and advances the
+current one in short steps, each a message to itself, so pause, resume and
+stop requests interleave with the work instead of waiting behind it. After
+every change it publishes its whole state (status, current item, progress,
+counters, velocity) as one update on `stage/<name>`, stamped with the cid of
+the request that caused it. Status changes go through the pure `transition`.
+
+Requests arrive as `StageCommand` / `Enqueue` messages carrying a `reply`
+callable; the stage calls it in its own thread with the result (a tell back
+to whoever asked, never a blocking ask between actors).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pykka
+
+from pipecast.transport import BadRequest, PipecastError
+
+from ._stage_status import StageEvent, StageStatus, Velocity, transition
+from ._store import Store, WorkItem
+from ._supervisor import Supervised
+
+__all__ = ["ChecksumStage", "Enqueue", "Reply", "Stage", "StageCommand"]
+
+log = logging.getLogger("pipecast.stage")
+
+Reply = Callable[[dict[str, Any] | PipecastError], None]
+
+
+@dataclass(frozen=True, slots=True)
+class StageCommand:
+    """pause, resume or toggle; `reply` gets the stage's new state."""
+
+    op: str
+    cid: str | None
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueue:
+    payloads: tuple[dict[str, Any], ...]
+    cid: str | None
+    reply: Reply
+
+
+class _Step:
+    __slots__ = ()
+
+
+_STEP = _Step()
+_EVENTS = {"pause": StageEvent.PAUSE, "resume": StageEvent.RESUME, "toggle": StageEvent.TOGGLE}
+
+
+class Stage(Supervised):
+    """Base of pipeline stages. Subclasses implement `begin_item` and `advance`."""
+
+    def __init__(
+        self, *, name: str, supervisor: pykka.ActorRef[Any], bridge: Any, store: Store
+    ) -> None:
+        super().__init__(name=name, supervisor=supervisor, bridge=bridge)
+        self.store = store
+        self.topic = f"stage/{name}"
+        self.status = StageStatus.IDLE
+        self.current: WorkItem | None = None
+        self.progress = 0.0
+        self.detail: dict[str, Any] = {}
+        self._velocity = Velocity()
+        self._scheduled = False
+        self._last_error: str | None = None
+
+    # -- subclass hooks (stage thread) ----------------------------------------
+
+    def begin_item(self, item: WorkItem) -> None:
+        """Prepare to work on `item`. Raise to fail the item (not the stage)."""
+
+    def advance(self, item: WorkItem) -> dict[str, Any] | None:
+        """Do one short step (well under a second) of `item`.
+
+        Set `self.progress` (0..1) and `self.detail`; return the result map
+        when the item is done, None while it is not. Raise to fail the item.
+        """
+        raise NotImplementedError
+
+    def end_item(self, item: WorkItem) -> None:
+        """Release what `begin_item` took, whether the item succeeded or not."""
+
+    # -- lifecycle --------------------------------------------------------------
+
+    def on_begin(self) -> None:
+        requeued = self.store.requeue_running(self.actor_name)
+        if requeued:
+            log.info("%s: %d interrupted item(s) back in the queue", self.actor_name, requeued)
+        self.status = (
+            StageStatus.PAUSED if self.store.is_paused(self.actor_name) else StageStatus.IDLE
+        )
+        self._publish(None)
+        self._kick()
+
+    def on_end(self) -> None:
+        if self.current is not None:
+            self._safe_end_item(self.current)
+        self.status = transition(self.status, StageEvent.STOP)
+        self._publish(None)
+
+    # -- messages ---------------------------------------------------------------
+
+    def on_receive(self, message: Any) -> Any:
+        if message is _STEP:
+            self._scheduled = False
+            self._step()
+        elif isinstance(message, StageCommand):
+            self._command(message)
+        elif isinstance(message, Enqueue):
+            ids = self.store.enqueue(self.actor_name, message.payloads)
+            message.reply({"stage": self.actor_name, "ids": ids})
+            self._publish(message.cid)
+            self._kick()
+        else:
+            return super().on_receive(message)
+        return None
+
+    def _command(self, cmd: StageCommand) -> None:
+        event = _EVENTS.get(cmd.op)
+        if event is None:
+            cmd.reply(BadRequest(f"unknown stage command {cmd.op!r}"))
+            return
+        before = self.status
+        self.status = transition(self.status, event)
+        if self.status is StageStatus.PAUSING and self.current is None:
+            self.status = transition(self.status, StageEvent.ITEM_ENDED)
+        if self.status.held != before.held:
+            self.store.set_paused(self.actor_name, self.status.held)
+        state = self._publish(cmd.cid)
+        cmd.reply(state)
+        self._kick()
+
+    def _kick(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            self.actor_ref.tell(_STEP)
+
+    def _step(self) -> None:
+        if self.status in (StageStatus.PAUSED, StageStatus.STOPPING, StageStatus.FAILED):
+            return
+        item = self.current
+        if item is None:
+            if self.status is StageStatus.PAUSING:
+                self.status = transition(self.status, StageEvent.ITEM_ENDED)
+                self._publish(None)
+                return
+            item = self.store.take(self.actor_name)
+            if item is None:
+                if self.status is StageStatus.RUNNING:
+                    self.status = transition(self.status, StageEvent.QUEUE_EMPTY)
+                    self._publish(None)
+                return
+            self.current, self.progress, self.detail = item, 0.0, {}
+            self.status = transition(self.status, StageEvent.ITEM_STARTED)
+            self._velocity.started(time.monotonic())
+            try:
+                self.begin_item(item)
+            except Exception as exc:  # a bad item fails alone; the stage goes on
+                self._item_failed(item, exc)
+                return
+        try:
+            result = self.advance(item)
+        except Exception as exc:
+            self._item_failed(item, exc)
+            return
+        if result is not None:
+            self.store.finish(item.id, result)
+            self._velocity.item_done(time.monotonic())
+            self._item_over(item)
+        self._publish(None)
+        self._kick()
+
+    def _item_failed(self, item: WorkItem, exc: Exception) -> None:
+        self._last_error = f"{type(exc).__name__}: {exc}"
+        log.warning("%s: item %d failed: %s", self.actor_name, item.id, self._last_error)
+        self.store.fail(item.id, self._last_error)
+        self._item_over(item)
+        self._publish(None)
+        self._kick()
+
+    def _item_over(self, item: WorkItem) -> None:
+        self._safe_end_item(item)
+        self.current, self.progress, self.detail = None, 0.0, {}
+        if self.status is StageStatus.PAUSING:
+            self.status = transition(self.status, StageEvent.ITEM_ENDED)
+
+    def _safe_end_item(self, item: WorkItem) -> None:
+        try:
+            self.end_item(item)
+        except Exception:
+            log.exception("%s: end_item failed", self.actor_name)
+
+    def state(self) -> dict[str, Any]:
+        counts = self.store.counts(self.actor_name)
+        item = self.current
+        return {
+            "status": self.status.value,
+            "item": None if item is None else {"id": item.id, **item.payload},
+            "progress": self.progress,
+            "detail": dict(self.detail),
+            "done": counts["done"],
+            "failed": counts["failed"],
+            "queue": counts["queued"],
+            "velocity": round(self._velocity.per_hour(time.monotonic()), 3),
+            "last_error": self._last_error,
+        }
+
+    def _publish(self, cid: str | None) -> dict[str, Any]:
+        state = self.state()
+        self.bridge.publish(self.topic, "state", state, cid)
+        return state
+
+
+class ChecksumStage(Stage):
+    """A real stage: SHA-256 of files, read in steps of `step_bytes`.
+
+    Payload: {"path": str}. Result: {"sha256": hex, "bytes": n}.
+    """
+
+    def __init__(self, *, step_bytes: int = 4 * 1024 * 1024, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if type(step_bytes) is not int or step_bytes < 1:
+            raise BadRequest("step_bytes must be an int >= 1")
+        self.step_bytes = step_bytes
+        self._file: BinaryIO | None = None
+        self._hash = hashlib.sha256()
+        self._size = 0
+        self._read = 0
+
+    def begin_item(self, item: WorkItem) -> None:
+        path = item.payload.get("path")
+        if type(path) is not str:
+            raise BadRequest("checksum item needs a string 'path'")
+        p = Path(path)
+        self._size = p.stat().st_size
+        self._file = p.open("rb")
+        self._hash = hashlib.sha256()
+        self._read = 0
+
+    def advance(self, item: WorkItem) -> dict[str, Any] | None:
+        assert self._file is not None
+        chunk = self._file.read(self.step_bytes)
+        self._hash.update(chunk)
+        self._read += len(chunk)
+        self.progress = self._read / self._size if self._size else 1.0
+        self.detail = {"bytes": self._read, "size": self._size}
+        if chunk and self._read < self._size:
+            return None
+        return {"sha256": self._hash.hexdigest(), "bytes": self._read}
+
+    def end_item(self, item: WorkItem) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -1,0 +1,118 @@
+"""The control socket's wire format, and a blocking client for the edges.
+
+Requests are `{v, op, cid, ...args}`; replies `{v, ok: true, cid, result}` or
+`{v, ok: false, cid, error: {type, message}}` (PROTOCOL.md). Decoding is pure
+and raises `BadRequest` with the reason. `ControlClient` is for the CLI and
+tests only (it blocks); actors never use it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+import zmq
+
+from ._errors import BadRequest, NodeUnreachable, RemoteError
+
+__all__ = [
+    "MAX_REQUEST_BYTES",
+    "ControlClient",
+    "ControlRequest",
+    "decode_control_request",
+    "encode_control_error",
+    "encode_control_ok",
+    "new_cid",
+]
+
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
+def new_cid() -> str:
+    return secrets.token_hex(6)
+
+
+@dataclass(frozen=True, slots=True)
+class ControlRequest:
+    op: str
+    cid: str
+    args: dict[str, Any]
+
+
+def decode_control_request(body: bytes) -> ControlRequest:
+    """Validate a control request. Raises `BadRequest` (the cid, if readable, is kept)."""
+    if len(body) > MAX_REQUEST_BYTES:
+        raise BadRequest(f"request of {len(body)} bytes exceeds {MAX_REQUEST_BYTES}")
+    try:
+        msg = msgpack.unpackb(body, raw=False, strict_map_key=True)
+    except Exception as exc:  # msgpack raises many types on bad input
+        raise BadRequest(f"request is not valid msgpack: {type(exc).__name__}") from None
+    if type(msg) is not dict:
+        raise BadRequest("request must be a map")
+    if msg.get("v") != 1:
+        raise BadRequest(f"unsupported protocol version {msg.get('v')!r}")
+    op, cid = msg.pop("op", None), msg.pop("cid", None)
+    msg.pop("v")
+    if type(op) is not str or not op:
+        raise BadRequest("op must be a non-empty string")
+    if cid is None:
+        cid = new_cid()
+    elif type(cid) is not str or not 0 < len(cid) <= 128:
+        raise BadRequest("cid must be a string of 1 to 128 characters")
+    return ControlRequest(op, cid, msg)
+
+
+def encode_control_ok(cid: str | None, result: Any) -> bytes:
+    out: bytes = msgpack.packb({"v": 1, "ok": True, "cid": cid, "result": result})
+    return out
+
+
+def encode_control_error(cid: str | None, wire_type: str, message: str) -> bytes:
+    out: bytes = msgpack.packb(
+        {"v": 1, "ok": False, "cid": cid, "error": {"type": wire_type, "message": message}}
+    )
+    return out
+
+
+class ControlClient:
+    """Blocking request/reply to a node's control socket (CLI, tests).
+
+    Every call waits at most `timeout` seconds, then raises `NodeUnreachable`;
+    an error reply raises `RemoteError` with the node's error type. A fresh
+    socket per call keeps a late reply from answering the next request.
+    """
+
+    def __init__(self, endpoint: str, timeout: float = 5.0) -> None:
+        self.endpoint = endpoint
+        self.timeout = timeout
+
+    def call(self, op: str, cid: str | None = None, **args: Any) -> Any:
+        cid = cid or new_cid()
+        body = msgpack.packb({"v": 1, "op": op, "cid": cid, **args})
+        return self.call_raw(body)
+
+    def call_raw(self, body: bytes) -> Any:
+        ctx = zmq.Context()
+        sock = ctx.socket(zmq.DEALER)
+        sock.linger = 0
+        try:
+            sock.connect(self.endpoint)
+            sock.send_multipart([b"", body])
+            if not sock.poll(int(self.timeout * 1000)):
+                raise NodeUnreachable(
+                    f"no answer from {self.endpoint} within {self.timeout} s (is the node running?)"
+                )
+            reply = msgpack.unpackb(sock.recv_multipart()[-1], raw=False)
+        except zmq.ZMQError as exc:
+            raise NodeUnreachable(f"cannot reach {self.endpoint}: {exc}") from None
+        finally:
+            sock.close()
+            ctx.term()
+        if type(reply) is not dict or "ok" not in reply:
+            raise RemoteError("bad_reply", f"malformed reply: {reply!r}")
+        if not reply["ok"]:
+            err = reply.get("error") or {}
+            raise RemoteError(str(err.get("type", "internal")), str(err.get("message", "")))
+        return reply.get("result")
