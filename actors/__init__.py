@@ -55,6 +55,7 @@ __all__ = [
     "StoreError",
     "Supervised",
     "Supervisor",
+    "UnknownStage",
     "Velocity",
     "WorkItem",
     "start_bridge",

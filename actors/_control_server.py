@@ -11,6 +11,7 @@ replica fed by the bridge, so it says exactly what watchers see.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -130,10 +131,8 @@ class ControlServer(pykka.ThreadingActor):
 
     def _close(self) -> None:
         if self._token is not None:
-            try:
+            with contextlib.suppress(PipecastError):
                 self.bridge.unsubscribe(self._token)
-            except PipecastError:
-                pass
             self._token = None
         inbox = self.actor_inbox
         if isinstance(inbox, PollingInbox):

@@ -176,7 +176,7 @@ class Store:
             .fetchall()
         )
         out = {"queued": 0, "running": 0, "done": 0, "failed": 0}
-        out.update({state: n for state, n in rows})
+        out.update(dict(rows))
         return out
 
     def result(self, item_id: int) -> tuple[str, dict[str, Any] | None, str | None]:

@@ -300,7 +300,7 @@ class Replica:
         self,
         request: Request,
         reply: SnapshotReply | ReplayReply | ErrorReply,
-        now: float,  # noqa: ARG002 - every feed_* takes now, for the shell's sake
+        now: float,
     ) -> None:
         """Feed the sync socket's reply to `request` (one of `take_requests()`)."""
         if isinstance(reply, ErrorReply):
