@@ -49,6 +49,9 @@ class StageConfig:
             raise BadRequest(
                 f"stage kind {self.kind!r} unknown (known: {', '.join(sorted(STAGE_KINDS))})"
             )
+        unknown = set(self.options) - STAGE_KINDS[self.kind].OPTIONS
+        if unknown:
+            raise BadRequest(f"stage {self.name!r} has unknown option(s) {sorted(unknown)}")
 
 
 @dataclass(frozen=True, slots=True)

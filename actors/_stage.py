@@ -64,6 +64,9 @@ _EVENTS = {"pause": StageEvent.PAUSE, "resume": StageEvent.RESUME, "toggle": Sta
 class Stage(Supervised):
     """Base of pipeline stages. Subclasses implement `begin_item` and `advance`."""
 
+    # the keyword options a node's config may pass to this stage
+    OPTIONS: frozenset[str] = frozenset()
+
     def __init__(
         self, *, name: str, supervisor: pykka.ActorRef[Any], bridge: Any, store: Store
     ) -> None:
@@ -230,6 +233,8 @@ class ChecksumStage(Stage):
 
     Payload: {"path": str}. Result: {"sha256": hex, "bytes": n}.
     """
+
+    OPTIONS = frozenset({"step_bytes"})
 
     def __init__(self, *, step_bytes: int = 4 * 1024 * 1024, **kwargs: Any) -> None:
         super().__init__(**kwargs)

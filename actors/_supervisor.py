@@ -162,9 +162,16 @@ class Supervisor(pykka.ThreadingActor):
     def _start(self, spec: ChildSpec, restarts: int, error: str | None = None) -> None:
         self._specs[spec.name] = spec
         self._trackers.setdefault(spec.name, RestartTracker(spec.policy))
-        ref = spec.actor_class.start(
-            name=spec.name, supervisor=self.actor_ref, bridge=self.bridge, **spec.kwargs
-        )
+        try:
+            ref = spec.actor_class.start(
+                name=spec.name, supervisor=self.actor_ref, bridge=self.bridge, **spec.kwargs
+            )
+        except Exception as exc:  # the constructor itself failed: it cannot be restarted
+            self._gave_up += 1
+            log.exception("%s could not be constructed", spec.name)
+            self.registry.set(spec.name, None)
+            self._publish(spec.name, "failed", restarts, f"{type(exc).__name__}: {exc}")
+            return
         self.registry.set(spec.name, ref)
         self._publish(spec.name, "running", restarts, error)
 

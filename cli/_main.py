@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import signal
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import click
 
-from pipecast.transport import BindError, PipecastError, Reset, Subscriber, Update
+from pipecast.transport import (
+    BindError,
+    Ended,
+    NodeUnreachable,
+    PipecastError,
+    Recovered,
+    RemoteError,
+    Reset,
+    Stale,
+    Subscriber,
+    Update,
+)
+from pipecast.transport._control import ControlClient
 
-from ._errors import EXIT_CODES, BindFailed, CliError
+from ._config import load_node_config
+from ._errors import EXIT_CODES, BindFailed, CliError, UnreachableError, UsageError
+from ._logging import setup_logging
 
 __all__ = ["main"]
 
@@ -184,3 +202,315 @@ def _checksum_job(bridge: Any, size_mb: int) -> None:
                 "digest": digest.hexdigest()[:16],
             },
         )
+
+
+# -- the node ---------------------------------------------------------------------
+
+
+@main.command(epilog=EXIT_CODES)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="PIPECAST_CONFIG",
+    help="TOML config file",
+)
+@click.option("--status", "status_ep", envvar="PIPECAST_STATUS", help="status PUB endpoint")
+@click.option("--sync", "sync_ep", envvar="PIPECAST_SYNC", help="sync ROUTER endpoint")
+@click.option("--control", "control_ep", envvar="PIPECAST_CONTROL", help="control endpoint")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="PIPECAST_DATA_DIR",
+    help="where the store lives",
+)
+@click.option("--heartbeat", type=float, envvar="PIPECAST_HEARTBEAT", help="seconds")
+@click.option("-v", "--verbose", count=True, help="-v info, -vv debug")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    envvar="PIPECAST_LOG_FORMAT",
+    show_default=True,
+)
+def start(
+    config_path: Path | None,
+    status_ep: str | None,
+    sync_ep: str | None,
+    control_ep: str | None,
+    data_dir: Path | None,
+    heartbeat: float | None,
+    verbose: int,
+    log_format: str,
+) -> None:
+    """Run a node in the foreground until SIGINT, SIGTERM or `pipecast stop`."""
+    from pipecast.actors import Node  # noqa: PLC0415
+
+    setup_logging(verbose, log_format)
+    cfg = load_node_config(
+        config_path,
+        status=status_ep,
+        sync=sync_ep,
+        control=control_ep,
+        data_dir=data_dir,
+        heartbeat=heartbeat,
+    )
+    node = Node(cfg)
+    try:
+        node.start()
+    except BindError as exc:
+        raise BindFailed(f"{exc} (is another node running on these endpoints?)") from None
+    except PipecastError as exc:
+        raise CliError(str(exc)) from None
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: node.stop_requested.set())
+    click.echo(f"pipecast node up: control {node.control_endpoint}", err=True)
+    try:
+        node.wait()
+    finally:
+        node.stop()
+    click.echo("pipecast node stopped", err=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    control: str
+    status: str
+    sync: str
+    timeout: float
+
+
+def _client_options(f: Any) -> Any:
+    """Add --control/--status/--sync/--timeout, handed to `f` as one `ep: Endpoints`."""
+
+    @functools.wraps(f)
+    def wrapper(
+        control_ep: str, status_ep: str, sync_ep: str, timeout: float, **kwargs: Any
+    ) -> Any:
+        return f(ep=Endpoints(control_ep, status_ep, sync_ep, timeout), **kwargs)
+
+    wrapper = click.option(
+        "--timeout",
+        type=click.FloatRange(0.1, 3600),
+        default=5.0,
+        show_default=True,
+        envvar="PIPECAST_TIMEOUT",
+        help="seconds to wait for the node",
+    )(wrapper)
+    wrapper = click.option(
+        "--sync",
+        "sync_ep",
+        default="tcp://127.0.0.1:7702",
+        show_default=True,
+        envvar="PIPECAST_SYNC",
+    )(wrapper)
+    wrapper = click.option(
+        "--status",
+        "status_ep",
+        default="tcp://127.0.0.1:7701",
+        show_default=True,
+        envvar="PIPECAST_STATUS",
+    )(wrapper)
+    return click.option(
+        "--control",
+        "control_ep",
+        default="tcp://127.0.0.1:7703",
+        show_default=True,
+        envvar="PIPECAST_CONTROL",
+    )(wrapper)
+
+
+def _call(ep: Endpoints, op: str, **args: Any) -> Any:
+    try:
+        return ControlClient(ep.control, ep.timeout).call(op, **args)
+    except NodeUnreachable as exc:
+        raise UnreachableError(str(exc)) from None
+    except RemoteError as exc:
+        if exc.wire_type in ("bad_request", "unknown_stage", "unknown_op"):
+            raise UsageError(str(exc)) from None
+        raise CliError(str(exc)) from None
+
+
+def _emit(result: Any, as_json: bool) -> None:
+    click.echo(json.dumps(result, indent=None if as_json else 2, sort_keys=not as_json))
+
+
+@main.command(epilog=EXIT_CODES)
+@_client_options
+def ping(ep: Endpoints) -> None:
+    """Check that a node answers; prints its epoch and round-trip time."""
+    t0 = time.monotonic()
+    result = _call(ep, "ping")
+    click.echo(f"pong from epoch {result['epoch']} in {(time.monotonic() - t0) * 1000:.1f} ms")
+
+
+@main.command(epilog=EXIT_CODES)
+@_client_options
+@click.option("--prefix", default="", help="only topics starting with this")
+@click.option("--json", "as_json", is_flag=True)
+def status(ep: Endpoints, prefix: str, as_json: bool) -> None:
+    """Every actor's current state."""
+    result = _call(ep, "status", prefix=prefix)
+    if as_json:
+        _emit(result, True)
+        return
+    for topic, kv in sorted(result["topics"].items()):
+        for key, value in sorted(kv.items()):
+            click.echo(f"{topic} {key} {json.dumps(value, sort_keys=True)}")
+
+
+@main.command(epilog=EXIT_CODES)
+@_client_options
+@click.option("--json", "as_json", is_flag=True)
+def stats(ep: Endpoints, as_json: bool) -> None:
+    """Counters and timings of the node's components (telemetry, not status)."""
+    _emit(_call(ep, "stats"), as_json)
+
+
+def _stage_command(op: str) -> Any:
+    @_client_options
+    @click.argument("stage")
+    @click.option("--json", "as_json", is_flag=True)
+    def command(ep: Endpoints, stage: str, as_json: bool) -> None:
+        result = _call(ep, op, stage=stage)
+        if as_json:
+            _emit(result, True)
+        else:
+            click.echo(f"{stage}: {result['status']}")
+
+    command.__doc__ = f"{op.capitalize()} a stage; prints its new state."
+    return main.command(op, epilog=EXIT_CODES)(command)
+
+
+for _op in ("pause", "resume", "toggle"):
+    _stage_command(_op)
+
+
+@main.command(epilog=EXIT_CODES)
+@_client_options
+@click.argument("topic")
+@click.argument("key")
+@click.argument("data")
+def publish(ep: Endpoints, topic: str, key: str, data: str) -> None:
+    """Publish KEY of TOPIC (which starts with ext/) as the JSON map DATA (null deletes)."""
+    try:
+        value = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"DATA is not JSON: {exc}") from None
+    if value is not None and not isinstance(value, dict):
+        raise UsageError("DATA must be a JSON object or null")
+    result = _call(ep, "publish", topic=topic, key=key, data=value)
+    click.echo(f"{result['topic']} seq {result['seq']}")
+
+
+@main.command(epilog=EXIT_CODES)
+@_client_options
+@click.argument(
+    "paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--stage", default=None, help="the stage to give them to (default: the first)")
+def enqueue(
+    ep: Endpoints,
+    paths: tuple[Path, ...],
+    stage: str | None,
+) -> None:
+    """Queue files for a stage; prints the ids of the work items."""
+    args: dict[str, Any] = {"paths": [str(p.resolve()) for p in paths]}
+    if stage:
+        args["stage"] = stage
+    result = _call(ep, "enqueue", **args)
+    click.echo(" ".join(str(i) for i in result["ids"]))
+
+
+@main.command(epilog=EXIT_CODES)
+@_client_options
+def stop(ep: Endpoints) -> None:
+    """Ask a node to shut down gracefully."""
+    _call(ep, "shutdown")
+    click.echo("stopping")
+
+
+@main.command(epilog=EXIT_CODES)
+@_client_options
+@click.argument("prefixes", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+@click.option("--exit-on-end", is_flag=True, help="exit when the node stops")
+@click.option("--count", type=click.IntRange(1), default=None, help="exit after this many updates")
+def watch(
+    ep: Endpoints,
+    prefixes: tuple[str, ...],
+    as_json: bool,
+    exit_on_end: bool,
+    count: int | None,
+) -> None:
+    """Follow topics live: the current state, then every update in order.
+
+    Recoveries (gap, history_gone, epoch, stale) are shown as lines of their
+    own, never hidden.
+    """
+    done = threading.Event()
+    seen = [0]
+
+    def show(ev: Any) -> None:
+        line: dict[str, Any]
+        if isinstance(ev, Update):
+            line = {
+                "event": "update",
+                "topic": ev.topic,
+                "key": ev.key,
+                "seq": ev.seq,
+                "data": ev.data,
+                "cid": ev.cid,
+            }
+            seen[0] += 1
+        elif isinstance(ev, Reset):
+            line = {
+                "event": "reset",
+                "epoch": ev.epoch,
+                "reason": ev.reason.value if ev.reason else None,
+                "state": {t: dict(kv) for t, kv in ev.state.items()},
+            }
+        elif isinstance(ev, Recovered):
+            line = {
+                "event": "recovered",
+                "reason": ev.reason.value,
+                "topic": ev.topic,
+                "replayed": ev.replayed,
+                "snapshot": ev.snapshot,
+                "skipped": ev.skipped,
+            }
+        elif isinstance(ev, Stale):
+            line = {"event": "stale", "silent_for": round(ev.silent_for, 3)}
+        elif isinstance(ev, Ended):
+            line = {"event": "ended", "epoch": ev.epoch}
+        else:
+            return
+        if as_json:
+            click.echo(json.dumps(line))
+        elif line["event"] == "update":
+            click.echo(f"[{ev.seq}] {ev.topic} {ev.key} {json.dumps(ev.data, sort_keys=True)}")
+        elif line["event"] == "reset":
+            click.echo(f"-- state of epoch {line['epoch']} ({line['reason'] or 'join'})")
+            for topic, kv in sorted(line["state"].items()):
+                for key, value in sorted(kv.items()):
+                    click.echo(f"   {topic} {key} {json.dumps(value, sort_keys=True)}")
+        else:
+            click.echo(
+                "-- "
+                + " ".join(f"{k}={v}" for k, v in line.items() if k != "event")
+                + f" ({line['event']})"
+            )
+        if (count is not None and seen[0] >= count) or (exit_on_end and isinstance(ev, Ended)):
+            done.set()
+
+    sub = Subscriber(ep.status, ep.sync, prefixes, on_event=show)
+    with sub:
+        try:
+            sub.wait_synced(ep.timeout)
+        except NodeUnreachable as exc:
+            raise UnreachableError(str(exc)) from None
+        try:
+            while not done.wait(0.2):
+                pass
+        except KeyboardInterrupt:
+            pass
