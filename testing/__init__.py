@@ -49,15 +49,10 @@ def start_test_node(
     data_dir: Path, stages: tuple[StageConfig, ...] | None = None, **config: Any
 ) -> Node:
     """A node on free loopback ports (heartbeat 0.1 s unless given)."""
-    cfg = NodeConfig(
-        LOOPBACK,
-        LOOPBACK,
-        LOOPBACK,
-        data_dir=data_dir,
-        heartbeat_interval=config.pop("heartbeat_interval", 0.1),
-        **({"stages": stages} if stages is not None else {}),
-        **config,
-    )
+    config.setdefault("heartbeat_interval", 0.1)
+    if stages is not None:
+        config["stages"] = stages
+    cfg = NodeConfig(LOOPBACK, LOOPBACK, LOOPBACK, data_dir=data_dir, **config)
     return Node(cfg).start()
 
 
