@@ -107,6 +107,8 @@ class Node:
                         cfg.restart,
                     ),
                 )
+            if not self.registry.wait_for([s.name for s in cfg.stages], timeout):
+                log.warning("not every stage started within %s s; see actor/<name>", timeout)
             ready: concurrent.futures.Future[str] = concurrent.futures.Future()
             self.control = ControlServer.start(
                 cfg.control_endpoint,

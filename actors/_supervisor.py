@@ -65,6 +65,7 @@ class Registry:
     def __init__(self) -> None:
         self._refs: dict[str, pykka.ActorRef[Any]] = {}
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
 
     def get(self, name: str) -> pykka.ActorRef[Any] | None:
         with self._lock:
@@ -80,6 +81,12 @@ class Registry:
                 self._refs.pop(name, None)
             else:
                 self._refs[name] = ref
+            self._changed.notify_all()
+
+    def wait_for(self, names: list[str], timeout: float) -> bool:
+        """Block until every name has a ref (an edge call: node start-up, tests)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: all(n in self._refs for n in names), timeout)
 
 
 class Supervised(pykka.ThreadingActor):

@@ -1,0 +1,207 @@
+"""`pipecast start` and its client commands against a real node in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import zmq
+
+from pipecast.testing import wait_for
+
+PIPECAST = str(Path(sys.executable).parent / "pipecast")
+
+
+def free_endpoint() -> str:
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.PUB)
+    s.bind("tcp://127.0.0.1:*")
+    ep = s.get_string(zmq.LAST_ENDPOINT)
+    s.close()
+    ctx.term()
+    return ep
+
+
+class RunningNode:
+    def __init__(self, tmp_path: Path, *extra: str) -> None:
+        self.status, self.sync, self.control = free_endpoint(), free_endpoint(), free_endpoint()
+        self.args = ["--status", self.status, "--sync", self.sync, "--control", self.control]
+        self.proc = subprocess.Popen(
+            [
+                PIPECAST,
+                "start",
+                *self.args,
+                "--data-dir",
+                str(tmp_path / "data"),
+                "--heartbeat",
+                "0.2",
+                "-v",
+                *extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert wait_for(
+            lambda: (
+                self.run("ping", "--timeout", "0.5").returncode == 0 or self.proc.poll() is not None
+            ),
+            20,
+        )
+        assert self.proc.poll() is None, self.proc.communicate()
+
+    def run(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        endpoints = ["--control", self.control, "--status", self.status, "--sync", self.sync]
+        return subprocess.run(
+            [PIPECAST, args[0], *endpoints, *args[1:]],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate(timeout=10)
+
+
+@pytest.fixture
+def running(tmp_path):
+    node = RunningNode(tmp_path)
+    yield node
+    node.close()
+
+
+def test_ping_status_toggle_publish_and_watch_against_a_real_node(running, tmp_path):
+    assert "pong from epoch" in running.run("ping").stdout
+    status = json.loads(running.run("status", "--json").stdout)
+    assert "stage/checksum" in status["topics"]
+    out = running.run("toggle", "checksum")
+    assert out.stdout.strip() == "checksum: paused"
+    out = running.run("toggle", "checksum", "--json")
+    assert json.loads(out.stdout)["status"] == "idle"
+    out = running.run("publish", "ext/script", "job", '{"step": 1}')
+    assert out.stdout.strip() == "ext/script seq 1"
+    status = json.loads(running.run("status", "--json", "--prefix", "ext/").stdout)
+    assert status["topics"] == {"ext/script": {"job": {"step": 1}}}
+    f = tmp_path / "f.bin"
+    f.write_bytes(b"x" * 1000)
+    assert running.run("enqueue", str(f)).returncode == 0
+    assert wait_for(
+        lambda: (
+            json.loads(running.run("status", "--json").stdout)["topics"]["stage/checksum"]["state"][
+                "done"
+            ]
+            == 1
+        ),
+        10,
+    )
+
+
+def test_watch_prints_live_updates_in_order_as_json(running):
+    watcher = subprocess.Popen(
+        [
+            PIPECAST,
+            "watch",
+            "--status",
+            running.status,
+            "--sync",
+            running.sync,
+            "ext/",
+            "--json",
+            "--count",
+            "5",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # the first line is the join's reset; updates follow
+        assert watcher.stdout is not None
+        first = json.loads(watcher.stdout.readline())
+        assert first["event"] == "reset"
+        for i in range(5):
+            assert running.run("publish", "ext/w", "k", json.dumps({"i": i})).returncode == 0
+        out, _ = watcher.communicate(timeout=20)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+    updates = [json.loads(x) for x in out.splitlines() if json.loads(x)["event"] == "update"]
+    assert [u["data"]["i"] for u in updates] == list(range(5))
+    assert [u["seq"] for u in updates] == list(range(1, 6))
+    assert watcher.returncode == 0
+
+
+@pytest.mark.parametrize("how", ["sigterm", "sigint", "stop"])
+def test_the_node_shuts_down_gracefully_within_two_seconds(running, how):
+    t0 = time.monotonic()
+    if how == "stop":
+        assert running.run("stop").returncode == 0
+    else:
+        running.proc.send_signal(signal.SIGTERM if how == "sigterm" else signal.SIGINT)
+    running.proc.wait(timeout=10)
+    elapsed = time.monotonic() - t0
+    assert running.proc.returncode == 0
+    assert elapsed < 2.0 + 1.0  # 2 s budget, plus process start-up noise of the client
+
+
+def test_a_second_node_on_the_same_endpoints_fails_clearly(running, tmp_path):
+    out = subprocess.run(
+        [PIPECAST, "start", *running.args, "--data-dir", str(tmp_path / "other")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert out.returncode == 4
+    assert "another node" in out.stderr
+
+
+def test_an_unreachable_node_gives_a_clear_message_and_exit_3_within_the_timeout():
+    t0 = time.monotonic()
+    out = subprocess.run(
+        [PIPECAST, "ping", "--control", free_endpoint(), "--timeout", "0.5"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert out.returncode == 3
+    assert "is the node running" in out.stderr
+    assert time.monotonic() - t0 < 10
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["pause", "nope"],
+        ["publish", "stage/x", "k", "{}"],
+        ["publish", "ext/x", "k", "[1]"],
+        ["publish", "ext/x", "k", "not json"],
+    ],
+)
+def test_bad_arguments_to_a_running_node_exit_2_and_change_nothing(running, args):
+    before = json.loads(running.run("status", "--json").stdout)["topics"]
+    out = running.run(*args)
+    assert out.returncode == 2, out
+    assert json.loads(running.run("status", "--json").stdout)["topics"] == before
+
+
+def test_a_bad_config_file_is_refused_with_exit_2(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[[stages]]\nname = "x"\nkind = "teleport"\n')
+    out = subprocess.run(
+        [PIPECAST, "start", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert out.returncode == 2
+    assert "teleport" in out.stderr
