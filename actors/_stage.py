@@ -200,6 +200,10 @@ class Stage(Supervised):
         self.current, self.progress, self.detail = None, 0.0, {}
         if self.status is StageStatus.PAUSING:
             self.status = transition(self.status, StageEvent.ITEM_ENDED)
+        elif self.store.counts(self.actor_name)["queued"] == 0:
+            # say "idle" in the same update that says the item is done: never
+            # a "running" state with nothing running
+            self.status = transition(self.status, StageEvent.QUEUE_EMPTY)
 
     def _safe_end_item(self, item: WorkItem) -> None:
         try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import signal
@@ -111,97 +110,96 @@ def bench_bus(count: int, rate: int, seconds: float, repeats: int, as_json: bool
 @main.command(epilog=EXIT_CODES)
 @click.option("--status", "status_ep", default="tcp://127.0.0.1:7701", show_default=True)
 @click.option("--sync", "sync_ep", default="tcp://127.0.0.1:7702", show_default=True)
+@click.option("--control", "control_ep", default="tcp://127.0.0.1:7703", show_default=True)
 @click.option(
     "--size-mb",
     type=click.IntRange(1, 4096),
     default=64,
     show_default=True,
-    help="size of the sample file the demo job checksums",
+    help="size of the sample file the demo checksums",
 )
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object per update")
-def demo(status_ep: str, sync_ep: str, size_mb: int, as_json: bool) -> None:
-    """Run a node's bus and watch a real job's state live over it.
+def demo(status_ep: str, sync_ep: str, control_ep: str, size_mb: int, as_json: bool) -> None:
+    """Start a node, give it a real job, and watch it live until it is done.
 
-    The job checksums a freshly written sample file chunk by chunk and
-    publishes its whole state (status and progress together) on
-    `stage/checksum`; a remote subscriber on the status socket prints every
-    update as it is applied, in order.
+    A temporary node (its store in a temp directory) runs the `checksum`
+    stage; the demo writes a sample file, enqueues it through the control
+    socket, and prints every update of `stage/` and `actor/` topics as a
+    remote subscriber applies them, in order, until the file's SHA-256 is in.
     """
-    from pipecast.actors import BridgeConfig, start_bridge  # noqa: PLC0415
+    from pipecast.actors import Node, NodeConfig, StageConfig  # noqa: PLC0415
 
-    try:
-        bridge = start_bridge(BridgeConfig(status_ep, sync_ep))
-    except BindError as exc:
-        raise BindFailed(str(exc)) from None
+    with tempfile.TemporaryDirectory(prefix="pipecast-demo-") as tmp:
+        sample = Path(tmp) / "sample.bin"
+        with sample.open("wb") as f:
+            for _ in range(size_mb):
+                f.write(os.urandom(1024 * 1024))
+        node = Node(
+            NodeConfig(
+                status_ep,
+                sync_ep,
+                control_ep,
+                data_dir=Path(tmp) / "data",
+                stages=(StageConfig("checksum", "checksum", {"step_bytes": 1024 * 1024}),),
+            )
+        )
+        try:
+            node.start()
+        except BindError as exc:
+            raise BindFailed(f"{exc} (is a node already running?)") from None
+        try:
+            _demo_watch(node, sample, as_json)
+        finally:
+            node.stop()
+
+
+def _demo_watch(node: Any, sample: Path, as_json: bool) -> None:
     done = threading.Event()
 
     def show(ev: Any) -> None:
-        if isinstance(ev, Update) and ev.topic == "stage/checksum":
-            if as_json:
-                click.echo(
-                    json.dumps({"topic": ev.topic, "seq": ev.seq, "key": ev.key, "data": ev.data})
+        if not isinstance(ev, Update):
+            if not isinstance(ev, Reset):
+                click.echo(f"-- {ev}")
+            return
+        d = ev.data or {}
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "topic": ev.topic,
+                        "seq": ev.seq,
+                        "key": ev.key,
+                        "data": ev.data,
+                        "cid": ev.cid,
+                    }
                 )
-            else:
-                d = ev.data or {}
-                click.echo(
-                    f"[{ev.seq:>4}] {ev.topic} {d.get('status'):<8} "
-                    f"{d.get('progress', 0):6.1%} {d.get('digest') or ''}"
-                )
-            if ev.data and ev.data.get("status") in ("idle", "failed"):
-                done.set()
-        elif not isinstance(ev, Reset | Update):
-            click.echo(f"-- {ev}")
+            )
+        elif ev.topic.startswith("stage/"):
+            click.echo(
+                f"[{ev.seq:>4}] {ev.topic:<16} {d.get('status', ''):<8} "
+                f"{d.get('progress', 0):6.1%}  done {d.get('done')}  "
+                f"queue {d.get('queue')}"
+            )
+        else:
+            click.echo(f"[{ev.seq:>4}] {ev.topic:<16} {d.get('status', '')}")
+        if ev.topic == "stage/checksum" and d.get("done") == 1 and d.get("status") == "idle":
+            done.set()
 
+    bridge = node.bridge
     try:
         with Subscriber(
-            bridge.status_endpoint, bridge.sync_endpoint, ["stage/"], on_event=show
+            bridge.status_endpoint, bridge.sync_endpoint, ["stage/", "actor/"], on_event=show
         ) as sub:
             sub.wait_synced(10)
-            sub.wait_for(lambda s: s.statistics().received > 0, 10)
-            _checksum_job(bridge, size_mb)
-            if not done.wait(30):
-                raise CliError("the final state never arrived")
+            (item_id,) = ControlClient(node.control_endpoint).call("enqueue", paths=[str(sample)])[
+                "ids"
+            ]
+            if not done.wait(600):
+                raise CliError("the job did not finish within 10 minutes")
     except PipecastError as exc:
         raise CliError(str(exc)) from None
-    finally:
-        bridge.stop()
-
-
-def _checksum_job(bridge: Any, size_mb: int) -> None:
-    chunk = 1024 * 1024
-    with tempfile.TemporaryDirectory(prefix="pipecast-demo-") as tmp:
-        path = os.path.join(tmp, "sample.bin")  # noqa: PTH118
-        with open(path, "wb") as f:  # noqa: PTH123
-            for _ in range(size_mb):
-                f.write(os.urandom(chunk))
-        digest = hashlib.sha256()
-        started = time.monotonic()
-        with open(path, "rb") as f:  # noqa: PTH123
-            for i in range(size_mb):
-                digest.update(f.read(chunk))
-                elapsed = time.monotonic() - started
-                bridge.publish(
-                    "stage/checksum",
-                    "state",
-                    {
-                        "status": "running",
-                        "file": path,
-                        "progress": (i + 1) / size_mb,
-                        "mb_per_s": (i + 1) / elapsed if elapsed > 0 else None,
-                        "digest": None,
-                    },
-                )
-        bridge.publish(
-            "stage/checksum",
-            "state",
-            {
-                "status": "idle",
-                "file": path,
-                "progress": 1.0,
-                "mb_per_s": None,
-                "digest": digest.hexdigest()[:16],
-            },
-        )
+    _, result, _ = node.store.result(item_id)
+    click.echo(f"sha256 {result['sha256']} of {result['bytes']:,} bytes", err=as_json)
 
 
 # -- the node ---------------------------------------------------------------------

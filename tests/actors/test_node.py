@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 import threading
 
@@ -9,7 +10,7 @@ import msgpack
 import pytest
 
 from pipecast.actors import StageConfig
-from pipecast.testing import start_test_node, wait_for
+from pipecast.testing import Collector, start_test_node, wait_for
 from pipecast.transport import RemoteError
 from pipecast.transport._control import ControlClient
 
@@ -38,13 +39,9 @@ def test_ping_answers_with_the_node_epoch(node, client):
 
 
 def test_checksum_stage_hashes_enqueued_files_and_publishes_progress(node, client, tmp_path):
-    import hashlib
-
     data = random.Random(1).randbytes(100_000)
     f = tmp_path / "f.bin"
     f.write_bytes(data)
-    from pipecast.testing import Collector
-
     w = Collector(node, ("stage/",)).start()
     try:
         (item_id,) = client.call("enqueue", paths=[str(f)])["ids"]
@@ -62,8 +59,6 @@ def test_checksum_stage_hashes_enqueued_files_and_publishes_progress(node, clien
 
 
 def test_the_button_never_lies_after_concurrent_toggles_from_many_clients(node, client):
-    from pipecast.testing import Collector
-
     w = Collector(node, ("stage/",)).start()
     errors: list[BaseException] = []
 
@@ -147,8 +142,6 @@ def test_bad_control_requests_get_typed_errors_and_change_nothing(node, client, 
 
 
 def test_publish_from_outside_reaches_watchers_with_the_request_cid(node, client):
-    from pipecast.testing import Collector
-
     w = Collector(node, ("ext/",)).start()
     try:
         result = client.call(

@@ -35,15 +35,31 @@ def test_help_documents_the_exit_codes():
     assert "4  an endpoint could not be bound" in out.stdout
 
 
-def test_demo_streams_every_update_in_order_as_json_and_ends_with_the_digest():
+def test_demo_runs_a_node_and_streams_the_job_in_order_until_its_digest():
     out = run(
-        "demo", "--size-mb", "3", "--json", "--status", free_endpoint(), "--sync", free_endpoint()
+        "demo",
+        "--size-mb",
+        "5",
+        "--json",
+        "--status",
+        free_endpoint(),
+        "--sync",
+        free_endpoint(),
+        "--control",
+        free_endpoint(),
     )
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines()]
-    assert [x["seq"] for x in lines] == [1, 2, 3, 4]
-    assert [x["data"]["status"] for x in lines] == ["running"] * 3 + ["idle"]
-    assert len(lines[-1]["data"]["digest"]) == 16
+    stage = [x for x in lines if x["topic"] == "stage/checksum"]
+    seqs = [x["seq"] for x in stage]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    progress = [x["data"]["progress"] for x in stage if x["data"]["status"] == "running"]
+    assert progress == sorted(progress)
+    assert len(progress) >= 3
+    assert stage[-1]["data"]["status"] == "idle"
+    assert stage[-1]["data"]["done"] == 1
+    assert all(not (x["data"]["status"] == "running" and x["data"]["item"] is None) for x in stage)
+    assert "sha256 " in out.stderr
 
 
 def test_demo_on_an_endpoint_in_use_exits_4_with_a_clear_message():
@@ -52,7 +68,15 @@ def test_demo_on_an_endpoint_in_use_exits_4_with_a_clear_message():
     s.linger = 0
     s.bind("tcp://127.0.0.1:*")
     try:
-        out = run("demo", "--status", s.get_string(zmq.LAST_ENDPOINT), "--sync", free_endpoint())
+        out = run(
+            "demo",
+            "--status",
+            s.get_string(zmq.LAST_ENDPOINT),
+            "--sync",
+            free_endpoint(),
+            "--control",
+            free_endpoint(),
+        )
     finally:
         s.close()
         ctx.term()
