@@ -21,7 +21,6 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, NamedTuple
 
 import msgpack
@@ -45,6 +44,7 @@ from pipecast.transport._sync import serve_sync_request
 from pipecast.transport._wire import HEARTBEAT_TOPIC, encode_error_reply, encode_heartbeat
 
 from ._inbox import PollingInbox, SocketReadable, TimerDue
+from ._socket_actor import SocketActor
 
 __all__ = [
     "Bridge",
@@ -144,12 +144,8 @@ class _Local:
     sink: LocalSink
 
 
-class Bridge(pykka.ThreadingActor):
+class Bridge(SocketActor):
     """The bridge actor (see module docstring). Start it with `start_bridge`."""
-
-    @staticmethod
-    def _create_actor_inbox() -> PollingInbox:
-        return PollingInbox()
 
     def __init__(
         self, config: BridgeConfig, ready: concurrent.futures.Future[tuple[str, str, str]]
@@ -159,7 +155,6 @@ class Bridge(pykka.ThreadingActor):
         self.bridge_epoch = secrets.token_hex(8)
         self._ready = ready
         self._seq = Sequencer(self.bridge_epoch, config.history)
-        self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
         self._pub: zmq.Socket[bytes] | None = None
         self._router: zmq.Socket[bytes] | None = None
         self._locals: dict[int, _Local] = {}
@@ -177,54 +172,27 @@ class Bridge(pykka.ThreadingActor):
         """Bind both sockets; on failure resolve `ready` with the error and stop."""
         cfg = self.bridge_config
         try:
-            self._ctx = zmq.Context()
-            self._pub = self._ctx.socket(zmq.PUB)
-            self._pub.sndhwm = cfg.sndhwm
-            self._pub.linger = cfg.linger_ms
-            self._pub.bind(cfg.status_endpoint)
-            self._router = self._ctx.socket(zmq.ROUTER)
-            self._router.linger = 0
-            self._router.router_mandatory = False
-            self._router.bind(cfg.sync_endpoint)
-            status = str(self._pub.get_string(zmq.LAST_ENDPOINT))
-            sync = str(self._router.get_string(zmq.LAST_ENDPOINT))
-        except zmq.ZMQError as exc:
-            self._close_sockets()
+            self._pub = self.bind(
+                zmq.PUB, cfg.status_endpoint, sndhwm=cfg.sndhwm, linger=cfg.linger_ms
+            )
+            self._router = self.bind(zmq.ROUTER, cfg.sync_endpoint)
+        except BindError as exc:
+            self.close_sockets()
+            self._pub = self._router = None
             self._ready.set_exception(BindError(f"cannot bind the bus sockets: {exc}"))
             self.stop()
             return
-        inbox = self.actor_inbox
-        assert isinstance(inbox, PollingInbox)
-        inbox.attach(self._router, cfg.heartbeat_interval)
+        status = str(self._pub.get_string(zmq.LAST_ENDPOINT))
+        sync = str(self._router.get_string(zmq.LAST_ENDPOINT))
+        self.serve(self._router, cfg.heartbeat_interval)
         log.info("bridge epoch %s on %s and %s", self.bridge_epoch, status, sync)
         self._ready.set_result((status, sync, self.bridge_epoch))
 
     def on_stop(self) -> None:
         """Send the final heartbeat, then close the sockets (bounded by linger)."""
         self._send_heartbeat(final=True)
-        self._close_sockets()
-
-    def on_failure(
-        self,
-        exception_type: type[BaseException] | None,
-        exception_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """A handler raised: pykka already logged it; close the sockets."""
-        del exception_type, exception_value, traceback  # pykka's hook signature
-        self._close_sockets()
-
-    def _close_sockets(self) -> None:
-        inbox = self.actor_inbox
-        if isinstance(inbox, PollingInbox):
-            inbox.detach()
-        for sock in (self._pub, self._router):
-            if sock is not None:
-                sock.close()
+        self.close_sockets()
         self._pub = self._router = None
-        if self._ctx is not None:
-            self._ctx.term()
-            self._ctx = None
 
     # -- messages (bridge thread) ----------------------------------------------
 
@@ -315,25 +283,16 @@ class Bridge(pykka.ThreadingActor):
         router = self._router
         if router is None:
             return
-        for _ in range(100):  # bounded, so the mailbox is not starved either
-            try:
-                frames = router.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            if len(frames) < 2:
-                continue
+        for routing, body in self.requests(router):
             self._sync_requests += 1
-            routing, body = frames[:-1], frames[-1]
+            error: str | None
             if len(body) > MAX_REQUEST_BYTES:
-                reply = encode_error_reply("bad_request", "request exceeds 1 MiB")
-                self._sync_errors += 1
+                reply, error = encode_error_reply("bad_request", "request exceeds 1 MiB"), "x"
             else:
                 reply, error = serve_sync_request(self._seq, body, time.time())
-                if error is not None:
-                    self._sync_errors += 1
-            try:
-                router.send_multipart([*routing, reply], zmq.NOBLOCK)
-            except zmq.Again:
+            if error is not None:
+                self._sync_errors += 1
+            if not self.answer(router, routing, reply):
                 self._sync_errors += 1  # the client went away or is flooded; it retries
 
     def _send_heartbeat(self, *, final: bool) -> None:

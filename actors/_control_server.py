@@ -23,6 +23,7 @@ import zmq
 
 from pipecast.transport import (
     BadRequest,
+    BindError,
     PipecastError,
     Reset,
     UnknownOp,
@@ -37,6 +38,7 @@ from pipecast.transport._control import (
 
 from ._bridge import BridgeHandle, BridgeStatistics, StatisticsRequest
 from ._inbox import PollingInbox, SocketReadable, TimerDue
+from ._socket_actor import SocketActor
 from ._stage import Enqueue, StageCommand
 from ._supervisor import Registry
 
@@ -69,12 +71,8 @@ class _PendingStats:
     parts: dict[str, Any] = field(default_factory=dict)
 
 
-class ControlServer(pykka.ThreadingActor):
+class ControlServer(SocketActor):
     """See module docstring. Start with `ControlServer.start(...)` and wait on `ready`."""
-
-    @staticmethod
-    def _create_actor_inbox() -> PollingInbox:
-        return PollingInbox()
 
     def __init__(
         self,
@@ -92,7 +90,6 @@ class ControlServer(pykka.ThreadingActor):
         self.stage_names = stage_names
         self._on_shutdown = on_shutdown
         self._ready = ready
-        self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
         self._router: zmq.Socket[bytes] | None = None
         self._view: dict[str, dict[str, Any]] = {}
         self._token: int | None = None
@@ -104,45 +101,25 @@ class ControlServer(pykka.ThreadingActor):
 
     def on_start(self) -> None:
         try:
-            self._ctx = zmq.Context()
-            self._router = self._ctx.socket(zmq.ROUTER)
-            self._router.linger = 0
-            self._router.bind(self.endpoint)
-            bound = str(self._router.get_string(zmq.LAST_ENDPOINT))
-        except zmq.ZMQError as exc:
-            self._close()
-            from pipecast.transport import BindError  # noqa: PLC0415
-
+            self._router = self.bind(zmq.ROUTER, self.endpoint)
+        except BindError as exc:
+            self.close_sockets()
+            self._router = None
             self._ready.set_exception(BindError(f"cannot bind the control socket: {exc}"))
             self.stop()
             return
-        inbox = self.actor_inbox
-        assert isinstance(inbox, PollingInbox)
-        inbox.attach(self._router, 0.25)
+        self.serve(self._router, 0.25)
         me = self.actor_ref
         self._token = self.bridge.subscribe([""], lambda ev: me.tell(_Local(ev)))
-        self._ready.set_result(bound)
+        self._ready.set_result(str(self._router.get_string(zmq.LAST_ENDPOINT)))
 
     def on_stop(self) -> None:
-        self._close()
-
-    def on_failure(self, *exc_info: Any) -> None:
-        self._close()
-
-    def _close(self) -> None:
         if self._token is not None:
             with contextlib.suppress(PipecastError):
                 self.bridge.unsubscribe(self._token)
             self._token = None
-        inbox = self.actor_inbox
-        if isinstance(inbox, PollingInbox):
-            inbox.detach()
-        if self._router is not None:
-            self._router.close()
-            self._router = None
-        if self._ctx is not None:
-            self._ctx.term()
-            self._ctx = None
+        self.close_sockets()
+        self._router = None
 
     # -- messages ---------------------------------------------------------------
 
@@ -173,28 +150,21 @@ class ControlServer(pykka.ThreadingActor):
         router = self._router
         if router is None:
             return
-        for _ in range(100):
-            try:
-                frames = router.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            if len(frames) < 2:
-                continue
-            routing, body = tuple(frames[:-1]), frames[-1]
+        for routing, body in self.requests(router):
             self._requests += 1
             cid: str | None = None
             try:
                 req = decode_control_request(body)
                 cid = req.cid
-                self._dispatch(routing, req)
+                self._dispatch(tuple(routing), req)
             except PipecastError as exc:
                 self._errors += 1
                 log.info("control request refused [cid=%s]: %s", cid, exc)
-                self._send(routing, encode_control_error(cid, exc.wire_type, str(exc)))
+                self._send(tuple(routing), encode_control_error(cid, exc.wire_type, str(exc)))
             except Exception as exc:  # a bug: answer `internal`, keep serving
                 self._errors += 1
                 log.exception("control request failed [cid=%s]", cid)
-                self._send(routing, encode_control_error(cid, "internal", repr(exc)))
+                self._send(tuple(routing), encode_control_error(cid, "internal", repr(exc)))
 
     def _reply_to(self, routing: tuple[bytes, ...], cid: str) -> Callable[[Any], None]:
         me = self.actor_ref
@@ -310,11 +280,7 @@ class ControlServer(pykka.ThreadingActor):
         self._send(routing, encode_control_ok(cid, result))
 
     def _send(self, routing: tuple[bytes, ...], body: bytes) -> None:
-        if self._router is None:
-            return
-        try:
-            self._router.send_multipart([*routing, body], zmq.NOBLOCK)
-        except zmq.Again:
+        if self._router is not None and not self.answer(self._router, list(routing), body):
             log.warning("control reply dropped: the client is gone or flooded")
 
 
