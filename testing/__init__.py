@@ -25,9 +25,27 @@ from pipecast.actors import Node, NodeConfig, StageConfig
 from pipecast.transport import Subscriber, Update
 from pipecast.transport._control import ControlClient
 
-__all__ = ["Collector", "start_test_node", "wait_for"]
+__all__ = ["Collector", "free_endpoint", "start_test_node", "wait_for"]
 
 LOOPBACK = "tcp://127.0.0.1:*"
+
+
+def free_endpoint() -> str:
+    """A loopback tcp endpoint that was free a moment ago (for subprocess nodes).
+
+    Another process may take it before you bind it; in-process nodes should
+    bind "tcp://127.0.0.1:*" and read the endpoint back instead.
+    """
+    import zmq  # noqa: PLC0415 - only harnesses that start subprocess nodes need it
+
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.PUB)
+    try:
+        sock.bind(LOOPBACK)
+        return str(sock.get_string(zmq.LAST_ENDPOINT))
+    finally:
+        sock.close(linger=0)
+        ctx.term()
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.01) -> bool:

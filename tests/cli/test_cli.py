@@ -9,6 +9,8 @@ from pathlib import Path
 
 import zmq
 
+from pipecast.testing import free_endpoint
+
 PIPECAST = str(Path(sys.executable).parent / "pipecast")
 
 
@@ -16,16 +18,6 @@ def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [PIPECAST, *args], capture_output=True, text=True, timeout=timeout, check=False
     )
-
-
-def free_endpoint() -> str:
-    ctx = zmq.Context()
-    s = ctx.socket(zmq.PUB)
-    s.bind("tcp://127.0.0.1:*")
-    ep = s.get_string(zmq.LAST_ENDPOINT)
-    s.close()
-    ctx.term()
-    return ep
 
 
 def test_help_documents_the_exit_codes():

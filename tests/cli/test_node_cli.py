@@ -10,21 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-import zmq
 
-from pipecast.testing import wait_for
+from pipecast.testing import free_endpoint, wait_for
 
 PIPECAST = str(Path(sys.executable).parent / "pipecast")
-
-
-def free_endpoint() -> str:
-    ctx = zmq.Context()
-    s = ctx.socket(zmq.PUB)
-    s.bind("tcp://127.0.0.1:*")
-    ep = s.get_string(zmq.LAST_ENDPOINT)
-    s.close()
-    ctx.term()
-    return ep
 
 
 class RunningNode:
