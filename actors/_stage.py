@@ -125,6 +125,7 @@ class Stage(Supervised):
             self._command(message)
         elif isinstance(message, Enqueue):
             ids = self.store.enqueue(self.actor_name, message.payloads)
+            log.info("%s: %d item(s) queued [cid=%s]", self.actor_name, len(ids), message.cid)
             message.reply({"stage": self.actor_name, "ids": ids})
             self._publish(message.cid)
             self._kick()
@@ -135,6 +136,7 @@ class Stage(Supervised):
     def _command(self, cmd: StageCommand) -> None:
         event = _EVENTS.get(cmd.op)
         if event is None:
+            log.info("%s: unknown command %r [cid=%s]", self.actor_name, cmd.op, cmd.cid)
             cmd.reply(BadRequest(f"unknown stage command {cmd.op!r}"))
             return
         before = self.status
@@ -143,6 +145,14 @@ class Stage(Supervised):
             self.status = transition(self.status, StageEvent.ITEM_ENDED)
         if self.status.held != before.held:
             self.store.set_paused(self.actor_name, self.status.held)
+        log.info(
+            "%s: %s, %s -> %s [cid=%s]",
+            self.actor_name,
+            cmd.op,
+            before.value,
+            self.status.value,
+            cmd.cid,
+        )
         state = self._publish(cmd.cid)
         cmd.reply(state)
         self._kick()
