@@ -1,5 +1,6 @@
 """pipecast.bench: benchmarks that print figures and ratios against raw baselines."""
 
 from ._bus import BusBenchResult, run_bus_bench
+from ._supervision import SupervisionBenchResult, run_supervision_bench
 
-__all__ = ["BusBenchResult", "run_bus_bench"]
+__all__ = ["BusBenchResult", "SupervisionBenchResult", "run_bus_bench", "run_supervision_bench"]

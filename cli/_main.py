@@ -107,6 +107,24 @@ def bench_bus(count: int, rate: int, seconds: float, repeats: int, as_json: bool
     click.echo(f"unrecovered gaps: {r.unrecovered_gaps}")
 
 
+@bench.command("supervision", epilog=EXIT_CODES)
+@click.option("--crashes", type=click.IntRange(5, 10_000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="emit one JSON object")
+def bench_supervision(crashes: int, as_json: bool) -> None:
+    """Time from an actor's crash to its death applied by a remote watcher."""
+    from pipecast.bench import run_supervision_bench  # noqa: PLC0415
+
+    r = run_supervision_bench(crashes)
+    if as_json:
+        click.echo(json.dumps(r.as_dict()))
+        return
+    click.echo(f"actor death -> published -> applied by a remote subscriber, {r.crashes} crashes")
+    click.echo(
+        f"  median {r.median_ms:.2f} ms  p95 {r.p95_ms:.2f} ms  max {r.max_ms:.2f} ms"
+        f"  (target: all <= 100 ms)  restarts seen {r.restarts_seen}/{r.crashes}"
+    )
+
+
 @main.command(epilog=EXIT_CODES)
 @click.option("--status", "status_ep", default="tcp://127.0.0.1:7701", show_default=True)
 @click.option("--sync", "sync_ep", default="tcp://127.0.0.1:7702", show_default=True)

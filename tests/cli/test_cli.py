@@ -82,3 +82,11 @@ def test_bad_arguments_exit_2_and_change_nothing():
     assert "size-mb" in out.stderr
     out = run("bench", "bus", "--count", "nope")
     assert out.returncode == 2
+
+
+def test_bench_supervision_reports_every_crash_as_json():
+    out = run("bench", "supervision", "--crashes", "5", "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["restarts_seen"] == result["crashes"] == 5
+    assert 0 < result["median_ms"] <= result["max_ms"]
