@@ -79,6 +79,7 @@ class Stage(Supervised):
         self.detail: dict[str, Any] = {}
         self._velocity = Velocity()
         self._scheduled = False
+        self._began = False
         self._last_error: str | None = None
 
     # -- subclass hooks (stage thread) ----------------------------------------
@@ -106,14 +107,20 @@ class Stage(Supervised):
         self.status = (
             StageStatus.PAUSED if self.store.is_paused(self.actor_name) else StageStatus.IDLE
         )
+        self._began = True
         self._publish(None)
         self._kick()
 
     def on_end(self) -> None:
-        if self.current is not None:
-            self._safe_end_item(self.current)
-        self.status = transition(self.status, StageEvent.STOP)
-        self._publish(None)
+        try:
+            if not self._began:
+                return  # never started: nothing to release, no state of ours to end
+            if self.current is not None:
+                self._safe_end_item(self.current)
+            self.status = transition(self.status, StageEvent.STOP)
+            self._publish(None)
+        finally:
+            self.store.release()
 
     # -- messages ---------------------------------------------------------------
 

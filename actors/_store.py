@@ -64,8 +64,11 @@ class Store:
         self.path = str(path)
         self._busy = busy_timeout
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        # every connection with the thread that owns it: only that thread may
+        # close it while it lives (closing under a running query can crash)
+        self._all: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._lock = threading.Lock()
+        self._closed = False
         try:
             self._conn().executescript(_SCHEMA)
         except sqlite3.Error as exc:
@@ -82,9 +85,12 @@ class Store:
                 conn.execute("PRAGMA synchronous=NORMAL")
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot open the store {self.path}: {exc}") from None
-            self._local.conn = conn
             with self._lock:
-                self._all.append(conn)
+                if self._closed:  # a late user after close() would leak it: refuse
+                    conn.close()
+                    raise StoreError(f"the store {self.path} is closed")
+                self._all.append((threading.current_thread(), conn))
+            self._local.conn = conn
         return conn
 
     class _Tx:
@@ -109,12 +115,32 @@ class Store:
     def _tx(self) -> Store._Tx:
         return Store._Tx(self._conn())
 
-    def close(self) -> None:
-        """Close every thread's connection (call when all users have stopped)."""
+    def release(self) -> None:
+        """Close the calling thread's connection (actors call this as they end)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            return
+        self._local.conn = None
         with self._lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
+            self._all = [(t, c) for t, c in self._all if c is not conn]
+        conn.close()
+
+    def close(self) -> None:
+        """Refuse new connections; close those whose threads are done or are this one.
+
+        Connections of threads still alive are theirs to close (`release()`):
+        closing one under a running query can crash the process.
+        """
+        me = threading.current_thread()
+        with self._lock:
+            self._closed = True
+            keep = []
+            for thread, conn in self._all:
+                if thread is me or not thread.is_alive():
+                    conn.close()
+                else:
+                    keep.append((thread, conn))
+            self._all = keep
         self._local = threading.local()
 
     # -- queue ------------------------------------------------------------------

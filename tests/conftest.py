@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -11,12 +12,21 @@ import pykka
 import pytest
 
 from pipecast.actors import BridgeConfig, BridgeHandle, start_bridge
+from pipecast.testing import wait_for
 
 LOOPBACK = "tcp://127.0.0.1:*"
 
 
 def _fds() -> int:
     return len(list(Path("/proc/self/fd").iterdir()))
+
+
+def _fd_names() -> list[str]:
+    out = []
+    for p in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):
+            out.append(f"{p.name}->{p.readlink()}")
+    return out
 
 
 @pytest.fixture(autouse=True)
@@ -33,9 +43,10 @@ def no_leaks() -> Iterator[None]:
         if t.is_alive():
             leaked.append(t.name)
     assert not leaked, f"threads leaked: {leaked}"
-    # fds close asynchronously in libzmq's reaper only until ctx.term() returns,
-    # which every owner calls before its thread ends; so this is exact.
-    assert _fds() <= fds_before, f"file descriptors leaked: {fds_before} -> {_fds()}"
+    # An actor told to stop may still be closing its sockets' fds: give it a
+    # moment (a condition with a deadline), then the count must be back.
+    settled = wait_for(lambda: _fds() <= fds_before, 3.0)
+    assert settled, f"file descriptors leaked: {fds_before} -> {_fds()}: {_fd_names()}"
 
 
 @pytest.fixture
