@@ -74,6 +74,7 @@ def test_r1_a_restarted_subscriber_resumes_with_exactly_the_missed_updates(bridg
     sub.stop()
     for i in range(10, 15):
         bridge.publish("t", "k", {"i": i})
+    bridge.statistics()  # publish is a tell: this returns once all five are sequenced
     rec = Recorder()
     with Subscriber(
         bridge.status_endpoint, bridge.sync_endpoint, ["t"], on_event=rec, resume=cp
