@@ -98,6 +98,7 @@ def test_r2_a_gap_larger_than_the_history_gives_a_snapshot_and_no_partial_replay
             cp = sub.checkpoint()
         for i in range(100):
             handle.publish("t", "k", {"i": i})
+        handle.statistics()  # all 100 sequenced before the subscriber comes back
         rec = Recorder()
         with Subscriber(
             handle.status_endpoint, handle.sync_endpoint, ["t"], on_event=rec, resume=cp
