@@ -118,9 +118,9 @@ class _GetStatistics:
 
 @dataclass(frozen=True, slots=True)
 class StatisticsRequest:
-    """Told to the bridge: call `reply` (in the bridge thread) with its statistics."""
+    """Told to a component: it calls `reply` (in its own thread) with its statistics."""
 
-    reply: Callable[[BridgeStatistics], None]
+    reply: Callable[[Any], None]
 
 
 @dataclass(frozen=True, slots=True)

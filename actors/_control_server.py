@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -36,7 +37,7 @@ from pipecast.transport._control import (
     encode_control_ok,
 )
 
-from ._bridge import BridgeHandle, BridgeStatistics, StatisticsRequest
+from ._bridge import BridgeHandle, StatisticsRequest
 from ._inbox import PollingInbox, SocketReadable, TimerDue
 from ._socket_actor import SocketActor
 from ._stage import Enqueue, StageCommand
@@ -45,6 +46,9 @@ from ._supervisor import Registry
 __all__ = ["ControlServer", "UnknownStage"]
 
 log = logging.getLogger("pipecast.control")
+
+
+_STATS = object()  # marks an _Answer that is one component's statistics
 
 
 class UnknownStage(PipecastError):
@@ -69,6 +73,7 @@ class _PendingStats:
     cid: str
     deadline: float
     parts: dict[str, Any] = field(default_factory=dict)
+    expected: set[str] = field(default_factory=set)
 
 
 class ControlServer(SocketActor):
@@ -82,8 +87,10 @@ class ControlServer(SocketActor):
         stage_names: tuple[str, ...],
         on_shutdown: Callable[[], None],
         ready: concurrent.futures.Future[str],
+        supervisor: pykka.ActorRef[Any] | None = None,
     ) -> None:
         super().__init__()
+        self.supervisor = supervisor
         self.endpoint = endpoint
         self.bridge = bridge
         self.registry = registry
@@ -240,25 +247,41 @@ class ControlServer(SocketActor):
         )
 
     def _stats(self, routing: tuple[bytes, ...], cid: str) -> None:
+        """Ask every component for its statistics by tell; answer when all have."""
         pending = _PendingStats(routing, cid, time.monotonic() + 2.0)
+        targets: dict[str, pykka.ActorRef[Any]] = {"bridge": self.bridge.ref}
+        if self.supervisor is not None:
+            targets["supervisor"] = self.supervisor
+        for name in self.stage_names:
+            ref = self.registry.get(name)
+            if ref is not None:
+                targets[f"stage/{name}"] = ref
+        pending.expected = set(targets)
         self._pending_stats[cid] = pending
         reply = self._reply_to(routing, cid)
-        self.bridge.ref.tell(StatisticsRequest(lambda s: reply(("bridge", s))))
+        for part, ref in targets.items():
+            try:
+                ref.tell(StatisticsRequest(functools.partial(_stats_part, reply, part)))
+            except pykka.ActorDeadError:
+                pending.parts[part] = {"error": "not running"}
+        self._maybe_finish(pending)
 
     def _answer(self, msg: _Answer) -> None:
-        pending = self._pending_stats.get(msg.cid)
-        if pending is not None and isinstance(msg.result, tuple):
-            _, stats = msg.result
-            assert isinstance(stats, BridgeStatistics)
-            pending.parts["bridge"] = _as_dict(stats)
-            self._finish_stats(pending)
+        result = msg.result
+        if isinstance(result, tuple) and len(result) == 3 and result[0] is _STATS:
+            pending = self._pending_stats.get(msg.cid)
+            if pending is not None:
+                pending.parts[result[1]] = _as_dict(result[2])
+                self._maybe_finish(pending)
             return
-        if isinstance(msg.result, PipecastError):
-            self._send(
-                msg.routing, encode_control_error(msg.cid, msg.result.wire_type, str(msg.result))
-            )
+        if isinstance(result, PipecastError):
+            self._send(msg.routing, encode_control_error(msg.cid, result.wire_type, str(result)))
         else:
-            self._ok(msg.routing, msg.cid, msg.result)
+            self._ok(msg.routing, msg.cid, result)
+
+    def _maybe_finish(self, pending: _PendingStats) -> None:
+        if pending.expected <= set(pending.parts):
+            self._finish_stats(pending)
 
     def _finish_stats(self, pending: _PendingStats) -> None:
         self._pending_stats.pop(pending.cid, None)
@@ -273,7 +296,8 @@ class ControlServer(SocketActor):
 
     def _expire_stats(self, now: float) -> None:
         for pending in [p for p in self._pending_stats.values() if now > p.deadline]:
-            pending.parts["bridge"] = {"error": "no answer within 2 s"}
+            for part in pending.expected - set(pending.parts):
+                pending.parts[part] = {"error": "no answer within 2 s"}
             self._finish_stats(pending)
 
     def _ok(self, routing: tuple[bytes, ...], cid: str, result: Any) -> None:
@@ -282,6 +306,10 @@ class ControlServer(SocketActor):
     def _send(self, routing: tuple[bytes, ...], body: bytes) -> None:
         if self._router is not None and not self.answer(self._router, list(routing), body):
             log.warning("control reply dropped: the client is gone or flooded")
+
+
+def _stats_part(reply: Callable[[Any], None], part: str, stats: Any) -> None:
+    reply((_STATS, part, stats))
 
 
 def _as_dict(value: Any) -> Any:

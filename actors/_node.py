@@ -117,6 +117,7 @@ class Node:
                 tuple(s.name for s in cfg.stages),
                 self.stop_requested.set,
                 ready,
+                self.supervisor,
             )
             self.control_endpoint = ready.result(timeout=timeout)
         except BaseException:

@@ -81,6 +81,9 @@ class Stage(Supervised):
         self._scheduled = False
         self._began = False
         self._last_error: str | None = None
+        self._steps = 0
+        self._items_ended = 0
+        self._busy = 0.0
 
     # -- subclass hooks (stage thread) ----------------------------------------
 
@@ -111,16 +114,30 @@ class Stage(Supervised):
         self._publish(None)
         self._kick()
 
-    def on_end(self) -> None:
+    def on_end(self, error: str | None) -> None:
         try:
             if not self._began:
                 return  # never started: nothing to release, no state of ours to end
             if self.current is not None:
                 self._safe_end_item(self.current)
-            self.status = transition(self.status, StageEvent.STOP)
+            if error is None:
+                self.status = transition(self.status, StageEvent.STOP)
+            else:
+                # the last word of a dead stage is that it failed, and why; its
+                # next incarnation (if any) publishes anew
+                self.status = transition(self.status, StageEvent.FAIL)
+                self._last_error = error
             self._publish(None)
         finally:
             self.store.release()
+
+    def statistics(self) -> dict[str, Any]:
+        return {
+            "steps": self._steps,
+            "items_ended": self._items_ended,
+            "busy_seconds": round(self._busy, 6),
+            "mean_step_ms": round(self._busy / self._steps * 1000, 3) if self._steps else None,
+        }
 
     # -- messages ---------------------------------------------------------------
 
@@ -192,11 +209,15 @@ class Stage(Supervised):
             except Exception as exc:  # a bad item fails alone; the stage goes on
                 self._item_failed(item, exc)
                 return
+        t0 = time.perf_counter()
         try:
             result = self.advance(item)
         except Exception as exc:
             self._item_failed(item, exc)
             return
+        finally:
+            self._steps += 1
+            self._busy += time.perf_counter() - t0
         if result is not None:
             self.store.finish(item.id, result)
             self._velocity.item_done(time.monotonic())
@@ -213,6 +234,7 @@ class Stage(Supervised):
         self._kick()
 
     def _item_over(self, item: WorkItem) -> None:
+        self._items_ended += 1
         self._safe_end_item(item)
         self.current, self.progress, self.detail = None, 0.0, {}
         if self.status is StageStatus.PAUSING:

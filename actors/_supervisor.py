@@ -23,7 +23,7 @@ from typing import Any
 
 import pykka
 
-from ._bridge import BridgeHandle
+from ._bridge import BridgeHandle, StatisticsRequest
 from ._restarts import Decision, RestartPolicy, RestartTracker
 
 __all__ = ["ChildFailed", "ChildSpec", "Registry", "Supervised", "Supervisor"]
@@ -106,8 +106,12 @@ class Supervised(pykka.ThreadingActor):
     def on_begin(self) -> None:
         """Start-up hook (actor thread). Raise to fail; you will be restarted."""
 
-    def on_end(self) -> None:
-        """Clean-up hook (actor thread), on stop and on failure alike."""
+    def on_end(self, error: str | None) -> None:
+        """Clean-up hook (actor thread): `error` is None on a stop, else why it died."""
+
+    def statistics(self) -> dict[str, Any]:
+        """Counters and timings of this actor (telemetry; see the `stats` op)."""
+        return {}
 
     def on_start(self) -> None:
         try:
@@ -118,7 +122,13 @@ class Supervised(pykka.ThreadingActor):
             self.stop()
 
     def on_stop(self) -> None:
-        self.on_end()
+        self.on_end(None)
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, StatisticsRequest):
+            message.reply(self.statistics())
+            return None
+        return super().on_receive(message)
 
     def on_failure(
         self,
@@ -128,7 +138,7 @@ class Supervised(pykka.ThreadingActor):
     ) -> None:
         del exception_type, traceback
         self._report(exception_value)
-        self.on_end()
+        self.on_end(f"{type(exception_value).__name__}: {exception_value}")
 
     def _report(self, exc: BaseException | None) -> None:
         try:
@@ -159,6 +169,8 @@ class Supervisor(pykka.ThreadingActor):
             self._start(message.spec, restarts=0)
         elif isinstance(message, _Shutdown):
             self._shutting_down = True
+        elif isinstance(message, StatisticsRequest):
+            message.reply(self.statistics())
         else:
             return super().on_receive(message)
         return None

@@ -169,3 +169,23 @@ def test_queued_work_survives_a_crash_mid_item(bridge, tmp_path, watch):
         assert [s["status"] for s in actor_states(w)][:2] == ["running", "restarting"]
     finally:
         h.stop()
+
+
+def test_a_dying_stage_says_failed_and_why_on_its_own_topic_before_it_is_restarted(
+    bridge, tmp_path, watch
+):
+    h = Harness(bridge, tmp_path, RestartPolicy(3, 60.0))
+    w = watch("stage/")
+    try:
+        h.start()
+        assert w.wait_for(lambda c: c.latest("stage/crashy") is not None)
+        h.registry.get("crashy").tell(Boom())
+        assert w.wait_for(
+            lambda c: any(u.data["status"] == "failed" for u in c.updates("stage/crashy"))
+        )
+        failed = next(u.data for u in w.updates("stage/crashy") if u.data["status"] == "failed")
+        assert failed["last_error"] == "RuntimeError: boom"
+        # and the next incarnation publishes its own, live state afterwards
+        assert w.wait_for(lambda c: c.latest("stage/crashy")["status"] == "idle")
+    finally:
+        h.stop()
