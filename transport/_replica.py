@@ -267,7 +267,19 @@ class Replica:
 
     def feed_update(self, update: Update, now: float) -> None:
         """Feed one decoded update from the status socket, in arrival order."""
-        self._heard(now)
+        self._last_heard = now
+        if self._stale or self._ended:
+            self._heard(now)
+        # The common case, inline: live, same epoch, the next seq, no recovery.
+        topic = update.topic
+        if (
+            not self._syncing
+            and update.epoch == self.epoch
+            and update.seq == self._last.get(topic, 0) + 1
+            and topic not in self._recovering
+        ):
+            self._apply(update)
+            return
         self._on_update(update)
 
     def feed_heartbeat(self, hb: Heartbeat, now: float) -> None:

@@ -28,13 +28,22 @@ import zmq
 
 from ._errors import MalformedFrame, NodeUnreachable
 from ._replica import Checkpoint, Event, Replica, ReplicaStatistics, Request
-from ._wire import Update, decode_status, decode_sync_reply, encode_sync_request
+from ._wire import (
+    HEARTBEAT_TOPIC,
+    decode_heartbeat,
+    decode_sync_reply,
+    encode_sync_request,
+    unpack_status,
+    update_from_body,
+)
 
 __all__ = ["Subscriber", "SubscriberStatistics"]
 
 log = logging.getLogger("pipecast.subscriber")
 
 _NOBLOCK = int(zmq.NOBLOCK)
+_HB = HEARTBEAT_TOPIC.encode()
+_unpack_status = unpack_status
 _BATCH = 2000  # messages taken off SUB per turn before other work gets a look in
 _TICK = 0.1  # how often staleness and request deadlines are looked at, seconds
 
@@ -249,6 +258,7 @@ class Subscriber:
         replica = self.replica
         recv = sub.recv
         feed_update = replica.feed_update
+        unpack = _unpack_status
         n = 0
         while n < _BATCH:
             # Frames, not recv_multipart(): reading RCVMORE through getsockopt
@@ -267,15 +277,14 @@ class Subscriber:
                     pass
                 self._malformed += 1
                 continue
+            topic_b = first.bytes
             try:
-                msg = decode_status([first.bytes, second.bytes])
-            except MalformedFrame:
+                if topic_b == _HB:
+                    replica.feed_heartbeat(decode_heartbeat(second.bytes), now)
+                else:
+                    feed_update(update_from_body(topic_b.decode(), unpack(second.bytes)), now)
+            except (MalformedFrame, UnicodeDecodeError):
                 self._malformed += 1
-                continue
-            if type(msg) is Update:
-                feed_update(msg, now)
-            else:
-                replica.feed_heartbeat(msg, now)  # type: ignore[arg-type]
         self._received += n
 
     def _dispatch(self) -> None:

@@ -32,6 +32,7 @@ __all__ = [
     "SnapshotRequest",
     "Update",
     "UpdateEncoder",
+    "decode_heartbeat",
     "decode_status",
     "decode_sync_reply",
     "decode_sync_request",
@@ -42,6 +43,7 @@ __all__ = [
     "encode_sync_request",
     "encode_update",
     "pack_data",
+    "unpack_status",
     "update_from_body",
 ]
 
@@ -245,7 +247,8 @@ def _unpack(body: bytes, error: type[Exception]) -> Any:
     if len(body) > MAX_BODY_BYTES:
         raise error(f"body of {len(body)} bytes exceeds {MAX_BODY_BYTES}")
     try:
-        return msgpack.unpackb(body, raw=False, strict_map_key=True)
+        # raw=False and strict_map_key=True are msgpack's defaults (>= 1.0)
+        return msgpack.unpackb(body)
     except Exception as exc:  # msgpack raises many unrelated types on bad input
         raise error(f"body is not valid msgpack: {type(exc).__name__}: {exc}") from None
 
@@ -329,6 +332,16 @@ def _heartbeat_from_body(body: Any) -> Heartbeat:
     ):
         raise MalformedFrame("heartbeat heads must map topic strings to seqs")
     return Heartbeat(epoch, float(ts), heads, body.get("final") is True)
+
+
+def unpack_status(body: bytes) -> Any:
+    """Unpack a status body (bounded size); `MalformedFrame` if it is not msgpack."""
+    return _unpack(body, MalformedFrame)
+
+
+def decode_heartbeat(body: bytes) -> Heartbeat:
+    """Decode a `_hb` body; `MalformedFrame` if invalid."""
+    return _heartbeat_from_body(_unpack(body, MalformedFrame))
 
 
 def decode_status(frames: list[bytes]) -> Update | Heartbeat:
