@@ -143,12 +143,12 @@ class InvocationView:
             self.run = runs[-1] if runs else None
         if previous is not None and previous != self.run:
             self._retired.append(previous)
-        for key, value, rs in sorted(
+        for key, value, _ in sorted(
             ((k, v, rs) for k, v, rs in invocations if rs is not None and rs[0] == self.run),
             key=lambda t: t[2][1] if t[2] else 0,
         ):
             self._place(key, value)
-        return self.shown() != before
+        return bool(self.shown() != before)
 
     def apply(self, key: str, value: Any) -> bool:
         """Apply one update of the topic; True if what is shown changed."""
@@ -167,12 +167,12 @@ class InvocationView:
                 before = self.shown()
                 self.run, self._known, self._cells, self._shown = run, {}, {}, None
                 self._place(key, value)
-                return self.shown() != before
+                return bool(self.shown() != before)
         elif run != self.run:
             return False  # another run's straggler: never shown
         before = self.shown()
         self._place(key, value)
-        return self.shown() != before
+        return bool(self.shown() != before)
 
     def _place(self, key: str, value: dict[str, Any]) -> None:
         self._known[key] = value
@@ -202,4 +202,4 @@ class InvocationView:
         self._cells, self._shown = {}, None
         for k, v in sorted(self._known.items(), key=lambda kv: kv[1]["sequence"]):
             self._place(k, v)
-        return self.shown() != before
+        return bool(self.shown() != before)
