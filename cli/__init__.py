@@ -1,6 +1,7 @@
 """pipecast.cli: the `pipecast` command line (click)."""
 
-from ._errors import EXIT_CODES, CliError, UnreachableError, UsageError
-from ._main import main
+from . import _bench, _demo, _node  # noqa: F401 - importing attaches the commands
+from ._app import main
+from ._errors import EXIT_CODES, BindFailed, CliError, UnreachableError, UsageError
 
-__all__ = ["EXIT_CODES", "CliError", "UnreachableError", "UsageError", "main"]
+__all__ = ["EXIT_CODES", "BindFailed", "CliError", "UnreachableError", "UsageError", "main"]

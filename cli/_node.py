@@ -1,12 +1,10 @@
-"""The `pipecast` command: thin click commands that parse, call and print."""
+"""`pipecast start` and the client commands that talk to a running node."""
 
 from __future__ import annotations
 
 import functools
 import json
-import os
 import signal
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -29,196 +27,10 @@ from pipecast.transport import (
 )
 from pipecast.transport._control import ControlClient
 
+from ._app import main
 from ._config import load_node_config
 from ._errors import EXIT_CODES, BindFailed, CliError, UnreachableError, UsageError
 from ._logging import setup_logging
-
-__all__ = ["main"]
-
-
-@click.group(epilog=EXIT_CODES)
-@click.version_option(package_name="pipecast")
-def main() -> None:
-    """pipecast: long-running media and model pipelines, watched live."""
-
-
-@main.group(epilog=EXIT_CODES)
-def bench() -> None:
-    """Benchmarks that print figures and ratios against raw baselines."""
-
-
-@bench.command("bus", epilog=EXIT_CODES)
-@click.option(
-    "--count",
-    type=click.IntRange(1000, 10_000_000),
-    default=200_000,
-    show_default=True,
-    help="updates per throughput run",
-)
-@click.option(
-    "--rate",
-    type=click.IntRange(1, 100_000),
-    default=1000,
-    show_default=True,
-    help="updates per second for the latency run",
-)
-@click.option(
-    "--seconds",
-    type=click.FloatRange(0.5, 600),
-    default=5.0,
-    show_default=True,
-    help="length of the latency run",
-)
-@click.option(
-    "--repeats",
-    type=click.IntRange(1, 20),
-    default=3,
-    show_default=True,
-    help="alternating raw/pipecast throughput runs; medians are reported",
-)
-@click.option("--json", "as_json", is_flag=True, help="emit one JSON object")
-def bench_bus(count: int, rate: int, seconds: float, repeats: int, as_json: bool) -> None:
-    """The status bus against raw pyzmq PUB->SUB, in one run, across processes."""
-    from pipecast.bench import run_bus_bench  # noqa: PLC0415 - heavy, only here
-
-    r = run_bus_bench(count=count, rate=rate, seconds=seconds, repeats=repeats)
-    if as_json:
-        click.echo(json.dumps(r.as_dict()))
-        return
-    click.echo(f"throughput   (median of {r.repeats} alternating runs of {r.count:,} updates)")
-    click.echo(f"             raw pyzmq {r.raw_throughput:>10,.0f} /s")
-    click.echo(
-        f"             pipecast  {r.pipecast_throughput:>10,.0f} /s   "
-        f"ratio {r.ratio:.2f} (target >= 0.80)"
-    )
-    click.echo(
-        f"latency at {r.latency_rate}/s  pipecast p50 {r.latency_p50_ms:.3f} ms  "
-        f"p99 {r.latency_p99_ms:.3f} ms  p99.9 {r.latency_p999_ms:.3f} ms"
-    )
-    click.echo(
-        f"             raw pyzmq p50 {r.raw_latency_p50_ms:.3f} ms  "
-        f"p99 {r.raw_latency_p99_ms:.3f} ms"
-    )
-    click.echo(
-        f"CPU per update   raw pub {r.raw_pub_cpu_us:.1f} us  sub {r.raw_sub_cpu_us:.1f} us;"
-        f"  pipecast pub {r.pipecast_pub_cpu_us:.1f} us  sub {r.pipecast_sub_cpu_us:.1f} us"
-    )
-    click.echo(f"replay of {r.replay_count} missed updates: {r.replay_ms:.1f} ms (median of 5)")
-    click.echo(f"unrecovered gaps: {r.unrecovered_gaps}")
-
-
-@bench.command("supervision", epilog=EXIT_CODES)
-@click.option("--crashes", type=click.IntRange(5, 10_000), default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="emit one JSON object")
-def bench_supervision(crashes: int, as_json: bool) -> None:
-    """Time from an actor's crash to its death applied by a remote watcher."""
-    from pipecast.bench import run_supervision_bench  # noqa: PLC0415
-
-    r = run_supervision_bench(crashes)
-    if as_json:
-        click.echo(json.dumps(r.as_dict()))
-        return
-    click.echo(f"actor death -> published -> applied by a remote subscriber, {r.crashes} crashes")
-    click.echo(
-        f"  median {r.median_ms:.2f} ms  p95 {r.p95_ms:.2f} ms  max {r.max_ms:.2f} ms"
-        f"  (target: all <= 100 ms)  restarts seen {r.restarts_seen}/{r.crashes}"
-    )
-
-
-@main.command(epilog=EXIT_CODES)
-@click.option("--status", "status_ep", default="tcp://127.0.0.1:7701", show_default=True)
-@click.option("--sync", "sync_ep", default="tcp://127.0.0.1:7702", show_default=True)
-@click.option("--control", "control_ep", default="tcp://127.0.0.1:7703", show_default=True)
-@click.option(
-    "--size-mb",
-    type=click.IntRange(1, 4096),
-    default=64,
-    show_default=True,
-    help="size of the sample file the demo checksums",
-)
-@click.option("--json", "as_json", is_flag=True, help="print one JSON object per update")
-def demo(status_ep: str, sync_ep: str, control_ep: str, size_mb: int, as_json: bool) -> None:
-    """Start a node, give it a real job, and watch it live until it is done.
-
-    A temporary node (its store in a temp directory) runs the `checksum`
-    stage; the demo writes a sample file, enqueues it through the control
-    socket, and prints every update of `stage/` and `actor/` topics as a
-    remote subscriber applies them, in order, until the file's SHA-256 is in.
-    """
-    from pipecast.actors import Node, NodeConfig, StageConfig  # noqa: PLC0415
-
-    with tempfile.TemporaryDirectory(prefix="pipecast-demo-") as tmp:
-        sample = Path(tmp) / "sample.bin"
-        with sample.open("wb") as f:
-            for _ in range(size_mb):
-                f.write(os.urandom(1024 * 1024))
-        node = Node(
-            NodeConfig(
-                status_ep,
-                sync_ep,
-                control_ep,
-                data_dir=Path(tmp) / "data",
-                stages=(StageConfig("checksum", "checksum", {"step_bytes": 1024 * 1024}),),
-            )
-        )
-        try:
-            node.start()
-        except BindError as exc:
-            raise BindFailed(f"{exc} (is a node already running?)") from None
-        try:
-            _demo_watch(node, sample, as_json)
-        finally:
-            node.stop()
-
-
-def _demo_watch(node: Any, sample: Path, as_json: bool) -> None:
-    done = threading.Event()
-
-    def show(ev: Any) -> None:
-        if not isinstance(ev, Update):
-            if not isinstance(ev, Reset):
-                click.echo(f"-- {ev}")
-            return
-        d = ev.data or {}
-        if as_json:
-            click.echo(
-                json.dumps(
-                    {
-                        "topic": ev.topic,
-                        "seq": ev.seq,
-                        "key": ev.key,
-                        "data": ev.data,
-                        "cid": ev.cid,
-                    }
-                )
-            )
-        elif ev.topic.startswith("stage/"):
-            click.echo(
-                f"[{ev.seq:>4}] {ev.topic:<16} {d.get('status', ''):<8} "
-                f"{d.get('progress', 0):6.1%}  done {d.get('done')}  "
-                f"queue {d.get('queue')}"
-            )
-        else:
-            click.echo(f"[{ev.seq:>4}] {ev.topic:<16} {d.get('status', '')}")
-        if ev.topic == "stage/checksum" and d.get("done") == 1 and d.get("status") == "idle":
-            done.set()
-
-    bridge = node.bridge
-    try:
-        with Subscriber(
-            bridge.status_endpoint, bridge.sync_endpoint, ["stage/", "actor/"], on_event=show
-        ) as sub:
-            sub.wait_synced(10)
-            (item_id,) = ControlClient(node.control_endpoint).call("enqueue", paths=[str(sample)])[
-                "ids"
-            ]
-            if not done.wait(600):
-                raise CliError("the job did not finish within 10 minutes")
-    except PipecastError as exc:
-        raise CliError(str(exc)) from None
-    _, result, _ = node.store.result(item_id)
-    click.echo(f"sha256 {result['sha256']} of {result['bytes']:,} bytes", err=as_json)
-
 
 # -- the node ---------------------------------------------------------------------
 

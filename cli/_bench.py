@@ -1,0 +1,93 @@
+"""`pipecast bench ...`: benchmarks that print figures and ratios."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ._app import main
+from ._errors import EXIT_CODES
+
+
+@main.group(epilog=EXIT_CODES)
+def bench() -> None:
+    """Benchmarks that print figures and ratios against raw baselines."""
+
+
+@bench.command("bus", epilog=EXIT_CODES)
+@click.option(
+    "--count",
+    type=click.IntRange(1000, 10_000_000),
+    default=200_000,
+    show_default=True,
+    help="updates per throughput run",
+)
+@click.option(
+    "--rate",
+    type=click.IntRange(1, 100_000),
+    default=1000,
+    show_default=True,
+    help="updates per second for the latency run",
+)
+@click.option(
+    "--seconds",
+    type=click.FloatRange(0.5, 600),
+    default=5.0,
+    show_default=True,
+    help="length of the latency run",
+)
+@click.option(
+    "--repeats",
+    type=click.IntRange(1, 20),
+    default=3,
+    show_default=True,
+    help="alternating raw/pipecast throughput runs; medians are reported",
+)
+@click.option("--json", "as_json", is_flag=True, help="emit one JSON object")
+def bench_bus(count: int, rate: int, seconds: float, repeats: int, as_json: bool) -> None:
+    """The status bus against raw pyzmq PUB->SUB, in one run, across processes."""
+    from pipecast.bench import run_bus_bench  # noqa: PLC0415 - heavy, only here
+
+    r = run_bus_bench(count=count, rate=rate, seconds=seconds, repeats=repeats)
+    if as_json:
+        click.echo(json.dumps(r.as_dict()))
+        return
+    click.echo(f"throughput   (median of {r.repeats} alternating runs of {r.count:,} updates)")
+    click.echo(f"             raw pyzmq {r.raw_throughput:>10,.0f} /s")
+    click.echo(
+        f"             pipecast  {r.pipecast_throughput:>10,.0f} /s   "
+        f"ratio {r.ratio:.2f} (target >= 0.80)"
+    )
+    click.echo(
+        f"latency at {r.latency_rate}/s  pipecast p50 {r.latency_p50_ms:.3f} ms  "
+        f"p99 {r.latency_p99_ms:.3f} ms  p99.9 {r.latency_p999_ms:.3f} ms"
+    )
+    click.echo(
+        f"             raw pyzmq p50 {r.raw_latency_p50_ms:.3f} ms  "
+        f"p99 {r.raw_latency_p99_ms:.3f} ms"
+    )
+    click.echo(
+        f"CPU per update   raw pub {r.raw_pub_cpu_us:.1f} us  sub {r.raw_sub_cpu_us:.1f} us;"
+        f"  pipecast pub {r.pipecast_pub_cpu_us:.1f} us  sub {r.pipecast_sub_cpu_us:.1f} us"
+    )
+    click.echo(f"replay of {r.replay_count} missed updates: {r.replay_ms:.1f} ms (median of 5)")
+    click.echo(f"unrecovered gaps: {r.unrecovered_gaps}")
+
+
+@bench.command("supervision", epilog=EXIT_CODES)
+@click.option("--crashes", type=click.IntRange(5, 10_000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="emit one JSON object")
+def bench_supervision(crashes: int, as_json: bool) -> None:
+    """Time from an actor's crash to its death applied by a remote watcher."""
+    from pipecast.bench import run_supervision_bench  # noqa: PLC0415
+
+    r = run_supervision_bench(crashes)
+    if as_json:
+        click.echo(json.dumps(r.as_dict()))
+        return
+    click.echo(f"actor death -> published -> applied by a remote subscriber, {r.crashes} crashes")
+    click.echo(
+        f"  median {r.median_ms:.2f} ms  p95 {r.p95_ms:.2f} ms  max {r.max_ms:.2f} ms"
+        f"  (target: all <= 100 ms)  restarts seen {r.restarts_seen}/{r.crashes}"
+    )
