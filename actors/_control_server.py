@@ -39,6 +39,7 @@ from pipecast.transport._control import (
 
 from ._bridge import BridgeHandle, StatisticsRequest
 from ._inbox import PollingInbox, SocketReadable, TimerDue
+from ._presence import PresenceBeat, PresenceJoin, PresenceLeave, PresenceList
 from ._socket_actor import SocketActor
 from ._stage import Enqueue, StageCommand
 from ._supervisor import Registry
@@ -201,6 +202,8 @@ class ControlServer(SocketActor):
             self._publish(routing, cid, args)
         elif op == "stats":
             self._stats(routing, cid)
+        elif op.startswith("presence."):
+            self._presence(routing, cid, op, args)
         elif op == "shutdown":
             self._ok(routing, cid, {"stopping": True})
             self._on_shutdown()
@@ -216,6 +219,39 @@ class ControlServer(SocketActor):
         if ref is None or not ref.is_alive():
             raise PipecastError(f"stage {stage!r} is down (see actor/{stage})")
         return ref
+
+    def _presence(
+        self, routing: tuple[bytes, ...], cid: str, op: str, args: dict[str, Any]
+    ) -> None:
+        ref = self.registry.get("presence")
+        if ref is None or not ref.is_alive():
+            raise PipecastError("the presence tracker is down (see actor/presence)")
+        reply = self._reply_to(routing, cid)
+        watcher = args.get("watcher")
+        if op == "presence.list":
+            topic = args.get("topic")
+            if topic is not None and type(topic) is not str:
+                raise BadRequest("topic must be a string")
+            ref.tell(PresenceList(topic, reply))
+            return
+        if type(watcher) is not str or not 0 < len(watcher) <= 128:
+            raise BadRequest("watcher must be a string of 1 to 128 characters")
+        if op == "presence.join":
+            topic, meta, ttl = args.get("topic"), args.get("meta", {}), args.get("ttl", 3.0)
+            if type(topic) is not str or not topic:
+                raise BadRequest("topic must be a non-empty string")
+            if type(meta) is not dict:
+                raise BadRequest("meta must be a map")
+            if type(ttl) not in (int, float) or not 0 < ttl <= 3600:
+                raise BadRequest("ttl must be a number of seconds in (0, 3600]")
+            meta = {**meta, "host": meta.get("host") or "remote"}
+            ref.tell(PresenceJoin(watcher, topic, meta, float(ttl), reply, cid))
+        elif op == "presence.heartbeat":
+            ref.tell(PresenceBeat(watcher, reply))
+        elif op == "presence.leave":
+            ref.tell(PresenceLeave(watcher, reply))
+        else:
+            raise UnknownOp(f"unknown op {op!r}")
 
     def _enqueue(self, routing: tuple[bytes, ...], cid: str, args: dict[str, Any]) -> None:
         paths = args.get("paths")
@@ -252,10 +288,10 @@ class ControlServer(SocketActor):
         targets: dict[str, pykka.ActorRef[Any]] = {"bridge": self.bridge.ref}
         if self.supervisor is not None:
             targets["supervisor"] = self.supervisor
-        for name in self.stage_names:
+        for name in ("presence", *self.stage_names):
             ref = self.registry.get(name)
             if ref is not None:
-                targets[f"stage/{name}"] = ref
+                targets[name if name == "presence" else f"stage/{name}"] = ref
         pending.expected = set(targets)
         self._pending_stats[cid] = pending
         reply = self._reply_to(routing, cid)

@@ -62,11 +62,12 @@ class PollingInbox:
         self._since_check = 0
         self.wakeups = 0  # puts that had to wake a sleeping owner (telemetry)
 
-    def attach(self, socket: zmq.Socket[bytes], interval: float) -> None:
-        """Start watching `socket` and firing the timer. Owner thread only."""
+    def attach(self, socket: zmq.Socket[bytes] | None, interval: float) -> None:
+        """Start firing the timer, and watching `socket` if given. Owner thread only."""
         self._socket = socket
         self._poller = zmq.Poller()
-        self._poller.register(socket, zmq.POLLIN)
+        if socket is not None:
+            self._poller.register(socket, zmq.POLLIN)
         self._poller.register(self._efd, zmq.POLLIN)
         self._interval = interval
         self._due = time.monotonic() + interval

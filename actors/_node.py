@@ -24,6 +24,7 @@ from pipecast.transport import BadRequest, HistoryLimits
 
 from ._bridge import BridgeConfig, BridgeHandle, start_bridge
 from ._control_server import ControlServer
+from ._presence import PresenceCounts, PresenceTracker
 from ._restarts import RestartPolicy
 from ._stage import ChecksumStage, Stage
 from ._store import Store
@@ -34,6 +35,7 @@ __all__ = ["STAGE_KINDS", "Node", "NodeConfig", "StageConfig"]
 log = logging.getLogger("pipecast.node")
 
 STAGE_KINDS: dict[str, type[Stage]] = {"checksum": ChecksumStage}
+PRESENCE = "presence"  # the presence tracker's name in the registry
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +45,7 @@ class StageConfig:
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.name or "/" in self.name:
+        if not self.name or "/" in self.name or self.name == PRESENCE:
             raise BadRequest(f"stage name {self.name!r} must be non-empty, without '/'")
         if self.kind not in STAGE_KINDS:
             raise BadRequest(
@@ -83,6 +85,7 @@ class Node:
         self.supervisor: pykka.ActorRef[Supervisor] | None = None
         self.control: pykka.ActorRef[ControlServer] | None = None
         self.control_endpoint = ""
+        self.presence = PresenceCounts()
 
     def start(self, timeout: float = 10.0) -> Node:
         """Bring the node up; raises `BindError` (nothing left running) on a busy endpoint."""
@@ -97,6 +100,15 @@ class Node:
                 timeout=timeout,
             )
             self.supervisor = Supervisor.start(self.bridge, self.registry)
+            start_child(
+                self.supervisor,
+                ChildSpec(
+                    PRESENCE,
+                    PresenceTracker,
+                    {"counts": self.presence},
+                    cfg.restart,
+                ),
+            )
             for stage in cfg.stages:
                 start_child(
                     self.supervisor,
@@ -107,7 +119,7 @@ class Node:
                         cfg.restart,
                     ),
                 )
-            if not self.registry.wait_for([s.name for s in cfg.stages], timeout):
+            if not self.registry.wait_for([PRESENCE, *(s.name for s in cfg.stages)], timeout):
                 log.warning("not every stage started within %s s; see actor/<name>", timeout)
             ready: concurrent.futures.Future[str] = concurrent.futures.Future()
             self.control = ControlServer.start(
@@ -145,8 +157,8 @@ class Node:
             with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
                 self.control.stop(block=True, timeout=timeout)
             self.control = None
-        for stage in reversed(self.config.stages):
-            ref = self.registry.get(stage.name)
+        for name in [*(s.name for s in reversed(self.config.stages)), PRESENCE]:
+            ref = self.registry.get(name)
             if ref is not None:
                 with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
                     ref.stop(block=True, timeout=timeout)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import logging
+import os
 import signal
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -31,6 +35,8 @@ from ._app import main
 from ._config import load_node_config
 from ._errors import EXIT_CODES, BindFailed, CliError, UnreachableError, UsageError
 from ._logging import setup_logging
+
+log = logging.getLogger("pipecast.cli")
 
 # -- the node ---------------------------------------------------------------------
 
@@ -337,8 +343,73 @@ def watch(
             sub.wait_synced(ep.timeout)
         except NodeUnreachable as exc:
             raise UnreachableError(str(exc)) from None
+        presence = _RemotePresence(ep, prefixes[0] if len(prefixes) == 1 else "*")
         try:
-            while not done.wait(0.2):
-                pass
+            while not done.wait(presence.interval):
+                presence.beat()
         except KeyboardInterrupt:
             pass
+        finally:
+            presence.leave()
+
+
+class _RemotePresence:
+    """`watch` is a remote watcher: it joins presence, heartbeats, and leaves.
+
+    Presence is best effort here: a node without a control socket in reach
+    still gets watched, and the lease ends by itself if we vanish.
+    """
+
+    interval = 1.0
+
+    def __init__(self, ep: Endpoints, topic: str) -> None:
+        self.client = ControlClient(ep.control, min(ep.timeout, 2.0))
+        self.watcher = f"cli-{socket.gethostname()}-{os.getpid()}"
+        self.topic = topic
+        self.joined = False
+        self._join()
+
+    def _join(self) -> None:
+        try:
+            self.client.call(
+                "presence.join",
+                watcher=self.watcher,
+                topic=self.topic,
+                meta={"host": socket.gethostname(), "display": "lines"},
+                ttl=3.0,
+            )
+            self.joined = True
+        except PipecastError as exc:
+            log.info("watch: presence join failed: %s", exc)
+
+    def beat(self) -> None:
+        if not self.joined:
+            self._join()
+            return
+        try:
+            known = self.client.call("presence.heartbeat", watcher=self.watcher)["known"]
+        except PipecastError:
+            return
+        if not known:  # our lease ended (the node restarted, or we were away): rejoin
+            self._join()
+
+    def leave(self) -> None:
+        if self.joined:
+            with contextlib.suppress(PipecastError):
+                self.client.call("presence.leave", watcher=self.watcher)
+
+
+@main.command(epilog=EXIT_CODES)
+@_client_options
+@click.argument("topic", required=False)
+@click.option("--json", "as_json", is_flag=True)
+def presence(ep: Endpoints, topic: str | None, as_json: bool) -> None:
+    """Who watches what: viewer counts and each watcher's metadata."""
+    result = _call(ep, "presence.list", **({"topic": topic} if topic else {}))
+    if as_json:
+        _emit(result, True)
+        return
+    for name, entry in result.items():
+        click.echo(f"{name}: {entry['count']} watching")
+        for watcher, meta in sorted(entry["watchers"].items()):
+            click.echo(f"   {watcher} {json.dumps(meta, sort_keys=True)}")

@@ -162,5 +162,6 @@ def test_stats_are_telemetry_from_each_component(node, client):
     assert stats["bridge"]["epoch"] == node.bridge.epoch
     assert stats["bridge"]["published"] >= 2
     assert stats["control"]["requests"] >= 1
-    assert stats["supervisor"]["children"] == 1
+    assert stats["supervisor"]["children"] == 2  # the presence tracker and the stage
+    assert stats["presence"]["watchers"] == 0
     assert stats["stage/checksum"]["steps"] >= 0

@@ -194,3 +194,41 @@ def test_a_bad_config_file_is_refused_with_exit_2(tmp_path):
     )
     assert out.returncode == 2
     assert "teleport" in out.stderr
+
+
+def test_watch_joins_presence_while_it_runs_and_leaves_when_it_ends(running):
+    watcher = subprocess.Popen(
+        [
+            PIPECAST,
+            "watch",
+            "--control",
+            running.control,
+            "--status",
+            running.status,
+            "--sync",
+            running.sync,
+            "ext/p",
+            "--count",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+
+        def listed() -> dict:
+            return json.loads(running.run("presence", "--json").stdout)
+
+        assert wait_for(lambda: listed().get("ext/p", {}).get("count") == 1, 15)
+        (meta,) = listed()["ext/p"]["watchers"].values()
+        assert meta["kind"] == "remote"
+        out = running.run("presence", "ext/p")
+        assert "ext/p: 1 watching" in out.stdout
+        running.run("publish", "ext/p", "k", '{"x": 1}')
+        watcher.communicate(timeout=20)
+        assert watcher.returncode == 0
+        assert wait_for(lambda: listed().get("ext/p", {"count": 0})["count"] == 0, 10)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.communicate()
