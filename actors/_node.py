@@ -29,6 +29,7 @@ from ._restarts import RestartPolicy
 from ._stage import ChecksumStage, Stage
 from ._store import Store
 from ._supervisor import ChildSpec, Registry, Supervisor, begin_shutdown, start_child
+from ._watch_hub import WatchHubHandle
 
 __all__ = ["STAGE_KINDS", "Node", "NodeConfig", "StageConfig"]
 
@@ -86,6 +87,7 @@ class Node:
         self.control: pykka.ActorRef[ControlServer] | None = None
         self.control_endpoint = ""
         self.presence = PresenceCounts()
+        self.watchers: WatchHubHandle | None = None
 
     def start(self, timeout: float = 10.0) -> Node:
         """Bring the node up; raises `BindError` (nothing left running) on a busy endpoint."""
@@ -119,6 +121,7 @@ class Node:
                         cfg.restart,
                     ),
                 )
+            self.watchers = WatchHubHandle.start(self.bridge, self.registry)
             if not self.registry.wait_for([PRESENCE, *(s.name for s in cfg.stages)], timeout):
                 log.warning("not every stage started within %s s; see actor/<name>", timeout)
             ready: concurrent.futures.Future[str] = concurrent.futures.Future()
@@ -157,6 +160,10 @@ class Node:
             with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
                 self.control.stop(block=True, timeout=timeout)
             self.control = None
+        if self.watchers is not None:
+            with contextlib.suppress(pykka.Timeout):
+                self.watchers.stop(timeout)
+            self.watchers = None
         for name in [*(s.name for s in reversed(self.config.stages)), PRESENCE]:
             ref = self.registry.get(name)
             if ref is not None:

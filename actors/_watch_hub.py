@@ -1,0 +1,248 @@
+"""The watch hub: one actor hosting any number of watchers as plain objects.
+
+Watchers are cheap (DESIGN principle 6): each is a pure `View` plus a
+`Throttle` and a callback, dispatched by this one actor from the bridge's
+in-process stream, never a thread each. A new watcher's view is built from
+the hub's own replica of the bus (the same state a snapshot gives), so it
+needs no database and nothing to retry. Each hosted watcher is a local
+watcher in presence (kind `local`) and leaves the moment it is removed or
+its callback raises; a raising watcher is also counted, and the others go on.
+
+Callbacks run in the hub's thread and must not block: hand the view to your
+own mailbox or queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pykka
+
+from pipecast.transport import PipecastError, Reset, Update
+from pipecast.transport._throttle import Throttle
+from pipecast.transport._views import View
+
+from ._bridge import BridgeHandle, StatisticsRequest
+from ._inbox import PollingInbox, TimerDue
+from ._presence import PresenceJoin, PresenceLeave
+from ._supervisor import Registry
+
+__all__ = ["AddWatcher", "RemoveWatcher", "WatchHub", "WatchHubHandle"]
+
+log = logging.getLogger("pipecast.watchers")
+
+OnChange = Callable[[str, Any, int], None]  # (watcher id, what it shows, skipped so far)
+
+
+@dataclass(frozen=True, slots=True)
+class AddWatcher:
+    watcher: str
+    topic: str
+    view: View
+    on_change: OnChange
+    max_per_second: float | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveWatcher:
+    watcher: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    event: Update | Reset
+
+
+@dataclass(slots=True)
+class _Hosted:
+    watcher: str
+    topic: str
+    view: View
+    on_change: OnChange
+    throttle: Throttle
+
+
+class WatchHub(pykka.ThreadingActor):
+    """Hosts watchers (see module docstring). Start with `WatchHubHandle.start`."""
+
+    @staticmethod
+    def _create_actor_inbox() -> PollingInbox:
+        return PollingInbox()
+
+    def __init__(self, bridge: BridgeHandle, registry: Registry | None, tick: float) -> None:
+        super().__init__()
+        self.bridge = bridge
+        self.registry = registry
+        self.tick = tick
+        self._state: dict[str, dict[str, Any]] = {}
+        self._by_topic: dict[str, dict[str, _Hosted]] = {}
+        self._topic_of: dict[str, str] = {}
+        self._held: set[str] = set()
+        self._token: int | None = None
+        self._applied = 0
+        self._notified = 0
+        self._failures = 0
+        self._dispatch_ns = 0
+
+    def on_start(self) -> None:
+        inbox = self.actor_inbox
+        assert isinstance(inbox, PollingInbox)
+        inbox.attach(None, self.tick)
+        me = self.actor_ref
+        self._token = self.bridge.subscribe([""], lambda ev: me.tell(_Event(ev)))
+
+    def on_stop(self) -> None:
+        if self._token is not None:
+            with contextlib.suppress(PipecastError):
+                self.bridge.unsubscribe(self._token)
+            self._token = None
+        for watcher in list(self._topic_of):
+            self._remove(watcher)
+        inbox = self.actor_inbox
+        if isinstance(inbox, PollingInbox):
+            inbox.detach()
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, _Event):
+            self._on_event(message.event)
+        elif isinstance(message, TimerDue):
+            self._release_held(time.monotonic())
+        elif isinstance(message, AddWatcher):
+            self._add(message)
+        elif isinstance(message, RemoveWatcher):
+            self._remove(message.watcher)
+        elif isinstance(message, StatisticsRequest):
+            message.reply(self.statistics())
+        else:
+            return super().on_receive(message)
+        return None
+
+    def statistics(self) -> dict[str, Any]:
+        return {
+            "watchers": len(self._topic_of),
+            "updates_applied": self._applied,
+            "notifications": self._notified,
+            "watcher_failures": self._failures,
+            "dispatch_seconds": round(self._dispatch_ns / 1e9, 6),
+        }
+
+    # -- the stream ---------------------------------------------------------------
+
+    def _on_event(self, ev: Update | Reset) -> None:
+        t0 = time.perf_counter_ns()
+        if isinstance(ev, Reset):
+            self._state = {t: dict(kv) for t, kv in ev.state.items()}
+            for topic, hosted in self._by_topic.items():
+                for h in list(hosted.values()):
+                    if h.view.reset(self._state.get(topic, {})):
+                        self._changed(h, lifecycle=True)
+            return
+        kv = self._state.setdefault(ev.topic, {})
+        if ev.data is None:
+            kv.pop(ev.key, None)
+        else:
+            kv[ev.key] = ev.data
+        here = self._by_topic.get(ev.topic)
+        if not here:
+            return
+        self._applied += 1
+        for h in list(here.values()):
+            if h.view.apply(ev.key, ev.data):
+                self._changed(h, h.view.lifecycle(ev.key, ev.data))
+        self._dispatch_ns += time.perf_counter_ns() - t0
+
+    def _changed(self, h: _Hosted, lifecycle: bool) -> None:
+        if h.throttle.offer(time.monotonic(), lifecycle=lifecycle):
+            self._held.discard(h.watcher)
+            self._notify(h)
+        else:
+            self._held.add(h.watcher)
+
+    def _release_held(self, now: float) -> None:
+        for watcher in list(self._held):
+            topic = self._topic_of.get(watcher)
+            h = self._by_topic[topic].get(watcher) if topic in self._by_topic else None
+            if h is None:
+                self._held.discard(watcher)
+            elif h.throttle.due(now):
+                self._held.discard(watcher)
+                self._notify(h)
+
+    def _notify(self, h: _Hosted) -> None:
+        try:
+            h.on_change(h.watcher, h.view.shown(), h.throttle.skipped)
+            self._notified += 1
+        except Exception:
+            # a broken watcher is removed and counted; the others go on
+            self._failures += 1
+            log.exception("watcher %s raised; removed", h.watcher)
+            self._remove(h.watcher)
+
+    # -- membership -------------------------------------------------------------------
+
+    def _add(self, msg: AddWatcher) -> None:
+        if msg.watcher in self._topic_of:
+            self._remove(msg.watcher)
+        h = _Hosted(msg.watcher, msg.topic, msg.view, msg.on_change, Throttle(msg.max_per_second))
+        self._by_topic.setdefault(msg.topic, {})[msg.watcher] = h
+        self._topic_of[msg.watcher] = msg.topic
+        self._presence(PresenceJoin(msg.watcher, msg.topic, {**msg.meta, "host": "local"}, None))
+        h.view.reset(self._state.get(msg.topic, {}))
+        self._notify(h)  # the initial view, at once
+
+    def _remove(self, watcher: str) -> None:
+        topic = self._topic_of.pop(watcher, None)
+        if topic is None:
+            return
+        hosted = self._by_topic.get(topic, {})
+        hosted.pop(watcher, None)
+        if not hosted:
+            self._by_topic.pop(topic, None)
+        self._held.discard(watcher)
+        self._presence(PresenceLeave(watcher))
+
+    def _presence(self, message: object) -> None:
+        ref = self.registry.get("presence") if self.registry is not None else None
+        if ref is not None:
+            # a dead tracker restarts empty; watchers rejoin on their next change
+            with contextlib.suppress(pykka.ActorDeadError):
+                ref.tell(message)
+
+
+class WatchHubHandle:
+    """Add and remove hosted watchers from any thread (tells; never blocks)."""
+
+    def __init__(self, ref: pykka.ActorRef[WatchHub]) -> None:
+        self.ref = ref
+
+    @classmethod
+    def start(
+        cls, bridge: BridgeHandle, registry: Registry | None = None, tick: float = 0.02
+    ) -> WatchHubHandle:
+        return cls(WatchHub.start(bridge, registry, tick))
+
+    def add(
+        self,
+        watcher: str,
+        topic: str,
+        view: View,
+        on_change: OnChange,
+        max_per_second: float | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        # validate here so a caller's mistake raises in the caller
+        Throttle(max_per_second)
+        self.ref.tell(AddWatcher(watcher, topic, view, on_change, max_per_second, meta or {}))
+
+    def remove(self, watcher: str) -> None:
+        self.ref.tell(RemoveWatcher(watcher))
+
+    def stop(self, timeout: float = 5.0) -> None:
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.ref.stop(block=True, timeout=timeout)
