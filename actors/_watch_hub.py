@@ -8,8 +8,11 @@ needs no database and nothing to retry. Each hosted watcher is a local
 watcher in presence (kind `local`) and leaves the moment it is removed or
 its callback raises; a raising watcher is also counted, and the others go on.
 
-Callbacks run in the hub's thread and must not block: hand the view to your
-own mailbox or queue.
+Watchers of one topic whose views would be identical (same `share_key()`,
+e.g. every stage watcher, or every `grid:2x3` of one network) share one view:
+an update is applied once per distinct view, and each watcher only pays for
+its throttle and its callback. Callbacks run in the hub's thread, must not
+block, and must treat what they are shown as read-only (it may be shared).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,9 +66,23 @@ class _Event:
 class _Hosted:
     watcher: str
     topic: str
-    view: View
+    group: Hashable
     on_change: OnChange
     throttle: Throttle
+
+
+@dataclass(slots=True)
+class _Group:
+    """Watchers of one topic whose views would be identical share one view."""
+
+    view: View
+    members: dict[str, _Hosted] = field(default_factory=dict)
+
+
+def _share_key(watcher: str, view: View) -> Hashable:
+    key = getattr(view, "share_key", None)
+    shared = key() if callable(key) else None
+    return ("shared", shared) if shared is not None else ("own", watcher)
 
 
 class WatchHub(pykka.ThreadingActor):
@@ -81,8 +98,8 @@ class WatchHub(pykka.ThreadingActor):
         self.registry = registry
         self.tick = tick
         self._state: dict[str, dict[str, Any]] = {}
-        self._by_topic: dict[str, dict[str, _Hosted]] = {}
-        self._topic_of: dict[str, str] = {}
+        self._groups: dict[str, dict[Hashable, _Group]] = {}
+        self._where: dict[str, _Hosted] = {}
         self._held: set[str] = set()
         self._token: int | None = None
         self._applied = 0
@@ -102,7 +119,7 @@ class WatchHub(pykka.ThreadingActor):
             with contextlib.suppress(PipecastError):
                 self.bridge.unsubscribe(self._token)
             self._token = None
-        for watcher in list(self._topic_of):
+        for watcher in list(self._where):
             self._remove(watcher)
         inbox = self.actor_inbox
         if isinstance(inbox, PollingInbox):
@@ -125,7 +142,8 @@ class WatchHub(pykka.ThreadingActor):
 
     def statistics(self) -> dict[str, Any]:
         return {
-            "watchers": len(self._topic_of),
+            "watchers": len(self._where),
+            "views": sum(len(g) for g in self._groups.values()),
             "updates_applied": self._applied,
             "notifications": self._notified,
             "watcher_failures": self._failures,
@@ -136,47 +154,50 @@ class WatchHub(pykka.ThreadingActor):
 
     def _on_event(self, ev: Update | Reset) -> None:
         t0 = time.perf_counter_ns()
+        now = time.monotonic()
         if isinstance(ev, Reset):
             self._state = {t: dict(kv) for t, kv in ev.state.items()}
-            for topic, hosted in self._by_topic.items():
-                for h in list(hosted.values()):
-                    if h.view.reset(self._state.get(topic, {})):
-                        self._changed(h, lifecycle=True)
+            for topic, groups in self._groups.items():
+                for group in list(groups.values()):
+                    if group.view.reset(self._state.get(topic, {})):
+                        self._changed(group, True, now)
             return
         kv = self._state.setdefault(ev.topic, {})
         if ev.data is None:
             kv.pop(ev.key, None)
         else:
             kv[ev.key] = ev.data
-        here = self._by_topic.get(ev.topic)
+        here = self._groups.get(ev.topic)
         if not here:
             return
         self._applied += 1
-        for h in list(here.values()):
-            if h.view.apply(ev.key, ev.data):
-                self._changed(h, h.view.lifecycle(ev.key, ev.data))
+        for group in list(here.values()):
+            if group.view.apply(ev.key, ev.data):
+                self._changed(group, group.view.lifecycle(ev.key, ev.data), now)
         self._dispatch_ns += time.perf_counter_ns() - t0
 
-    def _changed(self, h: _Hosted, lifecycle: bool) -> None:
-        if h.throttle.offer(time.monotonic(), lifecycle=lifecycle):
-            self._held.discard(h.watcher)
-            self._notify(h)
-        else:
-            self._held.add(h.watcher)
+    def _changed(self, group: _Group, lifecycle: bool, now: float) -> None:
+        shown = group.view.shown()
+        held = self._held
+        for h in list(group.members.values()):
+            if h.throttle.offer(now, lifecycle=lifecycle):
+                held.discard(h.watcher)
+                self._notify(h, shown)
+            else:
+                held.add(h.watcher)
 
     def _release_held(self, now: float) -> None:
         for watcher in list(self._held):
-            topic = self._topic_of.get(watcher)
-            h = self._by_topic[topic].get(watcher) if topic in self._by_topic else None
+            h = self._where.get(watcher)
             if h is None:
                 self._held.discard(watcher)
             elif h.throttle.due(now):
                 self._held.discard(watcher)
-                self._notify(h)
+                self._notify(h, self._groups[h.topic][h.group].view.shown())
 
-    def _notify(self, h: _Hosted) -> None:
+    def _notify(self, h: _Hosted, shown: Any) -> None:
         try:
-            h.on_change(h.watcher, h.view.shown(), h.throttle.skipped)
+            h.on_change(h.watcher, shown, h.throttle.skipped)
             self._notified += 1
         except Exception:
             # a broken watcher is removed and counted; the others go on
@@ -187,23 +208,33 @@ class WatchHub(pykka.ThreadingActor):
     # -- membership -------------------------------------------------------------------
 
     def _add(self, msg: AddWatcher) -> None:
-        if msg.watcher in self._topic_of:
+        if msg.watcher in self._where:
             self._remove(msg.watcher)
-        h = _Hosted(msg.watcher, msg.topic, msg.view, msg.on_change, Throttle(msg.max_per_second))
-        self._by_topic.setdefault(msg.topic, {})[msg.watcher] = h
-        self._topic_of[msg.watcher] = msg.topic
+        key = _share_key(msg.watcher, msg.view)
+        groups = self._groups.setdefault(msg.topic, {})
+        group = groups.get(key)
+        if group is None:
+            # a new view starts from the hub's replica; a shared one is current already
+            group = groups[key] = _Group(msg.view)
+            group.view.reset(self._state.get(msg.topic, {}))
+        h = _Hosted(msg.watcher, msg.topic, key, msg.on_change, Throttle(msg.max_per_second))
+        group.members[msg.watcher] = h
+        self._where[msg.watcher] = h
         self._presence(PresenceJoin(msg.watcher, msg.topic, {**msg.meta, "host": "local"}, None))
-        h.view.reset(self._state.get(msg.topic, {}))
-        self._notify(h)  # the initial view, at once
+        self._notify(h, group.view.shown())  # the initial view, at once
 
     def _remove(self, watcher: str) -> None:
-        topic = self._topic_of.pop(watcher, None)
-        if topic is None:
+        h = self._where.pop(watcher, None)
+        if h is None:
             return
-        hosted = self._by_topic.get(topic, {})
-        hosted.pop(watcher, None)
-        if not hosted:
-            self._by_topic.pop(topic, None)
+        groups = self._groups.get(h.topic, {})
+        group = groups.get(h.group)
+        if group is not None:
+            group.members.pop(watcher, None)
+            if not group.members:
+                del groups[h.group]
+        if not groups:
+            self._groups.pop(h.topic, None)
         self._held.discard(watcher)
         self._presence(PresenceLeave(watcher))
 

@@ -2,5 +2,13 @@
 
 from ._bus import BusBenchResult, run_bus_bench
 from ._supervision import SupervisionBenchResult, run_supervision_bench
+from ._watchers import WatchersBenchResult, run_watchers_bench
 
-__all__ = ["BusBenchResult", "SupervisionBenchResult", "run_bus_bench", "run_supervision_bench"]
+__all__ = [
+    "BusBenchResult",
+    "SupervisionBenchResult",
+    "WatchersBenchResult",
+    "run_bus_bench",
+    "run_supervision_bench",
+    "run_watchers_bench",
+]

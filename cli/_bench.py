@@ -91,3 +91,47 @@ def bench_supervision(crashes: int, as_json: bool) -> None:
         f"  median {r.median_ms:.2f} ms  p95 {r.p95_ms:.2f} ms  max {r.max_ms:.2f} ms"
         f"  (target: all <= 100 ms)  restarts seen {r.restarts_seen}/{r.crashes}"
     )
+
+
+@bench.command("watchers", epilog=EXIT_CODES)
+@click.option(
+    "--sizes",
+    default="1000,10000",
+    show_default=True,
+    help="comma-separated watcher counts for the dispatch runs",
+)
+@click.option("--rounds", type=click.IntRange(3, 10_000), default=30, show_default=True)
+@click.option(
+    "--churn",
+    type=click.IntRange(100, 10_000_000),
+    default=100_000,
+    show_default=True,
+    help="watcher joins and leaves",
+)
+@click.option("--json", "as_json", is_flag=True, help="emit one JSON object")
+def bench_watchers(sizes: str, rounds: int, churn: int, as_json: bool) -> None:
+    """Dispatch to many watchers vs one actor per watcher; churn; count reads."""
+    from pipecast.bench import run_watchers_bench  # noqa: PLC0415
+
+    try:
+        parsed = tuple(int(x) for x in sizes.split(","))
+    except ValueError:
+        raise click.BadParameter("sizes must be comma-separated integers") from None
+    if not parsed or not all(1 <= n <= 50_000 for n in parsed):
+        raise click.BadParameter("each size must be 1 to 50,000")
+    r = run_watchers_bench(parsed, rounds, churn)
+    if as_json:
+        click.echo(json.dumps(r.as_dict()))
+        return
+    for n, d in r.dispatch.items():
+        click.echo(
+            f"dispatch to {n:>6,} watchers: hub p50 {d['hub_p50_ms']:.2f} ms "
+            f"p99 {d['hub_p99_ms']:.2f} ms | one actor each p50 {d['naive_p50_ms']:.2f} ms "
+            f"p99 {d['naive_p99_ms']:.2f} ms | {d['speedup_p50']:.1f}x"
+        )
+    click.echo(
+        f"churn: {r.churn_joins:,} joins and leaves -> leftover watchers "
+        f"{r.churn_leftover_watchers}, presence {r.churn_leftover_presence}, "
+        f"RSS growth {r.churn_rss_growth_mb:.2f} MB (target < 5)"
+    )
+    click.echo(f"presence count reads: {r.count_reads_per_second:,.0f}/s (target >= 1,000,000)")

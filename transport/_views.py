@@ -8,7 +8,7 @@ failures). `InvocationView` (display modes) is the other view.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any, Protocol
 
 from ._display import DisplayMode, InvocationView
@@ -26,12 +26,19 @@ class View(Protocol):
     def lifecycle(self, key: str, value: Any) -> bool: ...
 
 
+# Views may also define `share_key() -> Hashable | None`: views of one topic with
+# equal keys are identical, so a host may keep one and show it to many watchers.
+
+
 class StageView:
     """The latest state of one stage (`stage/<name>`, key `state`)."""
 
     def __init__(self) -> None:
         self.state: dict[str, Any] | None = None
         self._status: Any = None
+
+    def share_key(self) -> Hashable:
+        return "stage"
 
     def reset(self, state: Mapping[str, Any]) -> bool:
         value = state.get("state")
@@ -58,6 +65,9 @@ class InvocationWatch(InvocationView):
 
     def __init__(self, mode: DisplayMode) -> None:
         super().__init__(mode)
+
+    def share_key(self) -> Hashable:
+        return ("invocations", str(self.mode))
 
     def lifecycle(self, key: str, value: Any) -> bool:
         if not isinstance(value, dict):

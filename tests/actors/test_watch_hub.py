@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pipecast.actors import StatisticsRequest
 from pipecast.testing import Collector, start_test_node, wait_for
 from pipecast.transport import BadRequest
 from pipecast.transport._display import Grid
@@ -126,3 +127,29 @@ def test_throttle_tells_at_most_the_rate_and_accounts_for_every_change(steps, ra
     told += t.due(now)
     assert not t.pending
     assert told + t.skipped == len(steps) + 0  # every change told, or folded into one told
+
+
+def test_watchers_with_identical_views_share_one_and_each_keeps_its_own_throttle(node):
+    fast, slow = Screen(), Screen()
+    node.watchers.add("fast", TOPIC, InvocationWatch(Grid(2, 2)), fast)
+    node.watchers.add("slow", TOPIC, InvocationWatch(Grid(2, 2)), slow, max_per_second=2)
+    node.watchers.add("other", TOPIC, InvocationWatch(Grid(1, 1)), lambda *a: None)
+    for seq in range(6):
+        node.bridge.publish(TOPIC, f"r-{seq}", inv("r", seq))
+
+    def seqs(s):
+        return [c and c["sequence"] for c in s.shown[-1]] if s.shown else None
+
+    assert fast.wait(lambda s: seqs(s) == [4, 5, 2, 3])
+    assert slow.wait(lambda s: seqs(s) == [4, 5, 2, 3])
+    assert len(slow.shown) < len(fast.shown)
+    done = threading.Event()
+    stats: dict = {}
+
+    def reply(s):
+        stats.update(s)
+        done.set()
+
+    node.watchers.ref.tell(StatisticsRequest(reply))
+    assert done.wait(5)
+    assert (stats["watchers"], stats["views"]) == (3, 2)
