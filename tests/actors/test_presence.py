@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import threading
+
 import pytest
 
 from pipecast.testing import Collector, start_test_node, wait_for
@@ -120,3 +123,36 @@ def test_bad_presence_requests_get_typed_errors_and_change_nothing(node, client,
         client.call(op, **args)
     assert info.value.wire_type in ("bad_request", "unknown_op")
     assert client.call("presence.list") == {}
+
+
+def test_p4_a_dashboard_joining_during_heavy_churn_ends_with_exactly_the_node_presence(node):
+    stop = threading.Event()
+    c = ControlClient(node.control_endpoint)
+
+    def churn() -> None:
+        rng = random.Random(7)
+        i = 0
+        while not stop.is_set():
+            w = f"w{rng.randrange(40)}"
+            if rng.random() < 0.5:
+                c.call("presence.join", watcher=w, topic=TOPIC, meta={"i": i}, ttl=60)
+            else:
+                c.call("presence.leave", watcher=w)
+            i += 1
+
+    t = threading.Thread(target=churn)
+    t.start()
+    try:
+        assert wait_for(lambda: node.presence.count(TOPIC) > 5, 10)
+        dash = Collector(node, ("presence/",)).start()  # joins mid-churn
+        try:
+            assert wait_for(lambda: len(dash.updates(PTOPIC)) > 50, 10)
+        finally:
+            stop.set()
+            t.join()
+        expected = c.call("presence.list", topic=TOPIC)[TOPIC]["watchers"]
+        assert dash.wait_for(lambda d: d.subscriber.topic(PTOPIC) == expected, 5)
+        dash.stop()
+    finally:
+        stop.set()
+        t.join()

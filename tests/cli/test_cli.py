@@ -90,3 +90,27 @@ def test_bench_supervision_reports_every_crash_as_json():
     result = json.loads(out.stdout)
     assert result["restarts_seen"] == result["crashes"] == 5
     assert 0 < result["median_ms"] <= result["max_ms"]
+
+
+def test_bench_watchers_reports_dispatch_churn_and_count_reads_as_json():
+    out = run(
+        "bench",
+        "watchers",
+        "--sizes",
+        "20",
+        "--rounds",
+        "3",
+        "--churn",
+        "200",
+        "--json",
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    assert set(r["dispatch"]["20"]) >= {"hub_p50_ms", "naive_p50_ms", "speedup_p50"}
+    assert (r["churn_leftover_watchers"], r["churn_leftover_presence"]) == (0, 0)
+    assert r["count_reads_per_second"] > 0
+
+
+def test_bench_watchers_refuses_bad_sizes_with_exit_2():
+    assert run("bench", "watchers", "--sizes", "ten").returncode == 2
