@@ -18,12 +18,16 @@ from ._bridge import (
 )
 from ._control_server import ControlServer, UnknownStage
 from ._inbox import PollingInbox
+from ._leases import PresenceChange, PresenceTable
 from ._node import STAGE_KINDS, Node, NodeConfig, StageConfig
+from ._presence import PresenceCounts, PresenceTracker
 from ._restarts import Decision, RestartPolicy, RestartTracker
 from ._stage import ChecksumStage, Enqueue, Stage, StageCommand
 from ._stage_status import StageEvent, StageStatus, Velocity, transition
 from ._store import Store, StoreError, WorkItem
 from ._supervisor import ChildFailed, ChildSpec, Registry, Supervised, Supervisor
+from ._watch_hub import WatchHub, WatchHubHandle
+from ._watcher_actor import WatcherActor
 
 __all__ = [
     "STAGE_KINDS",
@@ -41,6 +45,10 @@ __all__ = [
     "Node",
     "NodeConfig",
     "PollingInbox",
+    "PresenceChange",
+    "PresenceCounts",
+    "PresenceTable",
+    "PresenceTracker",
     "Publish",
     "Registry",
     "RestartPolicy",
@@ -57,6 +65,9 @@ __all__ = [
     "Supervisor",
     "UnknownStage",
     "Velocity",
+    "WatchHub",
+    "WatchHubHandle",
+    "WatcherActor",
     "WorkItem",
     "start_bridge",
     "transition",

@@ -5,6 +5,7 @@ sockets, threads or clock; the clients (`Subscriber`, `SyncClient`) are thin
 shells that move bytes between ZeroMQ sockets and that core.
 """
 
+from ._display import DisplayMode, Grid, InvocationView, Single, parse_display
 from ._errors import (
     BadRequest,
     BindError,
@@ -17,9 +18,12 @@ from ._errors import (
     RemoteError,
     UnknownOp,
 )
+from ._feed import ViewFeeder
 from ._replica import Checkpoint, Ended, Reason, Recovered, Replica, ReplicaStatistics, Reset, Stale
 from ._sequencer import HistoryLimits, Published, Sequencer, SequencerStatistics, topic_matches
 from ._subscriber import Subscriber, SubscriberStatistics
+from ._throttle import Throttle
+from ._views import InvocationWatch, StageView, View
 from ._wire import (
     HEARTBEAT_TOPIC,
     PROTOCOL_VERSION,
@@ -50,11 +54,15 @@ __all__ = [
     "BindError",
     "BridgeClosed",
     "Checkpoint",
+    "DisplayMode",
     "Ended",
     "ErrorReply",
+    "Grid",
     "Heartbeat",
     "HistoryGone",
     "HistoryLimits",
+    "InvocationView",
+    "InvocationWatch",
     "MalformedFrame",
     "NodeUnreachable",
     "PipecastError",
@@ -70,14 +78,19 @@ __all__ = [
     "Reset",
     "Sequencer",
     "SequencerStatistics",
+    "Single",
     "SnapshotReply",
     "SnapshotRequest",
+    "StageView",
     "Stale",
     "Subscriber",
     "SubscriberStatistics",
+    "Throttle",
     "UnknownOp",
     "Update",
     "UpdateEncoder",
+    "View",
+    "ViewFeeder",
     "decode_status",
     "decode_sync_reply",
     "decode_sync_request",
@@ -88,5 +101,6 @@ __all__ = [
     "encode_sync_request",
     "encode_update",
     "pack_data",
+    "parse_display",
     "topic_matches",
 ]
