@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 import pykka
@@ -124,6 +125,17 @@ class WatchHub(pykka.ThreadingActor):
         inbox = self.actor_inbox
         if isinstance(inbox, PollingInbox):
             inbox.detach()
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """The hub itself died: every watcher it hosted leaves presence at once."""
+        del exception_type, traceback
+        log.error("the watch hub died (%r); its watchers leave", exception_value)
+        self.on_stop()
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, _Event):

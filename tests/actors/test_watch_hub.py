@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipecast.actors import StatisticsRequest
+from pipecast.actors import StatisticsRequest, WatchHub
 from pipecast.testing import Collector, start_test_node, wait_for
 from pipecast.transport import BadRequest
 from pipecast.transport._display import Grid
@@ -153,3 +153,24 @@ def test_watchers_with_identical_views_share_one_and_each_keeps_its_own_throttle
     node.watchers.ref.tell(StatisticsRequest(reply))
     assert done.wait(5)
     assert (stats["watchers"], stats["views"]) == (3, 2)
+
+
+class _Crash:
+    """Told to the hub by the test below, whose patched handler raises on it."""
+
+
+def test_if_the_hub_itself_dies_its_watchers_leave_presence(node, monkeypatch):
+    node.watchers.add("a", TOPIC, StageView(), lambda *a: None)
+    node.watchers.add("b", TOPIC, StageView(), lambda *a: None)
+    assert wait_for(lambda: node.presence.count(TOPIC) == 2, 5)
+
+    original = WatchHub.on_receive
+
+    def crashing(self, message):
+        if isinstance(message, _Crash):
+            raise RuntimeError("hub bug")
+        return original(self, message)
+
+    monkeypatch.setattr(WatchHub, "on_receive", crashing)  # a fault we cannot cause for real
+    node.watchers.ref.tell(_Crash())
+    assert wait_for(lambda: node.presence.count(TOPIC) == 0, 5)
