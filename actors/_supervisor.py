@@ -83,6 +83,17 @@ class Registry:
                 self._refs[name] = ref
             self._changed.notify_all()
 
+    def tell(self, name: str, message: object) -> bool:
+        """Tell the current `name` actor, if it is up; False if it is not (never raises)."""
+        ref = self.get(name)
+        if ref is None:
+            return False
+        try:
+            ref.tell(message)
+        except pykka.ActorDeadError:
+            return False
+        return True
+
     def wait_for(self, names: list[str], timeout: float) -> bool:
         """Block until every name has a ref (an edge call: node start-up, tests)."""
         with self._changed:

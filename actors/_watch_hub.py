@@ -251,11 +251,9 @@ class WatchHub(pykka.ThreadingActor):
         self._presence(PresenceLeave(watcher))
 
     def _presence(self, message: object) -> None:
-        ref = self.registry.get("presence") if self.registry is not None else None
-        if ref is not None:
-            # a dead tracker restarts empty; watchers rejoin on their next change
-            with contextlib.suppress(pykka.ActorDeadError):
-                ref.tell(message)
+        # a dead tracker restarts empty; watchers rejoin on their next change
+        if self.registry is not None:
+            self.registry.tell("presence", message)
 
 
 class WatchHubHandle:

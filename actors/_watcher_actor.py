@@ -100,7 +100,4 @@ class WatcherActor(pykka.ThreadingActor):
         self._presence(PresenceLeave(self.watcher))
 
     def _presence(self, message: object) -> None:
-        ref = self.registry.get("presence")
-        if ref is not None:
-            with contextlib.suppress(pykka.ActorDeadError):
-                ref.tell(message)
+        self.registry.tell("presence", message)
