@@ -189,14 +189,26 @@ class WatchHub(pykka.ThreadingActor):
         self._dispatch_ns += time.perf_counter_ns() - t0
 
     def _changed(self, group: _Group, lifecycle: bool, now: float) -> None:
+        """Tell the group's watchers; this loop is the hub's hot path at 10k watchers."""
         shown = group.view.shown()
         held = self._held
+        told = 0
+        broken: list[tuple[_Hosted, Exception]] = []
         for h in list(group.members.values()):
-            if h.throttle.offer(now, lifecycle=lifecycle):
-                held.discard(h.watcher)
-                self._notify(h, shown)
+            throttle = h.throttle
+            if throttle.unlimited or throttle.offer(now, lifecycle=lifecycle):
+                if not throttle.unlimited:
+                    held.discard(h.watcher)
+                try:
+                    h.on_change(h.watcher, shown, throttle.skipped)
+                    told += 1
+                except Exception as error:
+                    broken.append((h, error))
             else:
                 held.add(h.watcher)
+        self._notified += told
+        for bad, why in broken:
+            self._failed(bad, why)
 
     def _release_held(self, now: float) -> None:
         for watcher in list(self._held):
@@ -211,11 +223,14 @@ class WatchHub(pykka.ThreadingActor):
         try:
             h.on_change(h.watcher, shown, h.throttle.skipped)
             self._notified += 1
-        except Exception:
-            # a broken watcher is removed and counted; the others go on
-            self._failures += 1
-            log.exception("watcher %s raised; removed", h.watcher)
-            self._remove(h.watcher)
+        except Exception as exc:
+            self._failed(h, exc)
+
+    def _failed(self, h: _Hosted, exc: Exception) -> None:
+        # a broken watcher is removed and counted; the others go on
+        self._failures += 1
+        log.error("watcher %s raised; removed", h.watcher, exc_info=exc)
+        self._remove(h.watcher)
 
     # -- membership -------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ __all__ = ["Throttle"]
 class Throttle:
     """Rate limit for one watcher's notifications (`max_per_second` None: off)."""
 
-    __slots__ = ("_interval", "_last", "_pending", "skipped")
+    __slots__ = ("_interval", "_last", "_pending", "skipped", "unlimited")
 
     def __init__(self, max_per_second: float | None = None) -> None:
         if max_per_second is not None and not (
@@ -26,6 +26,8 @@ class Throttle:
         ):
             raise BadRequest("max_per_second must be a positive number, or None for no limit")
         self._interval = 0.0 if max_per_second is None else 1.0 / max_per_second
+        # no limit: every change is told at once and nothing is ever held
+        self.unlimited = max_per_second is None
         self._last = float("-inf")
         self._pending = False
         self.skipped = 0  # changes folded into a later notification
