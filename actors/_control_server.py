@@ -49,6 +49,10 @@ __all__ = ["ControlServer", "UnknownStage"]
 log = logging.getLogger("pipecast.control")
 
 
+# A remote watcher heartbeats every second; 2.5 s tolerates one lost beat
+# and still ends a vanished watcher within 3 s (with the 50 ms flush).
+DEFAULT_TTL = 2.5
+
 _STATS = object()  # marks an _Answer that is one component's statistics
 
 
@@ -237,7 +241,7 @@ class ControlServer(SocketActor):
         if type(watcher) is not str or not 0 < len(watcher) <= 128:
             raise BadRequest("watcher must be a string of 1 to 128 characters")
         if op == "presence.join":
-            topic, meta, ttl = args.get("topic"), args.get("meta", {}), args.get("ttl", 3.0)
+            topic, meta, ttl = args.get("topic"), args.get("meta", {}), args.get("ttl", DEFAULT_TTL)
             if type(topic) is not str or not topic:
                 raise BadRequest("topic must be a non-empty string")
             if type(meta) is not dict:

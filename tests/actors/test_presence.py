@@ -156,3 +156,10 @@ def test_p4_a_dashboard_joining_during_heavy_churn_ends_with_exactly_the_node_pr
     finally:
         stop.set()
         t.join()
+
+
+def test_p3_at_the_defaults_a_vanished_remote_watcher_is_gone_within_three_seconds(node, client):
+    client.call("presence.join", watcher="vanisher", topic=TOPIC)  # default ttl
+    client.call("presence.heartbeat", watcher="vanisher")
+    # ... and then nothing more from it
+    assert wait_for(lambda: node.presence.count(TOPIC) == 0, 3.0)
