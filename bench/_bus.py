@@ -21,6 +21,8 @@ from typing import Any
 
 import msgpack
 
+from ._figures import percentile_ms
+
 __all__ = ["BusBenchResult", "run_bus_bench"]
 
 TOPIC = "bench/stage"
@@ -242,13 +244,6 @@ def _run_pair(kind: str, count: int, rate: int) -> _Pair:
     )
 
 
-def _pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100.0 * len(ordered)))] * 1000.0
-
-
 def _replay_bench(n: int) -> float:
     """Time for a subscriber resuming n updates behind to be exact again (ms)."""
     import threading  # noqa: PLC0415
@@ -308,11 +303,11 @@ def run_bus_bench(
         pipecast_throughput=pc_tp,
         ratio=pc_tp / raw_tp,
         latency_rate=rate,
-        latency_p50_ms=_pct(pc_lat, 50),
-        latency_p99_ms=_pct(pc_lat, 99),
-        latency_p999_ms=_pct(pc_lat, 99.9),
-        raw_latency_p50_ms=_pct(raw_lat, 50),
-        raw_latency_p99_ms=_pct(raw_lat, 99),
+        latency_p50_ms=percentile_ms(pc_lat, 50),
+        latency_p99_ms=percentile_ms(pc_lat, 99),
+        latency_p999_ms=percentile_ms(pc_lat, 99.9),
+        raw_latency_p50_ms=percentile_ms(raw_lat, 50),
+        raw_latency_p99_ms=percentile_ms(raw_lat, 99),
         unrecovered_gaps=sum(r.unrecovered for r in pc_runs) + pc_lat_run.unrecovered,
         raw_pub_cpu_us=statistics.median(r.pub_cpu_us for r in raw_runs),
         raw_sub_cpu_us=statistics.median(r.sub_cpu_us for r in raw_runs),

@@ -21,6 +21,8 @@ from typing import Any
 
 import pykka
 
+from ._figures import percentile_ms
+
 __all__ = ["WatchersBenchResult", "run_watchers_bench"]
 
 
@@ -67,11 +69,6 @@ class _NaiveWatcher(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> None:
         self.state = message
         self.countdown.hit()
-
-
-def _pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000.0
 
 
 def _hub_dispatch(n: int, rounds: int) -> list[float]:
@@ -187,9 +184,9 @@ def run_watchers_bench(
         naive = _naive_dispatch(n, rounds if n <= 2000 else max(3, rounds // 6))
         dispatch[n] = {
             "hub_p50_ms": statistics.median(hub) * 1000.0,
-            "hub_p99_ms": _pct(hub, 99),
+            "hub_p99_ms": percentile_ms(hub, 99),
             "naive_p50_ms": statistics.median(naive) * 1000.0,
-            "naive_p99_ms": _pct(naive, 99),
+            "naive_p99_ms": percentile_ms(naive, 99),
             "speedup_p50": statistics.median(naive) / statistics.median(hub),
         }
     left_hub, left_presence, rss = _churn(churn)
