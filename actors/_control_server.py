@@ -36,6 +36,7 @@ from pipecast.transport._control import (
     encode_control_error,
     encode_control_ok,
 )
+from pipecast.transport._replica import apply_to_state
 
 from ._bridge import BridgeHandle, StatisticsRequest
 from ._inbox import PollingInbox, SocketReadable, TimerDue
@@ -137,7 +138,7 @@ class ControlServer(SocketActor):
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, _Local):
-            self._apply(message.event)
+            apply_to_state(self._view, message.event)
         elif isinstance(message, SocketReadable):
             self._serve()
         elif isinstance(message, _Answer):
@@ -147,16 +148,6 @@ class ControlServer(SocketActor):
         else:
             return super().on_receive(message)
         return None
-
-    def _apply(self, ev: Update | Reset) -> None:
-        if isinstance(ev, Reset):
-            self._view = {t: dict(kv) for t, kv in ev.state.items()}
-            return
-        kv = self._view.setdefault(ev.topic, {})
-        if ev.data is None:
-            kv.pop(ev.key, None)
-        else:
-            kv[ev.key] = ev.data
 
     def _serve(self) -> None:
         router = self._router

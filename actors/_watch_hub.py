@@ -28,6 +28,7 @@ from typing import Any
 import pykka
 
 from pipecast.transport import PipecastError, Reset, Update
+from pipecast.transport._replica import apply_to_state
 from pipecast.transport._throttle import Throttle
 from pipecast.transport._views import View
 
@@ -167,18 +168,13 @@ class WatchHub(pykka.ThreadingActor):
     def _on_event(self, ev: Update | Reset) -> None:
         t0 = time.perf_counter_ns()
         now = time.monotonic()
+        apply_to_state(self._state, ev)
         if isinstance(ev, Reset):
-            self._state = {t: dict(kv) for t, kv in ev.state.items()}
             for topic, groups in self._groups.items():
                 for group in list(groups.values()):
                     if group.view.reset(self._state.get(topic, {})):
                         self._changed(group, True, now)
             return
-        kv = self._state.setdefault(ev.topic, {})
-        if ev.data is None:
-            kv.pop(ev.key, None)
-        else:
-            kv[ev.key] = ev.data
         here = self._groups.get(ev.topic)
         if not here:
             return

@@ -56,6 +56,7 @@ __all__ = [
     "ReplicaStatistics",
     "Reset",
     "Stale",
+    "apply_to_state",
 ]
 
 
@@ -543,3 +544,22 @@ class Replica:
             if self._syncing:  # the buffer itself showed yet another epoch
                 self._buffer.extend(buffered[i + 1 :])
                 break
+
+
+def apply_to_state(state: dict[str, dict[str, Any]], ev: Update | Reset) -> None:
+    """Keep a plain {topic: {key: value}} copy of the bus in step with one event.
+
+    For in-process consumers of the bridge's ordered stream, which has no gaps
+    to recover from; a `Reset` replaces the topics it carries.
+    """
+    if isinstance(ev, Reset):
+        for topic, values in ev.state.items():
+            state[topic] = dict(values)
+        return
+    kv = state.get(ev.topic)
+    if kv is None:
+        kv = state[ev.topic] = {}
+    if ev.data is None:
+        kv.pop(ev.key, None)
+    else:
+        kv[ev.key] = ev.data
