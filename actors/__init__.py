@@ -18,10 +18,23 @@ from ._bridge import (
 )
 from ._control_server import ControlServer, UnknownStage
 from ._inbox import PollingInbox
+from ._invocation_log import InvocationLog
 from ._leases import PresenceChange, PresenceTable
-from ._node import STAGE_KINDS, Node, NodeConfig, StageConfig
+from ._models import Model, ModelError, model, resolve_model
+from ._network_ops import UnknownNetwork
+from ._network_runner import NetworkRunner, RunRequest
+from ._node import DEMO_NETWORK, STAGE_KINDS, Node, NodeConfig, StageConfig
 from ._presence import PresenceCounts, PresenceTracker
 from ._restarts import Decision, RestartPolicy, RestartTracker
+from ._run_rules import (
+    DEFAULT_PACE,
+    Invocation,
+    LockedOut,
+    Pace,
+    RunMachine,
+    RunRules,
+    RunStatus,
+)
 from ._stage import ChecksumStage, Enqueue, Stage, StageCommand
 from ._stage_status import StageEvent, StageStatus, Velocity, transition
 from ._store import Store, StoreError, WorkItem
@@ -30,6 +43,8 @@ from ._watch_hub import WatchHub, WatchHubHandle
 from ._watcher_actor import WatcherActor
 
 __all__ = [
+    "DEFAULT_PACE",
+    "DEMO_NETWORK",
     "STAGE_KINDS",
     "Bridge",
     "BridgeConfig",
@@ -41,9 +56,16 @@ __all__ = [
     "ControlServer",
     "Decision",
     "Enqueue",
+    "Invocation",
+    "InvocationLog",
     "LocalSink",
+    "LockedOut",
+    "Model",
+    "ModelError",
+    "NetworkRunner",
     "Node",
     "NodeConfig",
+    "Pace",
     "PollingInbox",
     "PresenceChange",
     "PresenceCounts",
@@ -53,6 +75,10 @@ __all__ = [
     "Registry",
     "RestartPolicy",
     "RestartTracker",
+    "RunMachine",
+    "RunRequest",
+    "RunRules",
+    "RunStatus",
     "Stage",
     "StageCommand",
     "StageConfig",
@@ -63,12 +89,15 @@ __all__ = [
     "StoreError",
     "Supervised",
     "Supervisor",
+    "UnknownNetwork",
     "UnknownStage",
     "Velocity",
     "WatchHub",
     "WatchHubHandle",
     "WatcherActor",
     "WorkItem",
+    "model",
+    "resolve_model",
     "start_bridge",
     "transition",
 ]

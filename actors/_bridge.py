@@ -260,14 +260,21 @@ class Bridge(SocketActor):
     def _deliver(self, loc: _Local, event: Update | Reset) -> None:
         try:
             loc.sink(event)
+        except pykka.ActorDeadError:
+            # an actor that stopped before its unsubscribe landed: not a failure
+            log.debug("local subscriber's actor is gone; removed")
+            self._drop(loc)
         except Exception:
             # A broken sink must not take the bridge down: drop it and count.
             self._sink_failures += 1
             log.exception("local subscriber failed; removed")
-            for token, other in list(self._locals.items()):
-                if other is loc:
-                    del self._locals[token]
-            self._routes.clear()
+            self._drop(loc)
+
+    def _drop(self, loc: _Local) -> None:
+        for token, other in list(self._locals.items()):
+            if other is loc:
+                del self._locals[token]
+        self._routes.clear()
 
     def _subscribe(self, msg: _Subscribe) -> None:
         heads, rows = self._seq.snapshot_rows(msg.prefixes)

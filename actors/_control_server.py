@@ -40,6 +40,7 @@ from pipecast.transport._replica import apply_to_state
 
 from ._bridge import BridgeHandle, StatisticsRequest
 from ._inbox import PollingInbox, SocketReadable, TimerDue
+from ._network_ops import NETWORK_OPS, network_request, networks_result
 from ._presence import PresenceBeat, PresenceJoin, PresenceLeave, PresenceList
 from ._socket_actor import SocketActor
 from ._stage import Enqueue, StageCommand
@@ -94,9 +95,11 @@ class ControlServer(SocketActor):
         on_shutdown: Callable[[], None],
         ready: concurrent.futures.Future[str],
         supervisor: pykka.ActorRef[Any] | None = None,
+        networks: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         super().__init__()
         self.supervisor = supervisor
+        self.networks = networks or {}
         self.endpoint = endpoint
         self.bridge = bridge
         self.registry = registry
@@ -163,7 +166,10 @@ class ControlServer(SocketActor):
             except PipecastError as exc:
                 self._errors += 1
                 log.info("control request refused [cid=%s]: %s", cid, exc)
-                self._send(tuple(routing), encode_control_error(cid, exc.wire_type, str(exc)))
+                self._send(
+                    tuple(routing),
+                    encode_control_error(cid, exc.wire_type, str(exc), exc.details()),
+                )
             except Exception as exc:  # a bug: answer `internal`, keep serving
                 self._errors += 1
                 log.exception("control request failed [cid=%s]", cid)
@@ -199,6 +205,14 @@ class ControlServer(SocketActor):
             self._stats(routing, cid)
         elif op.startswith("presence."):
             self._presence(routing, cid, op, args)
+        elif op in NETWORK_OPS:
+            name, request = network_request(
+                op, args, cid, self._reply_to(routing, cid), self.networks
+            )
+            if not self.registry.tell(name, request):
+                raise PipecastError(f"the runner of {args['network']!r} is down (see actor/{name})")
+        elif op == "networks":
+            self._ok(routing, cid, networks_result(self.networks, self._view))
         elif op == "shutdown":
             self._ok(routing, cid, {"stopping": True})
             self._on_shutdown()
@@ -287,6 +301,10 @@ class ControlServer(SocketActor):
             ref = self.registry.get(name)
             if ref is not None:
                 targets[name if name == "presence" else f"stage/{name}"] = ref
+        for network in self.networks:
+            ref = self.registry.get(f"network/{network}")
+            if ref is not None:
+                targets[f"network/{network}"] = ref
         pending.expected = set(targets)
         self._pending_stats[cid] = pending
         reply = self._reply_to(routing, cid)
@@ -306,7 +324,10 @@ class ControlServer(SocketActor):
                 self._maybe_finish(pending)
             return
         if isinstance(result, PipecastError):
-            self._send(msg.routing, encode_control_error(msg.cid, result.wire_type, str(result)))
+            self._send(
+                msg.routing,
+                encode_control_error(msg.cid, result.wire_type, str(result), result.details()),
+            )
         else:
             self._ok(msg.routing, msg.cid, result)
 

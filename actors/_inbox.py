@@ -82,6 +82,14 @@ class PollingInbox:
                 os.close(self._efd)
                 self._efd = -1
 
+    def wake_at(self, due: float) -> None:
+        """Fire the timer at `due` (monotonic) if that is sooner. Owner thread only.
+
+        The owner is awake when it calls this, so no wake-up is needed; after
+        firing, the timer falls back to its period.
+        """
+        self._due = min(self._due, due)
+
     def depth(self) -> int:
         return len(self._queue)
 

@@ -24,19 +24,25 @@ from pipecast.transport import BadRequest, HistoryLimits
 
 from ._bridge import BridgeConfig, BridgeHandle, start_bridge
 from ._control_server import ControlServer
+from ._invocation_log import InvocationLog
+from ._models import check_ring, resolve_model
+from ._network_runner import NetworkRunner, runner_name
 from ._presence import PresenceCounts, PresenceTracker
 from ._restarts import RestartPolicy
+from ._run_rules import RunRules
 from ._stage import ChecksumStage, Stage
 from ._store import Store
 from ._supervisor import ChildSpec, Registry, Supervisor, begin_shutdown, start_child
 from ._watch_hub import WatchHubHandle
 
-__all__ = ["STAGE_KINDS", "Node", "NodeConfig", "StageConfig"]
+__all__ = ["DEMO_NETWORK", "STAGE_KINDS", "Node", "NodeConfig", "StageConfig"]
 
 log = logging.getLogger("pipecast.node")
 
 STAGE_KINDS: dict[str, type[Stage]] = {"checksum": ChecksumStage}
 PRESENCE = "presence"  # the presence tracker's name in the registry
+# paint a prompt, caption the picture, remix the caption into the next prompt, ...
+DEMO_NETWORK = RunRules("demo", ("paint", "caption", "remix"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +73,34 @@ class NodeConfig:
     history: HistoryLimits = field(default_factory=HistoryLimits)
     stages: tuple[StageConfig, ...] = (StageConfig("checksum", "checksum"),)
     restart: RestartPolicy = field(default_factory=RestartPolicy)
+    networks: tuple[RunRules, ...] = (DEMO_NETWORK,)
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.stages]
         if len(set(names)) != len(names):
             raise BadRequest(f"stage names must be unique: {names}")
+        networks = [n.network for n in self.networks]
+        if len(set(networks)) != len(networks):
+            raise BadRequest(f"network names must be unique: {networks}")
+        for rules in self.networks:
+            try:
+                check_ring([resolve_model(m) for m in rules.models])
+            except BadRequest as exc:
+                raise BadRequest(f"network {rules.network!r}: {exc}") from None
+
+
+def network_info(rules: RunRules) -> dict[str, Any]:
+    """A network's configuration as the `networks` op shows it."""
+    return {
+        "models": list(rules.models),
+        "lockout": rules.lockout,
+        "pace": [list(step) for step in rules.pace.steps],
+        "max_invocations": rules.max_invocations,
+        "max_duration": rules.max_duration,
+        "timeout": rules.timeout,
+        "retries": rules.retries,
+        "only_when_watched": rules.only_when_watched,
+    }
 
 
 class Node:
@@ -121,8 +150,24 @@ class Node:
                         cfg.restart,
                     ),
                 )
+            invocations = InvocationLog(self.store)
+            for rules in cfg.networks:
+                start_child(
+                    self.supervisor,
+                    ChildSpec(
+                        runner_name(rules.network),
+                        NetworkRunner,
+                        {
+                            "rules": rules,
+                            "log": invocations,
+                            "images": cfg.data_dir / "images",
+                            "counts": self.presence,
+                        },
+                        cfg.restart,
+                    ),
+                )
             self.watchers = WatchHubHandle.start(self.bridge, self.registry)
-            if not self.registry.wait_for([PRESENCE, *(s.name for s in cfg.stages)], timeout):
+            if not self.registry.wait_for(self._children(), timeout):
                 log.warning("not every stage started within %s s; see actor/<name>", timeout)
             ready: concurrent.futures.Future[str] = concurrent.futures.Future()
             self.control = ControlServer.start(
@@ -133,6 +178,7 @@ class Node:
                 self.stop_requested.set,
                 ready,
                 self.supervisor,
+                {n.network: network_info(n) for n in cfg.networks},
             )
             self.control_endpoint = ready.result(timeout=timeout)
         except BaseException:
@@ -145,6 +191,15 @@ class Node:
             self.control_endpoint,
         )
         return self
+
+    def _children(self) -> list[str]:
+        """Supervised children in start order (stopped in reverse)."""
+        cfg = self.config
+        return [
+            PRESENCE,
+            *(s.name for s in cfg.stages),
+            *(runner_name(n.network) for n in cfg.networks),
+        ]
 
     def wait(self) -> None:
         """Block until a stop is requested (signal handler or the shutdown op)."""
@@ -164,7 +219,7 @@ class Node:
             with contextlib.suppress(pykka.Timeout):
                 self.watchers.stop(timeout)
             self.watchers = None
-        for name in [*(s.name for s in reversed(self.config.stages)), PRESENCE]:
+        for name in reversed(self._children()):
             ref = self.registry.get(name)
             if ref is not None:
                 with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):

@@ -38,6 +38,31 @@ CREATE TABLE IF NOT EXISTS work (
     updated REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS work_by_stage ON work (stage, state, id);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    network TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    reason TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_network ON runs (network, id);
+CREATE TABLE IF NOT EXISTS invocations (
+    id INTEGER PRIMARY KEY,
+    network TEXT NOT NULL,
+    run INTEGER NOT NULL,
+    sequence INTEGER NOT NULL,
+    model TEXT NOT NULL,
+    input TEXT NOT NULL,
+    output TEXT,
+    state TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    error TEXT,
+    UNIQUE (network, run, sequence)
+);
+CREATE INDEX IF NOT EXISTS invocations_in_flight ON invocations (network, state);
 CREATE TABLE IF NOT EXISTS stage_flags (
     stage TEXT PRIMARY KEY,
     paused INTEGER NOT NULL DEFAULT 0
@@ -114,6 +139,14 @@ class Store:
 
     def _tx(self) -> Store._Tx:
         return Store._Tx(self._conn())
+
+    def transaction(self) -> Store._Tx:
+        """`with store.transaction() as db:` one IMMEDIATE transaction (this thread's)."""
+        return self._tx()
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection, for reads."""
+        return self._conn()
 
     def release(self) -> None:
         """Close the calling thread's connection (actors call this as they end)."""

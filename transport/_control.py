@@ -69,10 +69,12 @@ def encode_control_ok(cid: str | None, result: Any) -> bytes:
     return out
 
 
-def encode_control_error(cid: str | None, wire_type: str, message: str) -> bytes:
-    out: bytes = msgpack.packb(
-        {"v": 1, "ok": False, "cid": cid, "error": {"type": wire_type, "message": message}}
-    )
+def encode_control_error(
+    cid: str | None, wire_type: str, message: str, details: dict[str, Any] | None = None
+) -> bytes:
+    """An error reply; `details` (e.g. `ready_at` of `locked_out`) join type and message."""
+    error = {**(details or {}), "type": wire_type, "message": message}
+    out: bytes = msgpack.packb({"v": 1, "ok": False, "cid": cid, "error": error})
     return out
 
 
@@ -113,6 +115,10 @@ class ControlClient:
         if type(reply) is not dict or "ok" not in reply:
             raise RemoteError("bad_reply", f"malformed reply: {reply!r}")
         if not reply["ok"]:
-            err = reply.get("error") or {}
-            raise RemoteError(str(err.get("type", "internal")), str(err.get("message", "")))
+            err = reply.get("error")
+            err = err if type(err) is dict else {}
+            details = {k: v for k, v in err.items() if k not in ("type", "message")}
+            raise RemoteError(
+                str(err.get("type", "internal")), str(err.get("message", "")), details
+            )
         return reply.get("result")

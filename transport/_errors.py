@@ -11,6 +11,8 @@ pipecast: they are translated at the boundary where they happen.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "BadRequest",
     "BindError",
@@ -29,6 +31,10 @@ class PipecastError(Exception):
     """Base of every error pipecast raises on purpose."""
 
     wire_type: str = "internal"
+
+    def details(self) -> dict[str, Any]:
+        """Fields an error reply carries besides type and message (none by default)."""
+        return {}
 
 
 class ProtocolError(PipecastError):
@@ -78,7 +84,11 @@ class RemoteError(PipecastError):
     `wire_type` is the node's error type (`bad_request`, `history_gone`, ...).
     """
 
-    def __init__(self, wire_type: str, message: str) -> None:
+    def __init__(self, wire_type: str, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(f"{wire_type}: {message}")
         self.wire_type = wire_type
         self.message = message
+        self._details = dict(details or {})
+
+    def details(self) -> dict[str, Any]:
+        return dict(self._details)
