@@ -107,6 +107,7 @@ class NetworkRunner(Supervised):
         self._calls = 0
         self._results = 0
         self._in_flight = 0
+        self._run_value: dict[str, Any] | None = None  # the `run` key last published
 
     # -- lifecycle (runner thread) ----------------------------------------------
 
@@ -200,15 +201,19 @@ class NetworkRunner(Supervised):
     def _tick(self, t0: float) -> None:
         now_m, now = time.monotonic(), time.time()
         effects: list[Effect] = []
+        fed = False  # the machine may have changed even without effects (e.g. held)
         if self.rules.only_when_watched:
             effects += self.machine.viewers(self.counts.count(self.topic), now)
+            fed = True
         if self._deadline is not None and self._deadline[0] <= now_m:
             token, self._deadline = self._deadline[1], None
             effects += self.machine.due(token, now)
+            fed = True
         while self._timers and self._timers[0][0] <= now_m:
             _, _, token = heapq.heappop(self._timers)
             effects += self.machine.due(token, now)
-        if effects:
+            fed = True
+        if fed:
             self._handled(effects, None, t0)
         if self._inbox is not None:
             if self._timers:
@@ -330,6 +335,8 @@ class NetworkRunner(Supervised):
 
     def _publish_run(self, cid: str | None) -> None:
         self._in_flight = self._calls - self._results
-        self.bridge.publish(
-            self.topic, "run", {"network": self.rules.network, **self.machine.value()}, cid
-        )
+        value = self.machine.value()
+        if value == self._run_value:
+            return  # the bridge would skip it too; this saves the trip
+        self._run_value = value
+        self.bridge.publish(self.topic, "run", {"network": self.rules.network, **value}, cid)

@@ -20,6 +20,18 @@ validated; a bad one is a `UsageError` (exit 2) naming the value and the file.
     name = "checksum"
     kind = "checksum"
     options = { step_bytes = 4194304 }
+
+    [[networks]]            # replaces the built-in `demo` network when given
+    name = "demo"
+    models = ["paint", "caption", "remix"]   # built-ins, entry points or module:attr
+    lockout = 30.0          # seconds after a genesis during which prompts are refused
+    pace = [{ until = 600, delay = 1.0 }, { until = 3600, delay = 15.0 }, { delay = 600.0 }]
+    max_invocations = 1000  # optional
+    max_duration = 86400.0  # optional, seconds
+    timeout = 60.0          # per invocation
+    retries = 0
+    only_when_watched = false
+    keep_live = 1000        # invocations of the current run kept on the live topic
 """
 
 from __future__ import annotations
@@ -28,7 +40,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pipecast.actors import NodeConfig, StageConfig
+from pipecast.actors import NodeConfig, Pace, RunRules, StageConfig
 from pipecast.transport import HistoryLimits, PipecastError
 
 from ._errors import UsageError
@@ -52,7 +64,7 @@ def load_node_config(config: Path | None, **options: Any) -> NodeConfig:
     """Merge file and options (None = not given) into a validated `NodeConfig`."""
     doc = _read(config) if config is not None else {}
     where = f" in {config}" if config is not None else ""
-    unknown = set(doc) - {"node", "history", "stages"}
+    unknown = set(doc) - {"node", "history", "stages", "networks"}
     if unknown:
         raise UsageError(f"unknown config section(s) {sorted(unknown)}{where}")
     node = doc.get("node", {})
@@ -92,8 +104,45 @@ def load_node_config(config: Path | None, **options: Any) -> NodeConfig:
                 )
                 for s in stages
             )
+        networks = doc.get("networks")
+        if networks is not None:
+            if not isinstance(networks, list) or not all(isinstance(n, dict) for n in networks):
+                raise UsageError(f"[[networks]] must be tables{where}")
+            kwargs["networks"] = tuple(_network(n, where) for n in networks)
         return NodeConfig(**kwargs)
     except UsageError:
         raise
     except (PipecastError, TypeError, ValueError) as exc:
         raise UsageError(f"invalid configuration{where}: {exc}") from None
+
+
+_NETWORK_KEYS = {
+    "name",
+    "models",
+    "lockout",
+    "pace",
+    "max_invocations",
+    "max_duration",
+    "timeout",
+    "retries",
+    "only_when_watched",
+    "keep_live",
+}
+
+
+def _network(table: dict[str, Any], where: str) -> RunRules:
+    unknown = set(table) - _NETWORK_KEYS
+    if unknown:
+        raise UsageError(f"[[networks]] has unknown key(s) {sorted(unknown)}{where}")
+    kwargs = {k: v for k, v in table.items() if k not in ("name", "models", "pace")}
+    models = table.get("models")
+    if not isinstance(models, list):
+        raise UsageError(f"network {table.get('name')!r} needs models = [...]{where}")
+    if "pace" in table:
+        pace = table["pace"]
+        if not isinstance(pace, list) or not all(
+            isinstance(s, dict) and set(s) <= {"until", "delay"} and "delay" in s for s in pace
+        ):
+            raise UsageError(f"pace must be a list of {{until, delay}} tables{where}")
+        kwargs["pace"] = Pace(tuple((s.get("until"), s["delay"]) for s in pace))
+    return RunRules(str(table.get("name", "")), tuple(models), **kwargs)

@@ -21,8 +21,10 @@ def node(tmp_path):
         tmp_path / "data", (StageConfig("checksum", "checksum", {"step_bytes": 4096}),)
     )
     c = ControlClient(n.control_endpoint)
-    # settled: the stage has published its first state
-    assert wait_for(lambda: "stage/checksum" in c.call("status")["topics"], 5)
+    # settled: the stage and the demo network's runner have published their first state
+    assert wait_for(
+        lambda: {"stage/checksum", "invocation/demo"} <= set(c.call("status")["topics"]), 5
+    )
     yield n
     n.stop()
 
@@ -162,6 +164,8 @@ def test_stats_are_telemetry_from_each_component(node, client):
     assert stats["bridge"]["epoch"] == node.bridge.epoch
     assert stats["bridge"]["published"] >= 2
     assert stats["control"]["requests"] >= 1
-    assert stats["supervisor"]["children"] == 2  # the presence tracker and the stage
+    # the presence tracker, the stage and the demo network's runner
+    assert stats["supervisor"]["children"] == 3
+    assert stats["network/demo"]["model_calls"] == 0
     assert stats["presence"]["watchers"] == 0
     assert stats["stage/checksum"]["steps"] >= 0
