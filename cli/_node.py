@@ -160,8 +160,15 @@ def _call(ep: Endpoints, op: str, **args: Any) -> Any:
     except NodeUnreachable as exc:
         raise UnreachableError(str(exc)) from None
     except RemoteError as exc:
-        if exc.wire_type in ("bad_request", "unknown_stage", "unknown_op"):
+        if exc.wire_type in ("bad_request", "unknown_stage", "unknown_op", "unknown_network"):
             raise UsageError(str(exc)) from None
+        ready_at = exc.details().get("ready_at")
+        if isinstance(ready_at, int | float):
+            when = time.strftime("%H:%M:%S", time.localtime(ready_at))
+            left = max(0.0, ready_at - time.time())
+            raise CliError(
+                f"{exc} (prompts are accepted again at {when}, in {left:.1f} s)"
+            ) from None
         raise CliError(str(exc)) from None
 
 
@@ -270,18 +277,31 @@ def stop(ep: Endpoints) -> None:
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
 @click.option("--exit-on-end", is_flag=True, help="exit when the node stops")
 @click.option("--count", type=click.IntRange(1), default=None, help="exit after this many updates")
+@click.option(
+    "--display",
+    default=None,
+    help="with one invocation/NETWORK topic: show a display, grid:ROWSxCOLS or "
+    "single:OFFSET:STRIDE[:invoking]",
+)
 def watch(
     ep: Endpoints,
     prefixes: tuple[str, ...],
     as_json: bool,
     exit_on_end: bool,
     count: int | None,
+    display: str | None,
 ) -> None:
     """Follow topics live: the current state, then every update in order.
 
     Recoveries (gap, history_gone, epoch, stale) are shown as lines of their
-    own, never hidden.
+    own, never hidden. With --display, show what that display shows instead,
+    redrawn on every change (count = changes).
     """
+    if display is not None:
+        from ._networks import watch_display  # noqa: PLC0415 - it imports this module
+
+        watch_display(ep, prefixes, display, as_json, exit_on_end, count)
+        return
     done = threading.Event()
     seen = [0]
 
@@ -343,7 +363,7 @@ def watch(
             sub.wait_synced(ep.timeout)
         except NodeUnreachable as exc:
             raise UnreachableError(str(exc)) from None
-        presence = _RemotePresence(ep, prefixes[0] if len(prefixes) == 1 else "*")
+        presence = RemotePresence(ep, prefixes[0] if len(prefixes) == 1 else "*")
         try:
             while not done.wait(presence.interval):
                 presence.beat()
@@ -353,7 +373,7 @@ def watch(
             presence.leave()
 
 
-class _RemotePresence:
+class RemotePresence:
     """`watch` is a remote watcher: it joins presence, heartbeats, and leaves.
 
     Presence is best effort here: a node without a control socket in reach
@@ -362,10 +382,11 @@ class _RemotePresence:
 
     interval = 1.0
 
-    def __init__(self, ep: Endpoints, topic: str) -> None:
+    def __init__(self, ep: Endpoints, topic: str, display: str = "lines") -> None:
         self.client = ControlClient(ep.control, min(ep.timeout, 2.0))
         self.watcher = f"cli-{socket.gethostname()}-{os.getpid()}"
         self.topic = topic
+        self.display = display
         self.joined = False
         self._join()
 
@@ -375,7 +396,7 @@ class _RemotePresence:
                 "presence.join",
                 watcher=self.watcher,
                 topic=self.topic,
-                meta={"host": socket.gethostname(), "display": "lines"},
+                meta={"host": socket.gethostname(), "display": self.display},
                 ttl=2.5,  # beats every 1 s: one may be lost, a vanished watcher is gone in 3 s
             )
             self.joined = True

@@ -8,7 +8,8 @@ an environment with pipecast installed can use the fixtures:
 - `pipecast_client`: a `ControlClient` for that node;
 - `pipecast_watch`: a factory for `Collector`s following topic prefixes.
 
-`wait_for(predicate, timeout)` waits on a condition, never a fixed sleep.
+`wait_for(predicate, timeout)` waits on a condition, never a fixed sleep;
+`NodeProcess` runs a node in a subprocess and the CLI against it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,14 @@ from pipecast.actors import Node, NodeConfig, StageConfig
 from pipecast.transport import Subscriber, Update
 from pipecast.transport._control import ControlClient
 
-__all__ = ["Collector", "free_endpoint", "start_test_node", "wait_for"]
+__all__ = [
+    "PIPECAST",
+    "Collector",
+    "NodeProcess",
+    "free_endpoint",
+    "start_test_node",
+    "wait_for",
+]
 
 LOOPBACK = "tcp://127.0.0.1:*"
 
@@ -142,3 +150,6 @@ def pipecast_watch(pipecast_node: Node) -> Iterator[Callable[..., Collector]]:
     yield make
     for c in made:
         c.stop()
+
+
+from ._process import PIPECAST, NodeProcess  # noqa: E402 - it uses the helpers above

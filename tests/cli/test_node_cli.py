@@ -5,59 +5,17 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from pipecast.testing import free_endpoint, wait_for
-
-PIPECAST = str(Path(sys.executable).parent / "pipecast")
+from pipecast.testing import PIPECAST, NodeProcess, free_endpoint, wait_for
 
 
-class RunningNode:
+class RunningNode(NodeProcess):
     def __init__(self, tmp_path: Path, *extra: str) -> None:
-        self.status, self.sync, self.control = free_endpoint(), free_endpoint(), free_endpoint()
-        self.args = ["--status", self.status, "--sync", self.sync, "--control", self.control]
-        self.proc = subprocess.Popen(
-            [
-                PIPECAST,
-                "start",
-                *self.args,
-                "--data-dir",
-                str(tmp_path / "data"),
-                "--heartbeat",
-                "0.2",
-                "-v",
-                *extra,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert wait_for(
-            lambda: (
-                self.run("ping", "--timeout", "0.5").returncode == 0 or self.proc.poll() is not None
-            ),
-            20,
-        )
-        assert self.proc.poll() is None, self.proc.communicate()
-
-    def run(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-        endpoints = ["--control", self.control, "--status", self.status, "--sync", self.sync]
-        return subprocess.run(
-            [PIPECAST, args[0], *endpoints, *args[1:]],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.communicate(timeout=10)
+        super().__init__(tmp_path / "data", *extra)
 
 
 @pytest.fixture
