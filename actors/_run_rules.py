@@ -100,7 +100,7 @@ DEFAULT_PACE = Pace(((600.0, 1.0), (3600.0, 15.0), (None, 600.0)))
 
 @dataclass(frozen=True, slots=True)
 class RunRules:
-    """One network's configuration (validated; see docs/networks.md)."""
+    """One network's configuration (validated; docs/networks.md explains each field)."""
 
     network: str
     models: tuple[str, ...]

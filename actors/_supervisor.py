@@ -148,8 +148,13 @@ class Supervised(pykka.ThreadingActor):
         traceback: TracebackType | None,
     ) -> None:
         del exception_type, traceback
-        self._report(exception_value)
-        self.on_end(f"{type(exception_value).__name__}: {exception_value}")
+        try:
+            # our last word (e.g. a stage's `failed` state) goes out before the
+            # supervisor hears of the death, so the next incarnation's first
+            # state can never be published before it
+            self.on_end(f"{type(exception_value).__name__}: {exception_value}")
+        finally:
+            self._report(exception_value)
 
     def _report(self, exc: BaseException | None) -> None:
         try:

@@ -1,14 +1,17 @@
 """pipecast.bench: benchmarks that print figures and ratios against raw baselines."""
 
 from ._bus import BusBenchResult, run_bus_bench
+from ._network import NetworkBenchResult, run_network_bench
 from ._supervision import SupervisionBenchResult, run_supervision_bench
 from ._watchers import WatchersBenchResult, run_watchers_bench
 
 __all__ = [
     "BusBenchResult",
+    "NetworkBenchResult",
     "SupervisionBenchResult",
     "WatchersBenchResult",
     "run_bus_bench",
+    "run_network_bench",
     "run_supervision_bench",
     "run_watchers_bench",
 ]

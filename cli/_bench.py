@@ -135,3 +135,32 @@ def bench_watchers(sizes: str, rounds: int, churn: int, as_json: bool) -> None:
         f"RSS growth {r.churn_rss_growth_mb:.2f} MB (target < 5)"
     )
     click.echo(f"presence count reads: {r.count_reads_per_second:,.0f}/s (target >= 1,000,000)")
+
+
+@bench.command("network", epilog=EXIT_CODES)
+@click.option("--invocations", type=click.IntRange(100, 1_000_000), default=5000, show_default=True)
+@click.option("--repeats", type=click.IntRange(1, 20), default=3, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="emit one JSON object")
+def bench_network(invocations: int, repeats: int, as_json: bool) -> None:
+    """Invocations per second of a no-op network, and the runner's overhead per invocation."""
+    from pipecast.bench import run_network_bench  # noqa: PLC0415
+
+    r = run_network_bench(invocations, repeats)
+    if as_json:
+        click.echo(json.dumps(r.as_dict()))
+        return
+    click.echo(
+        f"a run of {r.invocations:,} no-op invocations (median of {r.repeats}), watched remotely"
+    )
+    click.echo(
+        f"  pipecast {r.pipecast_per_second:>10,.0f} /s (target >= 1,000)   "
+        f"raw loop {r.raw_per_second:,.0f} /s   ratio {r.ratio:.2f}"
+    )
+    click.echo(
+        f"  runner overhead per invocation: p50 {r.overhead_p50_us / 1000:.3f} ms  "
+        f"p99 {r.overhead_p99_us / 1000:.3f} ms (target p99 <= 2 ms)"
+    )
+    click.echo(
+        f"  the remote watcher saw {r.watcher_completed:,} of {r.invocations:,} completions "
+        f"(fewest in a repeat), gaps {r.watcher_gaps}"
+    )

@@ -114,3 +114,14 @@ def test_bench_watchers_reports_dispatch_churn_and_count_reads_as_json():
 
 def test_bench_watchers_refuses_bad_sizes_with_exit_2():
     assert run("bench", "watchers", "--sizes", "ten").returncode == 2
+
+
+def test_bench_network_reports_rate_overhead_and_a_lossless_watcher_as_json():
+    out = run("bench", "network", "--invocations", "300", "--repeats", "1", "--json", timeout=120)
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    assert r["watcher_completed"] == r["invocations"] == 300
+    assert r["watcher_gaps"] == 0
+    assert 0 < r["overhead_p50_us"] <= r["overhead_p99_us"]
+    assert r["pipecast_per_second"] > 0
+    assert r["raw_per_second"] > 0
