@@ -228,3 +228,23 @@ def test_a_truncated_png_is_a_bad_image() -> None:
     for cut in (10, 30, len(png) - 20):
         with pytest.raises(BadImage):
             decode_png(png[:cut])
+
+
+def test_a_model_is_found_by_its_entry_point(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real installed distribution (a dist-info on sys.path) registering a model."""
+    (tmp_path / "shouting_models.py").write_text(
+        "from pipecast.actors import model\n\n"
+        "@model(input='text', output='text')\n"
+        "def loud(text):\n"
+        "    return text.upper() + '!'\n"
+    )
+    info = tmp_path / "shouting_models-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: shouting-models\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[pipecast.models]\nloud = shouting_models:loud\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    m = resolve_model("loud")
+    assert (m.input_kind, m.output_kind) == ("text", "text")
+    assert invoke_model(m, "hey", tmp_path) == "HEY!"
