@@ -40,6 +40,7 @@ from pipecast.transport._replica import apply_to_state
 
 from ._bridge import BridgeHandle, StatisticsRequest
 from ._inbox import PollingInbox, SocketReadable, TimerDue
+from ._media_ops import library_request
 from ._network_ops import NETWORK_OPS, network_request, networks_result
 from ._presence import PresenceBeat, PresenceJoin, PresenceLeave, PresenceList
 from ._socket_actor import SocketActor
@@ -194,11 +195,14 @@ class ControlServer(SocketActor):
                 raise BadRequest("prefix must be a string")
             view = {t: dict(kv) for t, kv in self._view.items() if t.startswith(prefix) and kv}
             self._ok(routing, cid, {"epoch": self.bridge.epoch, "topics": view})
-        elif op in ("pause", "resume", "toggle"):
+        elif op in ("pause", "suspend", "resume", "toggle"):
             ref = self._stage_ref(args.get("stage"))
             ref.tell(StageCommand(op, cid, self._reply_to(routing, cid)))
         elif op == "enqueue":
             self._enqueue(routing, cid, args)
+        elif op in ("jobs", "retry", "cancel"):
+            ref = self._stage_ref(self.stage_names[0] if self.stage_names else None)
+            ref.tell(library_request(op, args, cid, self._reply_to(routing, cid)))
         elif op == "publish":
             self._publish(routing, cid, args)
         elif op == "stats":
@@ -268,9 +272,13 @@ class ControlServer(SocketActor):
             raise BadRequest("paths must be a non-empty list of strings")
         if len(paths) > 100_000:
             raise BadRequest("at most 100,000 paths per request")
+        recursive = args.get("recursive", False)
+        if type(recursive) is not bool:
+            raise BadRequest("recursive must be true or false")
         stage = args.get("stage") or (self.stage_names[0] if self.stage_names else None)
         ref = self._stage_ref(stage)
-        ref.tell(Enqueue(tuple({"path": p} for p in paths), cid, self._reply_to(routing, cid)))
+        payloads = tuple({"path": p, "recursive": recursive} for p in paths)
+        ref.tell(Enqueue(payloads, cid, self._reply_to(routing, cid)))
 
     def _publish(self, routing: tuple[bytes, ...], cid: str, args: dict[str, Any]) -> None:
         topic, key, data = args.get("topic"), args.get("key"), args.get("data")

@@ -24,7 +24,11 @@ from pipecast.transport import BadRequest, HistoryLimits
 
 from ._bridge import BridgeConfig, BridgeHandle, start_bridge
 from ._control_server import ControlServer
+from ._encoder import EncoderStage
 from ._invocation_log import InvocationLog
+from ._library import Library
+from ._media_config import EncodeSettings, MediaPolicy
+from ._media_stage import AnalyzerStage, FixedCrfStage, MediaStage
 from ._models import check_ring, resolve_model
 from ._network_runner import NetworkRunner, runner_name
 from ._presence import PresenceCounts, PresenceTracker
@@ -35,11 +39,17 @@ from ._store import Store
 from ._supervisor import ChildSpec, Registry, Supervisor, begin_shutdown, start_child
 from ._watch_hub import WatchHubHandle
 
-__all__ = ["DEMO_NETWORK", "STAGE_KINDS", "Node", "NodeConfig", "StageConfig"]
+__all__ = ["DEMO_NETWORK", "MEDIA_STAGES", "STAGE_KINDS", "Node", "NodeConfig", "StageConfig"]
 
 log = logging.getLogger("pipecast.node")
 
-STAGE_KINDS: dict[str, type[Stage]] = {"checksum": ChecksumStage}
+STAGE_KINDS: dict[str, type[Stage]] = {
+    "checksum": ChecksumStage,
+    "analyze": AnalyzerStage,
+    "crf": FixedCrfStage,
+    "encode": EncoderStage,
+}
+
 PRESENCE = "presence"  # the presence tracker's name in the registry
 # paint a prompt, caption the picture, remix the caption into the next prompt, ...
 DEMO_NETWORK = RunRules("demo", ("paint", "caption", "remix"))
@@ -63,6 +73,14 @@ class StageConfig:
             raise BadRequest(f"stage {self.name!r} has unknown option(s) {sorted(unknown)}")
 
 
+# the media pipeline: analyze -> choose a CRF -> encode, verify, commit
+MEDIA_STAGES = (
+    StageConfig("analyze", "analyze"),
+    StageConfig("crf_search", "crf"),
+    StageConfig("encode", "encode"),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class NodeConfig:
     status_endpoint: str = "tcp://127.0.0.1:7701"
@@ -71,14 +89,22 @@ class NodeConfig:
     data_dir: Path = field(default_factory=lambda: Path.home() / ".local/share/pipecast")
     heartbeat_interval: float = 1.0
     history: HistoryLimits = field(default_factory=HistoryLimits)
-    stages: tuple[StageConfig, ...] = (StageConfig("checksum", "checksum"),)
+    stages: tuple[StageConfig, ...] = MEDIA_STAGES
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     networks: tuple[RunRules, ...] = (DEMO_NETWORK,)
+    media: MediaPolicy = field(default_factory=MediaPolicy)
+    encode: EncodeSettings = field(default_factory=EncodeSettings)
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.stages]
         if len(set(names)) != len(names):
             raise BadRequest(f"stage names must be unique: {names}")
+        media = [s for s in self.stages if issubclass(STAGE_KINDS[s.kind], MediaStage)]
+        kinds = [s.kind for s in media]
+        if len(set(kinds)) != len(kinds):
+            raise BadRequest("at most one media stage of each kind (analyze, crf, encode)")
+        if media and self.stages[0].kind != "analyze":
+            raise BadRequest("the media pipeline's first stage must be of kind analyze")
         networks = [n.network for n in self.networks]
         if len(set(networks)) != len(networks):
             raise BadRequest(f"network names must be unique: {networks}")
@@ -140,13 +166,16 @@ class Node:
                     cfg.restart,
                 ),
             )
+            media = self._media_kwargs()
             for stage in cfg.stages:
+                kind = STAGE_KINDS[stage.kind]
+                extra = media if issubclass(kind, MediaStage) else {}
                 start_child(
                     self.supervisor,
                     ChildSpec(
                         stage.name,
-                        STAGE_KINDS[stage.kind],
-                        {"store": self.store, **stage.options},
+                        kind,
+                        {"store": self.store, **extra, **stage.options},
                         cfg.restart,
                     ),
                 )
@@ -191,6 +220,27 @@ class Node:
             self.control_endpoint,
         )
         return self
+
+    def _media_kwargs(self) -> dict[str, Any]:
+        """What the media stages share: the library, the policy, the encoder settings."""
+        cfg = self.config
+        assert self.store is not None
+        names = {
+            kind.RUNNING_STATE.value: s.name
+            for s in cfg.stages
+            if issubclass(kind := STAGE_KINDS[s.kind], MediaStage)
+        }
+        if not names:
+            return {}
+        work = Path(cfg.media.work_dir) if cfg.media.work_dir else cfg.data_dir / "work"
+        return {
+            "library": Library(self.store),
+            "policy": cfg.media,
+            "settings": cfg.encode,
+            "work_dir": work,
+            "registry": self.registry,
+            "stage_names": names,
+        }
 
     def _children(self) -> list[str]:
         """Supervised children in start order (stopped in reverse)."""

@@ -30,7 +30,17 @@ from ._stage_status import StageEvent, StageStatus, Velocity, transition
 from ._store import Store, WorkItem
 from ._supervisor import Supervised
 
-__all__ = ["ChecksumStage", "Enqueue", "Reply", "Stage", "StageCommand"]
+__all__ = [
+    "POKE",
+    "CancelItem",
+    "Cancelled",
+    "ChecksumStage",
+    "Enqueue",
+    "Poke",
+    "Reply",
+    "Stage",
+    "StageCommand",
+]
 
 log = logging.getLogger("pipecast.stage")
 
@@ -39,7 +49,7 @@ Reply = Callable[[dict[str, Any] | PipecastError], None]
 
 @dataclass(frozen=True, slots=True)
 class StageCommand:
-    """pause, resume or toggle; `reply` gets the stage's new state."""
+    """pause, suspend, resume or toggle; `reply` gets the stage's new state."""
 
     op: str
     cid: str | None
@@ -53,12 +63,39 @@ class Enqueue:
     reply: Reply
 
 
+@dataclass(frozen=True, slots=True)
+class CancelItem:
+    """Cancel work item `item_id` if it is this stage's current one; `reply` says if it was."""
+
+    item_id: int
+    cid: str | None
+    reply: Reply
+
+
+class Cancelled(PipecastError):
+    """An item was cancelled by request."""
+
+
 class _Step:
     __slots__ = ()
 
 
+class Poke:
+    """Told to a stage when its queue may have changed elsewhere: look again, republish."""
+
+    __slots__ = ()
+
+
+POKE = Poke()
+
+
 _STEP = _Step()
-_EVENTS = {"pause": StageEvent.PAUSE, "resume": StageEvent.RESUME, "toggle": StageEvent.TOGGLE}
+_EVENTS = {
+    "pause": StageEvent.PAUSE,
+    "suspend": StageEvent.SUSPEND,
+    "resume": StageEvent.RESUME,
+    "toggle": StageEvent.TOGGLE,
+}
 
 
 class Stage(Supervised):
@@ -101,10 +138,41 @@ class Stage(Supervised):
     def end_item(self, item: WorkItem) -> None:
         """Release what `begin_item` took, whether the item succeeded or not."""
 
+    def suspend_item(self, item: WorkItem) -> None:
+        """Stop the current item's work where it is (e.g. SIGSTOP its processes)."""
+
+    def resume_item(self, item: WorkItem) -> None:
+        """Continue what `suspend_item` stopped."""
+
+    def cancel_item(self, item: WorkItem) -> None:
+        """Abandon the current item (kill its processes); `end_item` follows."""
+
+    # -- the queue (the store's `work` table; media stages keep their own) ------
+
+    def queue_recover(self) -> int:
+        """Put back what a dead incarnation was working on; how many."""
+        return self.store.requeue_running(self.actor_name)
+
+    def queue_add(self, payloads: tuple[dict[str, Any], ...]) -> dict[str, Any]:
+        return {"stage": self.actor_name, "ids": self.store.enqueue(self.actor_name, payloads)}
+
+    def queue_take(self) -> WorkItem | None:
+        return self.store.take(self.actor_name)
+
+    def queue_finish(self, item: WorkItem, result: dict[str, Any]) -> None:
+        self.store.finish(item.id, result)
+
+    def queue_fail(self, item: WorkItem, exc: Exception) -> None:
+        self.store.fail(item.id, f"{type(exc).__name__}: {exc}")
+
+    def queue_counts(self) -> dict[str, int]:
+        """At least queued, done and failed."""
+        return self.store.counts(self.actor_name)
+
     # -- lifecycle --------------------------------------------------------------
 
     def on_begin(self) -> None:
-        requeued = self.store.requeue_running(self.actor_name)
+        requeued = self.queue_recover()
         if requeued:
             log.info("%s: %d interrupted item(s) back in the queue", self.actor_name, requeued)
         self.status = (
@@ -148,10 +216,19 @@ class Stage(Supervised):
         elif isinstance(message, StageCommand):
             self._command(message)
         elif isinstance(message, Enqueue):
-            ids = self.store.enqueue(self.actor_name, message.payloads)
-            log.info("%s: %d item(s) queued [cid=%s]", self.actor_name, len(ids), message.cid)
-            message.reply({"stage": self.actor_name, "ids": ids})
+            try:
+                result = self.queue_add(message.payloads)
+            except PipecastError as exc:
+                message.reply(exc)
+                return None
+            log.info("%s: queued %s [cid=%s]", self.actor_name, result, message.cid)
+            message.reply(result)
             self._publish(message.cid)
+            self._kick()
+        elif isinstance(message, CancelItem):
+            self._cancel(message)
+        elif isinstance(message, Poke):
+            self._publish(None)
             self._kick()
         else:
             return super().on_receive(message)
@@ -167,6 +244,11 @@ class Stage(Supervised):
         self.status = transition(self.status, event)
         if self.status is StageStatus.PAUSING and self.current is None:
             self.status = transition(self.status, StageEvent.ITEM_ENDED)
+        if self.current is not None and self.status is not before:
+            if self.status is StageStatus.SUSPENDED:
+                self.suspend_item(self.current)
+            elif before is StageStatus.SUSPENDED:
+                self.resume_item(self.current)
         if self.status.held != before.held:
             self.store.set_paused(self.actor_name, self.status.held)
         log.info(
@@ -186,8 +268,25 @@ class Stage(Supervised):
             self._scheduled = True
             self.actor_ref.tell(_STEP)
 
+    def _cancel(self, msg: CancelItem) -> None:
+        item = self.current
+        if item is None or item.id != msg.item_id:
+            msg.reply({"stage": self.actor_name, "cancelled": False})
+            return
+        log.info("%s: cancelling item %d [cid=%s]", self.actor_name, item.id, msg.cid)
+        try:
+            self.cancel_item(item)
+        finally:
+            self._item_failed(item, Cancelled(f"cancelled by request [cid={msg.cid}]"))
+        msg.reply({"stage": self.actor_name, "cancelled": True})
+
     def _step(self) -> None:
-        if self.status in (StageStatus.PAUSED, StageStatus.STOPPING, StageStatus.FAILED):
+        if self.status in (
+            StageStatus.PAUSED,
+            StageStatus.SUSPENDED,
+            StageStatus.STOPPING,
+            StageStatus.FAILED,
+        ):
             return
         item = self.current
         if item is None:
@@ -195,7 +294,7 @@ class Stage(Supervised):
                 self.status = transition(self.status, StageEvent.ITEM_ENDED)
                 self._publish(None)
                 return
-            item = self.store.take(self.actor_name)
+            item = self.queue_take()
             if item is None:
                 if self.status is StageStatus.RUNNING:
                     self.status = transition(self.status, StageEvent.QUEUE_EMPTY)
@@ -219,7 +318,7 @@ class Stage(Supervised):
             self._steps += 1
             self._busy += time.perf_counter() - t0
         if result is not None:
-            self.store.finish(item.id, result)
+            self.queue_finish(item, result)
             self._velocity.item_done(time.monotonic())
             self._item_over(item)
         self._publish(None)
@@ -228,7 +327,7 @@ class Stage(Supervised):
     def _item_failed(self, item: WorkItem, exc: Exception) -> None:
         self._last_error = f"{type(exc).__name__}: {exc}"
         log.warning("%s: item %d failed: %s", self.actor_name, item.id, self._last_error)
-        self.store.fail(item.id, self._last_error)
+        self.queue_fail(item, exc)
         self._item_over(item)
         self._publish(None)
         self._kick()
@@ -237,9 +336,9 @@ class Stage(Supervised):
         self._items_ended += 1
         self._safe_end_item(item)
         self.current, self.progress, self.detail = None, 0.0, {}
-        if self.status is StageStatus.PAUSING:
+        if self.status in (StageStatus.PAUSING, StageStatus.SUSPENDED):
             self.status = transition(self.status, StageEvent.ITEM_ENDED)
-        elif self.store.counts(self.actor_name)["queued"] == 0:
+        elif self.queue_counts()["queued"] == 0:
             # say "idle" in the same update that says the item is done: never
             # a "running" state with nothing running
             self.status = transition(self.status, StageEvent.QUEUE_EMPTY)
@@ -251,7 +350,7 @@ class Stage(Supervised):
             log.exception("%s: end_item failed", self.actor_name)
 
     def state(self) -> dict[str, Any]:
-        counts = self.store.counts(self.actor_name)
+        counts = self.queue_counts()
         item = self.current
         return {
             "status": self.status.value,

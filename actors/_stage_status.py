@@ -3,7 +3,9 @@
 A stage's status changes only through `transition()`; the stage actor
 persists "paused-ness" from the result and publishes it in the same update as
 its progress. Pausing drains: the current item finishes (`pausing`), then the
-stage is `paused` and starts nothing new until resumed.
+stage is `paused` and starts nothing new until resumed. Suspending stops the
+current item where it is (`suspended`: its processes get SIGSTOP); resuming
+continues it. Both are persisted as "held", so a restart comes up paused.
 """
 
 from __future__ import annotations
@@ -19,17 +21,19 @@ class StageStatus(enum.Enum):
     RUNNING = "running"
     PAUSING = "pausing"
     PAUSED = "paused"
+    SUSPENDED = "suspended"  # the current item's processes are stopped (SIGSTOP)
     STOPPING = "stopping"
     FAILED = "failed"
 
     @property
     def held(self) -> bool:
         """True when the stage was asked to pause and has not been resumed."""
-        return self in (StageStatus.PAUSING, StageStatus.PAUSED)
+        return self in (StageStatus.PAUSING, StageStatus.PAUSED, StageStatus.SUSPENDED)
 
 
 class StageEvent(enum.Enum):
     PAUSE = "pause"
+    SUSPEND = "suspend"
     RESUME = "resume"
     TOGGLE = "toggle"
     ITEM_STARTED = "item_started"
@@ -49,6 +53,13 @@ _TABLE: dict[tuple[StageStatus, StageEvent], StageStatus] = {
     (S.IDLE, E.ITEM_STARTED): S.RUNNING,
     (S.PAUSING, E.ITEM_ENDED): S.PAUSED,
     (S.RUNNING, E.QUEUE_EMPTY): S.IDLE,
+    # suspend: stop the current item's processes where they are (nothing to
+    # stop when idle or paused: then it is a pause); resume continues them
+    (S.RUNNING, E.SUSPEND): S.SUSPENDED,
+    (S.PAUSING, E.SUSPEND): S.SUSPENDED,
+    (S.IDLE, E.SUSPEND): S.PAUSED,
+    (S.SUSPENDED, E.RESUME): S.RUNNING,
+    (S.SUSPENDED, E.ITEM_ENDED): S.PAUSED,  # e.g. cancelled while suspended
 }
 
 

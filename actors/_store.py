@@ -148,6 +148,13 @@ class Store:
         """This thread's connection, for reads."""
         return self._conn()
 
+    def ensure_schema(self, sql: str) -> None:
+        """Create the tables another module keeps in this store (idempotent DDL)."""
+        try:
+            self._conn().executescript(sql)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot set up tables in {self.path}: {exc}") from None
+
     def release(self) -> None:
         """Close the calling thread's connection (actors call this as they end)."""
         conn = getattr(self._local, "conn", None)

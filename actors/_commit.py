@@ -1,0 +1,137 @@
+"""The commit protocol carried out on real files, fsync included (see _commit_plan).
+
+`commit(plan, journal, record)` runs in the encoder stage's thread and blocks
+for the copy and the fsyncs. `journal(step)` persists each step before the
+next one starts; `record()` persists the commit itself. Any `OSError` is
+undone as far as the plan allows (the original restored from its backup) and
+raised as a `MediaFailure` (`conflict` when the final path is taken by a file
+that is not ours, else `commit` with the errno name). `recover(plan,
+committed, record)` finishes or rolls back a commit a crash interrupted.
+
+For fault-injection tests, `PIPECAST_CRASH_AT=<step>` makes the process kill
+itself with SIGKILL right after that step (copied, backed_up, placed,
+recorded, cleaned): a real crash at a chosen point, nothing simulated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from ._commit_plan import Action, CommitPlan, Facts, recovery
+from ._job_states import MediaFailure
+
+__all__ = ["commit", "facts_of", "fsync_dir", "recover"]
+
+
+def fsync_dir(path: str | Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _crash_point(step: str) -> None:
+    if os.environ.get("PIPECAST_CRASH_AT") == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _copy_synced(src: str, dst: str) -> None:
+    with open(src, "rb") as fin, open(dst, "xb") as fout:  # noqa: PTH123 - fds for fsync
+        shutil.copyfileobj(fin, fout, 4 * 1024 * 1024)
+        fout.flush()
+        os.fsync(fout.fileno())
+    if os.path.getsize(dst) != os.path.getsize(src):  # noqa: PTH202
+        raise OSError(errno.EIO, f"copy of {src} is incomplete")
+
+
+def commit(plan: CommitPlan, journal: Callable[[str], None], record: Callable[[], None]) -> None:
+    """Steps 1-5 of the protocol; raises `MediaFailure` having undone what it could."""
+    directory = str(Path(plan.final).parent)
+    backed_up = False
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(plan.tmp)  # a leftover of ours from an earlier attempt  # noqa: PTH108
+        _copy_synced(plan.partial, plan.tmp)
+        fsync_dir(directory)
+        journal("copied")
+        _crash_point("copied")
+        if plan.backup is not None:
+            os.rename(plan.source, plan.backup)  # noqa: PTH104
+            backed_up = True
+            fsync_dir(directory)
+            journal("backed_up")
+            _crash_point("backed_up")
+        os.link(plan.tmp, plan.final)
+        fsync_dir(directory)
+        journal("placed")
+        _crash_point("placed")
+    except OSError as exc:
+        if backed_up and plan.backup is not None and not os.path.lexists(plan.source):
+            os.rename(plan.backup, plan.source)  # noqa: PTH104
+            fsync_dir(directory)
+        with contextlib.suppress(OSError):
+            os.unlink(plan.tmp)  # noqa: PTH108
+        code = errno.errorcode.get(exc.errno or 0, "EIO")
+        if exc.errno == errno.EEXIST:
+            raise MediaFailure(
+                "conflict", "EEXIST", f"{plan.final} exists and is not ours; nothing was replaced"
+            ) from None
+        raise MediaFailure("commit", code, f"commit failed, original kept: {exc}") from None
+    record()
+    _crash_point("recorded")
+    _cleanup(plan)
+    _crash_point("cleaned")
+
+
+def _cleanup(plan: CommitPlan) -> None:
+    for path in (plan.tmp, plan.backup, plan.partial):
+        if path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)  # noqa: PTH108
+    fsync_dir(Path(plan.final).parent)
+
+
+def facts_of(plan: CommitPlan) -> Facts:
+    def exists(p: str | None) -> bool:
+        return p is not None and os.path.lexists(p)
+
+    same = False
+    if exists(plan.final) and exists(plan.tmp):
+        a, b = os.stat(plan.final), os.stat(plan.tmp)  # noqa: PTH116
+        same = (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+    return Facts(
+        source=exists(plan.source),
+        final=exists(plan.final),
+        tmp=exists(plan.tmp),
+        backup=exists(plan.backup),
+        final_is_tmp=same,
+    )
+
+
+def recover(plan: CommitPlan, committed: bool, record: Callable[[], None]) -> bool:
+    """Finish or roll back an interrupted commit; True if the job ended encoded."""
+    done = False
+    for action in recovery(plan, facts_of(plan), committed):
+        if action is Action.RECORD_COMMIT:
+            record()
+        elif action is Action.RESTORE_BACKUP and plan.backup is not None:
+            os.rename(plan.backup, plan.source)  # noqa: PTH104
+        elif action is Action.REMOVE_TMP:
+            os.unlink(plan.tmp)  # noqa: PTH108
+        elif action is Action.REMOVE_BACKUP and plan.backup is not None:
+            os.unlink(plan.backup)  # noqa: PTH108
+        elif action is Action.REMOVE_PARTIAL:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(plan.partial)  # noqa: PTH108
+        elif action is Action.DONE:
+            done = True
+    with contextlib.suppress(OSError):
+        fsync_dir(Path(plan.final).parent)
+    return done

@@ -1,0 +1,104 @@
+"""The commit protocol's paths and its crash recovery, as pure decisions.
+
+A verified encode is committed in steps that each leave the library safe:
+
+1. copy the partial (work dir, maybe another filesystem) to a temp file beside
+   the final path, fsync it (`copied`);
+2. replace mode only: rename the original aside to a backup (`backed_up`);
+3. hard-link the temp file to the final path, which fails if anything is
+   there, so an unrelated file is never overwritten; fsync the directory
+   (`placed`);
+4. record the commit in the store (`committed`);
+5. remove the temp file and, in replace mode, the backup.
+
+The source is never modified before step 2, and in keep mode never at all.
+`recovery(plan, facts, committed)` decides, from what is on disk after a
+crash at any point, how to end with the intact original or the intact new
+file at the final path, never neither, and none of our temp files left.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import PurePath
+
+__all__ = ["Action", "CommitPlan", "Facts", "plan_commit", "recovery"]
+
+
+@dataclass(frozen=True, slots=True)
+class CommitPlan:
+    source: str
+    final: str
+    tmp: str
+    backup: str | None  # replace mode: where the original waits until the commit
+    partial: str
+
+    @property
+    def replace(self) -> bool:
+        return self.backup is not None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {
+            "source": self.source,
+            "final": self.final,
+            "tmp": self.tmp,
+            "backup": self.backup,
+            "partial": self.partial,
+        }
+
+
+def plan_commit(
+    source: str, partial: str, job_id: int, replace: bool, suffix: str, ext: str = ".mkv"
+) -> CommitPlan:
+    """Where each file goes. Keep mode: `<stem><suffix><ext>` beside the source."""
+    src = PurePath(source)
+    final = src.with_suffix(ext) if replace else src.with_name(f"{src.stem}{suffix}{ext}")
+    tmp = src.with_name(f".{final.name}.{job_id}.pipecast-tmp")
+    backup = src.with_name(f".{src.name}.{job_id}.pipecast-orig") if replace else None
+    return CommitPlan(
+        str(src), str(final), str(tmp), None if backup is None else str(backup), partial
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What is on disk: does each path exist; is the final path the temp file's inode."""
+
+    source: bool
+    final: bool
+    tmp: bool
+    backup: bool
+    final_is_tmp: bool
+
+
+class Action(enum.Enum):
+    RECORD_COMMIT = "record_commit"  # the new file is in place: say so in the store
+    RESTORE_BACKUP = "restore_backup"  # rename the backup back to the source path
+    REMOVE_TMP = "remove_tmp"
+    REMOVE_BACKUP = "remove_backup"
+    REMOVE_PARTIAL = "remove_partial"
+    ROLLED_BACK = "rolled_back"  # outcome marker: the job goes back to be encoded again
+    DONE = "done"  # outcome marker: the job is encoded
+
+
+def recovery(plan: CommitPlan, facts: Facts, committed: bool) -> list[Action]:
+    """What to do after a crash mid-commit (see module docstring)."""
+    placed = facts.final and (facts.final_is_tmp or committed)
+    if committed or (placed and facts.tmp):
+        out = [] if committed else [Action.RECORD_COMMIT]
+        if facts.tmp:
+            out.append(Action.REMOVE_TMP)
+        if plan.replace and facts.backup:
+            out.append(Action.REMOVE_BACKUP)
+        return [*out, Action.REMOVE_PARTIAL, Action.DONE]
+    out = []
+    if plan.replace and facts.backup and not facts.source:
+        if plan.final == plan.source and facts.final:
+            # something sits where the original was but it is not ours: keep both
+            out.append(Action.ROLLED_BACK)
+            return out
+        out.append(Action.RESTORE_BACKUP)
+    if facts.tmp:
+        out.append(Action.REMOVE_TMP)
+    return [*out, Action.REMOVE_PARTIAL, Action.ROLLED_BACK]
