@@ -46,7 +46,8 @@ def make_clip(
         srt.write_text(f"1\n00:00:00,000 --> 00:00:0{min(int(seconds), 9)},000\nhello\n")
         args += ["-i", str(srt)]
         maps += ["-map", f"{2 if audio else 1}:s"]
-    args += maps + [
+    args += [
+        *maps,
         "-c:v",
         "libx264",
         "-preset",
