@@ -16,14 +16,18 @@ from ._bridge import (
     StatisticsRequest,
     start_bridge,
 )
+from ._clips import make_clip
 from ._control_server import ControlServer, UnknownStage
 from ._inbox import PollingInbox
 from ._invocation_log import InvocationLog
+from ._job_states import JobEvent, JobState, MediaFailure, job_transition
 from ._leases import PresenceChange, PresenceTable
+from ._library import Job, Library
+from ._media_config import EncodeSettings, MediaPolicy
 from ._models import Model, ModelError, model, resolve_model
 from ._network_ops import UnknownNetwork
 from ._network_runner import NetworkRunner, RunRequest
-from ._node import DEMO_NETWORK, STAGE_KINDS, Node, NodeConfig, StageConfig
+from ._node import DEMO_NETWORK, MEDIA_STAGES, STAGE_KINDS, Node, NodeConfig, StageConfig
 from ._presence import PresenceCounts, PresenceTracker
 from ._restarts import Decision, RestartPolicy, RestartTracker
 from ._run_rules import (
@@ -45,6 +49,7 @@ from ._watcher_actor import WatcherActor
 __all__ = [
     "DEFAULT_PACE",
     "DEMO_NETWORK",
+    "MEDIA_STAGES",
     "STAGE_KINDS",
     "Bridge",
     "BridgeConfig",
@@ -55,11 +60,18 @@ __all__ = [
     "ChildSpec",
     "ControlServer",
     "Decision",
+    "EncodeSettings",
     "Enqueue",
     "Invocation",
     "InvocationLog",
+    "Job",
+    "JobEvent",
+    "JobState",
+    "Library",
     "LocalSink",
     "LockedOut",
+    "MediaFailure",
+    "MediaPolicy",
     "Model",
     "ModelError",
     "NetworkRunner",
@@ -96,6 +108,8 @@ __all__ = [
     "WatchHubHandle",
     "WatcherActor",
     "WorkItem",
+    "job_transition",
+    "make_clip",
     "model",
     "resolve_model",
     "start_bridge",

@@ -140,7 +140,9 @@ class EncoderStage(MediaStage):
         for block in self._job.read_progress(_STEP_WAIT):
             prog.update(block, time.monotonic())
         now = time.monotonic()
-        self.progress = prog.percent / 100.0
+        # one monotonic figure for the job: encoding is 0-90 %, the decode check 90-100 %
+        share = prog.percent / 100.0
+        self.progress = round(0.9 * share if self._phase == "encoding" else 0.9 + 0.1 * share, 4)
         self.detail = {"phase": self._phase, **prog.as_dict(now)}
         code = self._job.poll()
         if code is None:

@@ -359,6 +359,7 @@ class Stage(Supervised):
             "detail": dict(self.detail),
             "done": counts["done"],
             "failed": counts["failed"],
+            "skipped": counts.get("skipped", 0),
             "queue": counts["queued"],
             "velocity": round(self._velocity.per_hour(time.monotonic()), 3),
             "last_error": self._last_error,

@@ -21,6 +21,21 @@ validated; a bad one is a `UsageError` (exit 2) naming the value and the file.
     kind = "checksum"
     options = { step_bytes = 4194304 }
 
+    [media]                 # the library's policy (docs/media.md)
+    replace = false         # true: the encode replaces the original once verified
+    suffix = ".av1"         # keep mode: <name>.av1.mkv beside the original
+    min_bytes = 65536       # smaller sources are skipped (too_small)
+    max_output_ratio = 1.0  # outputs not below source size * this: skipped (not_beneficial)
+    stall_timeout = 300.0   # seconds without frame progress (not counting suspended time)
+    max_attempts = 3        # automatic attempts for retryable failures (stalled, resource)
+
+    [encode]
+    encoder = "libsvtav1"
+    preset = 8
+    crf = 35.0              # until a CRF search chooses one per file
+    audio = "copy"          # or "drop"
+    subtitles = "copy"
+
     [[networks]]            # replaces the built-in `demo` network when given
     name = "demo"
     models = ["paint", "caption", "remix"]   # built-ins, entry points or module:attr
@@ -40,7 +55,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pipecast.actors import NodeConfig, Pace, RunRules, StageConfig
+from pipecast.actors import EncodeSettings, MediaPolicy, NodeConfig, Pace, RunRules, StageConfig
 from pipecast.transport import HistoryLimits, PipecastError
 
 from ._errors import UsageError
@@ -64,7 +79,7 @@ def load_node_config(config: Path | None, **options: Any) -> NodeConfig:
     """Merge file and options (None = not given) into a validated `NodeConfig`."""
     doc = _read(config) if config is not None else {}
     where = f" in {config}" if config is not None else ""
-    unknown = set(doc) - {"node", "history", "stages", "networks"}
+    unknown = set(doc) - {"node", "history", "stages", "networks", "media", "encode"}
     if unknown:
         raise UsageError(f"unknown config section(s) {sorted(unknown)}{where}")
     node = doc.get("node", {})
@@ -104,6 +119,7 @@ def load_node_config(config: Path | None, **options: Any) -> NodeConfig:
                 )
                 for s in stages
             )
+        kwargs.update(_media_sections(doc, where))
         networks = doc.get("networks")
         if networks is not None:
             if not isinstance(networks, list) or not all(isinstance(n, dict) for n in networks):
@@ -146,3 +162,18 @@ def _network(table: dict[str, Any], where: str) -> RunRules:
             raise UsageError(f"pace must be a list of {{until, delay}} tables{where}")
         kwargs["pace"] = Pace(tuple((s.get("until"), s["delay"]) for s in pace))
     return RunRules(str(table.get("name", "")), tuple(models), **kwargs)
+
+
+def _media_sections(doc: dict[str, Any], where: str) -> dict[str, Any]:
+    """`[media]` -> MediaPolicy, `[encode]` -> EncodeSettings (each validated)."""
+    out: dict[str, Any] = {}
+    for section, cls in (("media", MediaPolicy), ("encode", EncodeSettings)):
+        table = doc.get(section)
+        if table is None:
+            continue
+        if not isinstance(table, dict):
+            raise UsageError(f"[{section}] must be a table{where}")
+        if isinstance(table.get("extra"), list):
+            table = {**table, "extra": tuple(table["extra"])}
+        out[section] = cls(**table)
+    return out

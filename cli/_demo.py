@@ -1,9 +1,11 @@
-"""`pipecast demo`: a node, a real job, watched live: the README's main job."""
+"""`pipecast demo`: a sample clip through the media pipeline, watched live.
+
+This is the README's main job.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import threading
 from pathlib import Path
@@ -23,48 +25,63 @@ from ._errors import EXIT_CODES, BindFailed, CliError
 @click.option("--sync", "sync_ep", default="tcp://127.0.0.1:7702", show_default=True)
 @click.option("--control", "control_ep", default="tcp://127.0.0.1:7703", show_default=True)
 @click.option(
-    "--size-mb",
-    type=click.IntRange(1, 4096),
-    default=64,
+    "--seconds",
+    type=click.FloatRange(1, 600),
+    default=8.0,
     show_default=True,
-    help="size of the sample file the demo checksums",
+    help="length of the sample clip",
 )
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object per update")
-def demo(status_ep: str, sync_ep: str, control_ep: str, size_mb: int, as_json: bool) -> None:
-    """Start a node, give it a real job, and watch it live until it is done.
+def demo(status_ep: str, sync_ep: str, control_ep: str, seconds: float, as_json: bool) -> None:
+    """Make a sample clip, run it through the pipeline, and watch it live until it is encoded.
 
-    A temporary node (its store in a temp directory) runs the `checksum`
-    stage; the demo writes a sample file, enqueues it through the control
-    socket, and prints every update of `stage/` and `actor/` topics as a
-    remote subscriber applies them, in order, until the file's SHA-256 is in.
+    In a temporary library, ffmpeg's lavfi sources make a clip (H.264 and an
+    audio track); a temporary node (its store in a temp directory) analyzes
+    it, gives it a CRF, encodes it to AV1, verifies it and commits it beside
+    the original. Every update of the `stage/` topics is printed as a remote
+    subscriber applies it, in order, until the file is encoded.
     """
-    from pipecast.actors import Node, NodeConfig, StageConfig  # noqa: PLC0415
+    from pipecast.actors import Node, NodeConfig, make_clip  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory(prefix="pipecast-demo-") as tmp:
-        sample = Path(tmp) / "sample.bin"
-        with sample.open("wb") as f:
-            for _ in range(size_mb):
-                f.write(os.urandom(1024 * 1024))
+        library = Path(tmp) / "library"
+        library.mkdir()
+        try:
+            clip = make_clip(library / "sample.mkv", seconds=seconds, size="640x360", rate=24)
+        except PipecastError as exc:
+            raise CliError(str(exc)) from None
         node = Node(
-            NodeConfig(
-                status_ep,
-                sync_ep,
-                control_ep,
-                data_dir=Path(tmp) / "data",
-                stages=(StageConfig("checksum", "checksum", {"step_bytes": 1024 * 1024}),),
-            )
+            NodeConfig(status_ep, sync_ep, control_ep, data_dir=Path(tmp) / "data", networks=())
         )
         try:
             node.start()
         except BindError as exc:
             raise BindFailed(f"{exc} (is a node already running?)") from None
         try:
-            _demo_watch(node, sample, as_json)
+            _demo_watch(node, clip, as_json)
         finally:
             node.stop()
 
 
-def _demo_watch(node: Any, sample: Path, as_json: bool) -> None:
+def _line(ev: Update) -> str:
+    d = ev.data or {}
+    detail = d.get("detail") or {}
+    item = d.get("item") or {}
+    name = Path(item["path"]).name if item.get("path") else ""
+    extra = ""
+    if "fps" in detail:
+        eta = detail.get("eta")
+        extra = (
+            f" {detail.get('phase', '')} frame {detail['frames']}/{detail['total_frames']}"
+            f" {detail['fps']:.1f} fps eta {'-' if eta is None else f'{eta:.1f} s'}"
+        )
+    return (
+        f"[{ev.seq:>4}] {ev.topic:<16} {d.get('status', ''):<9} {100 * d.get('progress', 0):5.1f} %"
+        f" {name}{extra}  done {d.get('done')} queue {d.get('queue')} failed {d.get('failed')}"
+    )
+
+
+def _demo_watch(node: Any, clip: Path, as_json: bool) -> None:
     done = threading.Event()
 
     def show(ev: Any) -> None:
@@ -74,40 +91,33 @@ def _demo_watch(node: Any, sample: Path, as_json: bool) -> None:
             return
         d = ev.data or {}
         if as_json:
-            click.echo(
-                json.dumps(
-                    {
-                        "topic": ev.topic,
-                        "seq": ev.seq,
-                        "key": ev.key,
-                        "data": ev.data,
-                        "cid": ev.cid,
-                    }
-                )
-            )
-        elif ev.topic.startswith("stage/"):
-            click.echo(
-                f"[{ev.seq:>4}] {ev.topic:<16} {d.get('status', ''):<8} "
-                f"{d.get('progress', 0):6.1%}  done {d.get('done')}  "
-                f"queue {d.get('queue')}"
-            )
+            click.echo(json.dumps({"topic": ev.topic, "seq": ev.seq, "data": ev.data}))
         else:
-            click.echo(f"[{ev.seq:>4}] {ev.topic:<16} {d.get('status', '')}")
-        if ev.topic == "stage/checksum" and d.get("done") == 1 and d.get("status") == "idle":
+            click.echo(_line(ev))
+        ended = (d.get("done") or 0) + (d.get("failed") or 0) + (d.get("skipped") or 0)
+        if ev.topic == "stage/encode" and ended >= 1 and d.get("status") == "idle":
+            done.set()
+        if ev.topic == "stage/analyze" and d.get("failed"):
             done.set()
 
     bridge = node.bridge
     try:
         with Subscriber(
-            bridge.status_endpoint, bridge.sync_endpoint, ["stage/", "actor/"], on_event=show
+            bridge.status_endpoint, bridge.sync_endpoint, ["stage/"], on_event=show
         ) as sub:
             sub.wait_synced(10)
-            (item_id,) = ControlClient(node.control_endpoint).call("enqueue", paths=[str(sample)])[
-                "ids"
-            ]
+            client = ControlClient(node.control_endpoint)
+            client.call("enqueue", paths=[str(clip)])
             if not done.wait(600):
-                raise CliError("the job did not finish within 10 minutes")
+                raise CliError("the clip was not encoded within 10 minutes")
+            (job,) = client.call("jobs")["jobs"]
     except PipecastError as exc:
         raise CliError(str(exc)) from None
-    _, result, _ = node.store.result(item_id)
-    click.echo(f"sha256 {result['sha256']} of {result['bytes']:,} bytes", err=as_json)
+    if job["state"] != "encoded":
+        raise CliError(f"the sample ended {job['state']}: {job['failure'] or job['skip_reason']}")
+    ratio = job["output_size"] / job["size"]
+    click.echo(
+        f"encoded {clip.name}: {job['size']:,} -> {job['output_size']:,} bytes "
+        f"({ratio:.0%}) at crf {job['crf']:g}, verified and committed",
+        err=as_json,
+    )

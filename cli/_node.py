@@ -208,23 +208,34 @@ def stats(ep: Endpoints, as_json: bool) -> None:
     _emit(_call(ep, "stats"), as_json)
 
 
-def _stage_command(op: str) -> Any:
+def _stage_command(op: str, doc: str) -> Any:
     @_client_options
     @click.argument("stage")
     @click.option("--json", "as_json", is_flag=True)
-    def command(ep: Endpoints, stage: str, as_json: bool) -> None:
-        result = _call(ep, op, stage=stage)
+    def command(ep: Endpoints, stage: str, as_json: bool, suspend: bool = False) -> None:
+        result = _call(ep, "suspend" if suspend else op, stage=stage)
         if as_json:
             _emit(result, True)
         else:
             click.echo(f"{stage}: {result['status']}")
 
-    command.__doc__ = f"{op.capitalize()} a stage; prints its new state."
+    command.__doc__ = doc
+    if op == "pause":
+        command = click.option(
+            "--suspend",
+            is_flag=True,
+            help="stop the current job where it is (SIGSTOP of its processes) instead of "
+            "letting it finish",
+        )(command)
     return main.command(op, epilog=EXIT_CODES)(command)
 
 
-for _op in ("pause", "resume", "toggle"):
-    _stage_command(_op)
+_stage_command(
+    "pause",
+    "Pause a stage: it finishes its current job (pausing -> paused) and starts no new one.",
+)
+_stage_command("resume", "Resume a paused or suspended stage; prints its new state.")
+_stage_command("toggle", "Pause a running stage or resume a paused one.")
 
 
 @main.command(epilog=EXIT_CODES)
@@ -242,25 +253,6 @@ def publish(ep: Endpoints, topic: str, key: str, data: str) -> None:
         raise UsageError("DATA must be a JSON object or null")
     result = _call(ep, "publish", topic=topic, key=key, data=value)
     click.echo(f"{result['topic']} seq {result['seq']}")
-
-
-@main.command(epilog=EXIT_CODES)
-@_client_options
-@click.argument(
-    "paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
-@click.option("--stage", default=None, help="the stage to give them to (default: the first)")
-def enqueue(
-    ep: Endpoints,
-    paths: tuple[Path, ...],
-    stage: str | None,
-) -> None:
-    """Queue files for a stage; prints the ids of the work items."""
-    args: dict[str, Any] = {"paths": [str(p.resolve()) for p in paths]}
-    if stage:
-        args["stage"] = stage
-    result = _call(ep, "enqueue", **args)
-    click.echo(" ".join(str(i) for i in result["ids"]))
 
 
 @main.command(epilog=EXIT_CODES)

@@ -1,0 +1,104 @@
+"""`pipecast enqueue`, `jobs`, `retry`, `cancel`: the media library from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ._app import main
+from ._errors import EXIT_CODES, UsageError
+from ._node import Endpoints, _call, _client_options, _emit
+
+__all__: list[str] = []
+
+_STATES = (
+    "needs_analysis",
+    "analyzing",
+    "analyzed",
+    "crf_searching",
+    "crf_searched",
+    "encoding",
+    "encoded",
+    "skipped",
+    "failed",
+)
+
+
+@main.command(epilog=EXIT_CODES)
+@_client_options
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--recursive", "-r", is_flag=True, help="look into sub-folders too")
+@click.option("--stage", default=None, help="the stage to give them to (default: the first)")
+@click.option("--json", "as_json", is_flag=True)
+def enqueue(
+    ep: Endpoints, paths: tuple[Path, ...], recursive: bool, stage: str | None, as_json: bool
+) -> None:
+    """Queue video files and folders; idempotent (known files are not queued twice).
+
+    pipecast's own temp files and outputs are never queued.
+    """
+    args: dict[str, Any] = {"paths": [str(p.resolve()) for p in paths], "recursive": recursive}
+    if stage:
+        args["stage"] = stage
+    result = _call(ep, "enqueue", **args)
+    if as_json:
+        _emit(result, True)
+        return
+    if "added" not in result:  # a stage with a plain work queue
+        click.echo(" ".join(str(i) for i in result["ids"]))
+        return
+    click.echo(
+        f"queued {result['added']} new, {result['rescanned']} changed, "
+        f"{result['known']} already known; ids {' '.join(map(str, result['ids'])) or '-'}"
+    )
+    for entry in result["ignored"]:
+        click.echo(f"  ignored {entry['path']}: {entry['why']}")
+
+
+@main.command(epilog=EXIT_CODES)
+@_client_options
+@click.option("--state", type=click.Choice(_STATES), default=None)
+@click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def jobs(ep: Endpoints, state: str | None, limit: int, as_json: bool) -> None:
+    """The library's files and where each one is."""
+    result = _call(ep, "jobs", limit=limit, **({"state": state} if state else {}))
+    if as_json:
+        _emit(result, True)
+        return
+    for job in result["jobs"]:
+        why = ""
+        if job["failure"]:
+            f = job["failure"]
+            why = f" [{f['stage']}/{f['category']}/{f['code']}] {f['message']}"
+        elif job["skip_reason"]:
+            why = f" ({job['skip_reason']})"
+        elif job["output_path"]:
+            pct = 100 * job["output_size"] / job["size"] if job["size"] else 0
+            why = f" -> {job['output_path']} ({pct:.0f} %)"
+        click.echo(f"{job['id']:>6} {job['state']:<14} {job['path']}{why}")
+
+
+@main.command(epilog=EXIT_CODES)
+@_client_options
+@click.argument("ids", nargs=-1, type=click.IntRange(1))
+@click.option("--code", default=None, help="retry every failed job with this failure code")
+def retry(ep: Endpoints, ids: tuple[int, ...], code: str | None) -> None:
+    """Send failed jobs back to the stage that failed them (by id, or all with --code)."""
+    if bool(ids) == bool(code):
+        raise UsageError("give job ids or --code, not both and not neither")
+    result = _call(ep, "retry", **({"ids": list(ids)} if ids else {"code": code}))
+    retried = result["retried"]
+    click.echo(f"retrying {len(retried)} job(s): {' '.join(map(str, retried)) or '-'}")
+
+
+@main.command(epilog=EXIT_CODES)
+@_client_options
+@click.argument("job_id", type=click.IntRange(1))
+def cancel(ep: Endpoints, job_id: int) -> None:
+    """Cancel a job, queued or running (also while paused or suspended)."""
+    result = _call(ep, "cancel", id=job_id)
+    where = f" (it was running in {result['stage']})" if "stage" in result else ""
+    click.echo(f"job {job_id} cancelled{where}")
