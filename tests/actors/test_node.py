@@ -100,13 +100,13 @@ def test_the_button_never_lies_after_concurrent_toggles_from_many_clients(node, 
 def test_pause_survives_a_node_restart(tmp_path):
     data = tmp_path / "data"
     n = start_test_node(data)
-    ControlClient(n.control_endpoint).call("pause", stage="checksum")
+    ControlClient(n.control_endpoint).call("pause", stage="encode")
     n.stop()
     n2 = start_test_node(data)
     try:
         c = ControlClient(n2.control_endpoint)
-        assert wait_for(lambda: c.call("status")["topics"].get("stage/checksum") is not None, 5)
-        assert c.call("status")["topics"]["stage/checksum"]["state"]["status"] == "paused"
+        assert wait_for(lambda: c.call("status")["topics"].get("stage/encode") is not None, 5)
+        assert c.call("status")["topics"]["stage/encode"]["state"]["status"] == "paused"
     finally:
         n2.stop()
 

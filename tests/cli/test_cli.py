@@ -27,11 +27,11 @@ def test_help_documents_the_exit_codes():
     assert "4  an endpoint could not be bound" in out.stdout
 
 
-def test_demo_runs_a_node_and_streams_the_job_in_order_until_its_digest():
+def test_demo_encodes_a_clip_and_streams_the_pipeline_in_order():
     out = run(
         "demo",
-        "--size-mb",
-        "5",
+        "--seconds",
+        "3",
         "--json",
         "--status",
         free_endpoint(),
@@ -42,16 +42,17 @@ def test_demo_runs_a_node_and_streams_the_job_in_order_until_its_digest():
     )
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines()]
-    stage = [x for x in lines if x["topic"] == "stage/checksum"]
-    seqs = [x["seq"] for x in stage]
+    encode = [x for x in lines if x["topic"] == "stage/encode"]
+    seqs = [x["seq"] for x in encode]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
-    progress = [x["data"]["progress"] for x in stage if x["data"]["status"] == "running"]
+    progress = [x["data"]["progress"] for x in encode if x["data"]["status"] == "running"]
     assert progress == sorted(progress)
-    assert len(progress) >= 3
-    assert stage[-1]["data"]["status"] == "idle"
-    assert stage[-1]["data"]["done"] == 1
-    assert all(not (x["data"]["status"] == "running" and x["data"]["item"] is None) for x in stage)
-    assert "sha256 " in out.stderr
+    assert len(progress) >= 2
+    assert encode[-1]["data"]["status"] == "idle"
+    assert encode[-1]["data"]["done"] == 1
+    assert all(not (x["data"]["status"] == "running" and x["data"]["item"] is None) for x in encode)
+    assert "encoded sample.mkv" in out.stderr
+    assert "verified and committed" in out.stderr
 
 
 def test_demo_on_an_endpoint_in_use_exits_4_with_a_clear_message():

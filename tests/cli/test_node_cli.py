@@ -28,27 +28,25 @@ def running(tmp_path):
 def test_ping_status_toggle_publish_and_watch_against_a_real_node(running, tmp_path):
     assert "pong from epoch" in running.run("ping").stdout
     status = json.loads(running.run("status", "--json").stdout)
-    assert "stage/checksum" in status["topics"]
-    out = running.run("toggle", "checksum")
-    assert out.stdout.strip() == "checksum: paused"
-    out = running.run("toggle", "checksum", "--json")
+    assert "stage/encode" in status["topics"]
+    out = running.run("toggle", "encode")
+    assert out.stdout.strip() == "encode: paused"
+    out = running.run("toggle", "encode", "--json")
     assert json.loads(out.stdout)["status"] == "idle"
     out = running.run("publish", "ext/script", "job", '{"step": 1}')
     assert out.stdout.strip() == "ext/script seq 1"
     status = json.loads(running.run("status", "--json", "--prefix", "ext/").stdout)
     assert status["topics"] == {"ext/script": {"job": {"step": 1}}}
-    f = tmp_path / "f.bin"
+    f = tmp_path / "f.bin"  # not a video: the analyzer fails it clearly
     f.write_bytes(b"x" * 1000)
     assert running.run("enqueue", str(f)).returncode == 0
-    assert wait_for(
-        lambda: (
-            json.loads(running.run("status", "--json").stdout)["topics"]["stage/checksum"]["state"][
-                "done"
-            ]
-            == 1
-        ),
-        10,
-    )
+
+    def analyzer() -> dict:
+        return json.loads(running.run("status", "--json").stdout)["topics"]["stage/analyze"]
+
+    assert wait_for(lambda: analyzer()["state"]["failed"] == 1, 10)
+    jobs = json.loads(running.run("jobs", "--json").stdout)["jobs"]
+    assert [(j["state"], j["failure"]["category"]) for j in jobs] == [("failed", "source_corrupt")]
 
 
 def test_watch_prints_live_updates_in_order_as_json(running):
