@@ -263,3 +263,15 @@ class EncoderStage(MediaStage):
         if self._job is not None:
             self._job.terminate()
             self._job = None
+
+
+def _check_source(path: str, size: int, digest: str, when: str) -> None:
+    """The source is still there and unchanged, or a `MediaFailure` saying which."""
+    try:
+        now = fingerprint(path)
+    except FileNotFoundError:
+        raise MediaFailure("source_missing", "ENOENT", f"{path} disappeared {when}") from None
+    except OSError as exc:
+        raise MediaFailure("source_missing", "UNREADABLE", f"{path}: {exc.strerror}") from None
+    if (now[0], now[2]) != (size, digest):
+        raise MediaFailure("source_changed", "FINGERPRINT", f"{path} changed {when}")
