@@ -105,17 +105,11 @@ class EncoderStage(MediaStage):
     def begin_item(self, item: WorkItem) -> None:
         job = self.library.get(item.id)
         assert job is not None
-        if not Path(job.path).is_file():
-            raise MediaFailure("source_missing", "ENOENT", f"{job.path} is gone")
-        if fingerprint(job.path)[::2] != (job.size, job.digest):
-            raise MediaFailure(
-                "source_changed", "FINGERPRINT", f"{job.path} changed since analysis"
-            )
+        _check_source(job.path, job.size, job.digest, "since analysis")
         assert job.probe is not None
         assert job.crf is not None
         self._source = Probe.from_dict(job.probe)
-        self._partial = self._partial_path(job.id)
-        self._partial.unlink(missing_ok=True)
+        self._partial = self._partial_path(job.id)  # ffmpeg -y truncates a stale one
         args = self.settings.args(job.path, str(self._partial), job.crf)
         self._phase, self._committed = "encoding", False
         self._progress = EncodeProgress(
@@ -200,10 +194,7 @@ class EncoderStage(MediaStage):
         assert self._partial is not None
         job = self.library.get(item.id)
         assert job is not None
-        if fingerprint(job.path)[::2] != (job.size, job.digest):
-            raise MediaFailure(
-                "source_changed", "FINGERPRINT", f"{job.path} changed during the encode"
-            )
+        _check_source(job.path, job.size, job.digest, "during the encode")
         plan = plan_commit(
             job.path, str(self._partial), job.id, self.policy.replace, self.policy.suffix
         )

@@ -170,16 +170,16 @@ class FfmpegJob:
     def resume(self) -> None:
         self._signal(signal.SIGCONT)
 
-    def terminate(self, grace: float = 2.0) -> None:
-        """Continue (a stopped group ignores TERM), TERM, then KILL after `grace`; reap."""
+    def terminate(self) -> None:
+        """Kill the whole group at once and reap it.
+
+        Its output is thrown away, so ffmpeg's graceful exit (which first
+        flushes the encoder, seconds at slow presets) buys nothing; SIGKILL
+        also ends a stopped (suspended) group without a SIGCONT.
+        """
         if self.proc.poll() is None:
-            self._signal(signal.SIGCONT)
-            self._signal(signal.SIGTERM)
-            try:
-                self.proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                self._signal(signal.SIGKILL)
-                self.proc.wait(5)
+            self._signal(signal.SIGKILL)
+            self.proc.wait(10)
         self.close()
 
     def close(self) -> None:

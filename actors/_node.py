@@ -256,8 +256,13 @@ class Node:
         while not self.stop_requested.wait(0.5):
             pass
 
-    def stop(self, timeout: float = 2.0) -> None:
-        """Take the node down in reverse order. Idempotent."""
+    def stop(self, timeout: float = 2.0, work_timeout: float = 60.0) -> None:
+        """Take the node down in reverse order. Idempotent.
+
+        Stages and runners get `work_timeout`: one may be in the middle of a
+        step that must not be cut (a commit); the store stays open until they
+        are done. Everything else gets `timeout`.
+        """
         if self.supervisor is not None:
             with contextlib.suppress(pykka.ActorDeadError):
                 begin_shutdown(self.supervisor)
@@ -273,7 +278,7 @@ class Node:
             ref = self.registry.get(name)
             if ref is not None:
                 with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
-                    ref.stop(block=True, timeout=timeout)
+                    ref.stop(block=True, timeout=work_timeout)
         if self.supervisor is not None:
             with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
                 self.supervisor.stop(block=True, timeout=timeout)
