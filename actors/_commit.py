@@ -2,8 +2,8 @@
 
 `commit(plan, journal, record)` runs in the encoder stage's thread and blocks
 for the copy and the fsyncs. `journal(step)` persists each step before the
-next one starts; `record()` persists the commit itself. Any `OSError` is
-undone as far as the plan allows (the original restored from its backup) and
+next one starts; `record()` persists the commit itself. An `OSError` before
+the new file is placed removes our files (the original never moved) and is
 raised as a `MediaFailure` (`conflict` when the final path is taken by a file
 that is not ours, else `commit` with the errno name). `recover(plan,
 committed, record)` finishes or rolls back a commit a crash interrupted.
@@ -54,30 +54,32 @@ def _copy_synced(src: str, dst: str) -> None:
 def commit(plan: CommitPlan, journal: Callable[[str], None], record: Callable[[], None]) -> None:
     """Steps 1-5 of the protocol; raises `MediaFailure` having undone what it could."""
     directory = str(Path(plan.final).parent)
-    backed_up = False
     try:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(plan.tmp)  # a leftover of ours from an earlier attempt  # noqa: PTH108
+        for leftover in (plan.tmp, plan.backup):  # ours, from an earlier attempt
+            if leftover is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(leftover)  # noqa: PTH108
         _copy_synced(plan.partial, plan.tmp)
         fsync_dir(directory)
         journal("copied")
         _crash_point("copied")
         if plan.backup is not None:
-            os.rename(plan.source, plan.backup)  # noqa: PTH104
-            backed_up = True
+            os.link(plan.source, plan.backup)
             fsync_dir(directory)
             journal("backed_up")
             _crash_point("backed_up")
-        os.link(plan.tmp, plan.final)
+        if plan.final == plan.source:
+            os.rename(plan.tmp, plan.final)  # atomic: the original, then the new file  # noqa: PTH104
+        else:
+            os.link(plan.tmp, plan.final)  # EEXIST rather than overwrite anything
         fsync_dir(directory)
         journal("placed")
         _crash_point("placed")
     except OSError as exc:
-        if backed_up and plan.backup is not None and not os.path.lexists(plan.source):
-            os.rename(plan.backup, plan.source)  # noqa: PTH104
-            fsync_dir(directory)
-        with contextlib.suppress(OSError):
-            os.unlink(plan.tmp)  # noqa: PTH108
+        for ours in (plan.tmp, plan.backup):  # the original never moved: just drop ours
+            if ours is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(ours)  # noqa: PTH108
         code = errno.errorcode.get(exc.errno or 0, "EIO")
         if exc.errno == errno.EEXIST:
             raise MediaFailure(
@@ -91,7 +93,10 @@ def commit(plan: CommitPlan, journal: Callable[[str], None], record: Callable[[]
 
 
 def _cleanup(plan: CommitPlan) -> None:
-    for path in (plan.tmp, plan.backup, plan.partial):
+    paths = [plan.tmp, plan.backup, plan.partial]
+    if plan.replace and plan.final != plan.source:
+        paths.append(plan.source)  # replaced by a file with another extension
+    for path in paths:
         if path is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)  # noqa: PTH108
@@ -102,16 +107,21 @@ def facts_of(plan: CommitPlan) -> Facts:
     def exists(p: str | None) -> bool:
         return p is not None and os.path.lexists(p)
 
-    same = False
-    if exists(plan.final) and exists(plan.tmp):
-        a, b = os.stat(plan.final), os.stat(plan.tmp)  # noqa: PTH116
-        same = (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+    def same(a: str | None, b: str | None) -> bool:
+        if not (exists(a) and exists(b)):
+            return False
+        assert a is not None
+        assert b is not None
+        sa, sb = os.stat(a), os.stat(b)  # noqa: PTH116
+        return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
     return Facts(
         source=exists(plan.source),
         final=exists(plan.final),
         tmp=exists(plan.tmp),
         backup=exists(plan.backup),
-        final_is_tmp=same,
+        final_is_tmp=same(plan.final, plan.tmp),
+        final_is_backup=same(plan.final, plan.backup),
     )
 
 
@@ -127,6 +137,8 @@ def recover(plan: CommitPlan, committed: bool, record: Callable[[], None]) -> bo
             os.unlink(plan.tmp)  # noqa: PTH108
         elif action is Action.REMOVE_BACKUP and plan.backup is not None:
             os.unlink(plan.backup)  # noqa: PTH108
+        elif action is Action.REMOVE_SOURCE:
+            os.unlink(plan.source)  # noqa: PTH108
         elif action is Action.REMOVE_PARTIAL:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(plan.partial)  # noqa: PTH108

@@ -111,23 +111,50 @@ class Disk:
         self.files.pop(p, None)
 
 
-STEPS = ["start", "copied", "backed_up", "placed", "recorded", "tmp_gone", "backup_gone", "done"]
+STEPS = [
+    "start",
+    "copied",
+    "backed_up",
+    "placed",
+    "recorded",
+    "tmp_gone",
+    "backup_gone",
+    "source_gone",
+    "done",
+]
+
+
+def steps_of(plan: Any) -> list[str]:
+    skip = set() if plan.replace else {"backed_up", "backup_gone"}
+    if not (plan.replace and plan.final != plan.source):
+        skip.add("source_gone")
+    return [s for s in STEPS if s not in skip]
 
 
 def run_commit_until(disk: Disk, plan: Any, stop: str) -> bool:
-    """The protocol's steps on the model disk up to `stop`; returns whether it recorded."""
-    order = [s for s in STEPS if plan.replace or s not in ("backed_up", "backup_gone")]
+    """The protocol's steps on the model disk up to `stop`; returns whether it recorded.
+
+    Checks on the way that the final path of a same-name replace is never empty.
+    """
+    order = steps_of(plan)
     for step in order[1 : order.index(stop) + 1]:
         if step == "copied":
             disk.files[plan.tmp] = (next(disk.inodes), "new")
         elif step == "backed_up":
-            disk.rename(plan.source, plan.backup)
+            disk.link(plan.source, plan.backup)
         elif step == "placed":
-            disk.link(plan.tmp, plan.final)
+            if plan.final == plan.source:
+                disk.rename(plan.tmp, plan.final)
+            else:
+                disk.link(plan.tmp, plan.final)
         elif step == "tmp_gone":
             disk.unlink(plan.tmp)
         elif step == "backup_gone":
             disk.unlink(plan.backup)
+        elif step == "source_gone":
+            disk.unlink(plan.source)
+        if plan.final == plan.source:
+            assert plan.final in disk.files, f"nothing at the final path after {step}"
     return order.index(stop) >= order.index("recorded")
 
 
@@ -137,22 +164,25 @@ def run_commit_until(disk: Disk, plan: Any, stop: str) -> bool:
 def test_a_crash_at_any_commit_step_leaves_the_original_or_the_new_file_never_neither(
     replace_mode: bool, same_ext: bool, stop: str
 ) -> None:
-    if not replace_mode and stop in ("backed_up", "backup_gone"):
-        pytest.skip("keep mode has no backup")
     source = "/lib/film.mkv" if same_ext else "/lib/film.mp4"
     plan = plan_commit(source, "/work/.7.pipecast-partial.mkv", 7, replace_mode, ".av1")
+    if stop not in steps_of(plan):
+        pytest.skip(f"no {stop} step in this mode")
     disk = Disk()
     disk.write(plan.source, "original")
     disk.write(plan.partial, "new")
     committed = run_commit_until(disk, plan, stop)
+
+    def inode(p: str | None) -> int | None:
+        return disk.files[p][0] if p is not None and p in disk.files else None
+
     facts = Facts(
         source=plan.source in disk.files,
         final=plan.final in disk.files,
         tmp=plan.tmp in disk.files,
         backup=plan.backup is not None and plan.backup in disk.files,
-        final_is_tmp=plan.final in disk.files
-        and plan.tmp in disk.files
-        and disk.files[plan.final][0] == disk.files[plan.tmp][0],
+        final_is_tmp=inode(plan.final) is not None and inode(plan.final) == inode(plan.tmp),
+        final_is_backup=inode(plan.final) is not None and inode(plan.final) == inode(plan.backup),
     )
     actions = recovery(plan, facts, committed)
     for action in actions:
@@ -162,23 +192,26 @@ def test_a_crash_at_any_commit_step_leaves_the_original_or_the_new_file_never_ne
             disk.unlink(plan.tmp)
         elif action is Action.REMOVE_BACKUP:
             disk.unlink(plan.backup)
+        elif action is Action.REMOVE_SOURCE:
+            disk.unlink(plan.source)
         elif action is Action.REMOVE_PARTIAL:
             disk.unlink(plan.partial)
     contents = {p: c for p, (_, c) in disk.files.items()}
     assert not any(is_ours(p.rsplit("/", 1)[1]) for p in contents), contents
-    if Action.DONE in actions:
+    placed = steps_of(plan).index(stop) >= steps_of(plan).index("placed")
+    assert (Action.DONE in actions) == placed  # decided by what is on disk, not by chance
+    if placed:
         assert contents[plan.final] == "new"
-        if replace_mode:
-            assert (plan.source in contents) == (plan.source == plan.final)
-        else:
+        if not replace_mode:
             assert contents[plan.source] == "original"
+        elif plan.final != plan.source:
+            assert plan.source not in contents
+        assert set(contents) == {plan.final, plan.source} - (
+            {plan.source} if replace_mode and plan.final != plan.source else set()
+        )
     else:
         assert Action.ROLLED_BACK in actions
-        assert contents[plan.source] == "original"
-        assert plan.final not in contents or plan.final == plan.source
-    # the outcome is decided by whether the new file was placed, not by chance
-    placed = STEPS.index(stop) >= STEPS.index("placed")
-    assert (Action.DONE in actions) == placed
+        assert contents == {plan.source: "original"}
 
 
 def test_a_final_path_taken_by_someone_else_is_never_claimed_in_recovery() -> None:
