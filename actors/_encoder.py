@@ -62,6 +62,11 @@ class EncoderStage(MediaStage):
 
     def on_begin(self) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        for job in self.library.unfinished_commits():  # the node died before the cleanup
+            assert job.commit_plan is not None
+            recover(CommitPlan(**job.commit_plan), True, lambda: None)
+            self.library.set_fields(job.id, commit_plan=None, commit_step=None)
+            log.warning("%s: finished the cleanup of job %d's commit", self.actor_name, job.id)
         super().on_begin()
         self._sweep_work_dir()
 
@@ -206,6 +211,7 @@ class EncoderStage(MediaStage):
             lambda step: self.library.set_fields(job.id, commit_step=step),
             lambda: self._record(job.id, plan),
         )
+        self.library.set_fields(job.id, commit_plan=None, commit_step=None)
         self._committed = True
         log.info("%s: job %d committed to %s", self.actor_name, job.id, plan.final)
         return {"outcome": "recorded"}  # the protocol recorded it; see queue_finish
@@ -221,8 +227,7 @@ class EncoderStage(MediaStage):
                 "args": self.settings.args("{in}", "{out}"),
             },
             commit_step="committed",
-        )
-        self.library.set_fields(job_id, commit_plan=None)
+        )  # the plan stays until the cleanup is done (a crash before it: see on_begin)
 
     # -- the stage's hooks ---------------------------------------------------------------
 

@@ -179,6 +179,18 @@ class Library:
         )
         return [_job(r) for r in rows]
 
+    def unfinished_commits(self) -> list[Job]:
+        """Encoded jobs whose commit was recorded but whose cleanup was not finished."""
+        rows = (
+            self.store.connection()
+            .execute(
+                f"SELECT {_FIELDS} FROM media_files WHERE state=? AND commit_plan IS NOT NULL",  # noqa: S608
+                (JobState.ENCODED.value,),
+            )
+            .fetchall()
+        )
+        return [_job(r) for r in rows]
+
     def counts(self, running: JobState) -> dict[str, int]:
         """queue / running / done / skipped / failed of the stage whose running state this is."""
         queued, done = RUNNING[running]

@@ -1,0 +1,179 @@
+"""kill -9 of a node process at every commit step (A1) and during an encode (C2).
+
+The node runs as `pipecast start` in a subprocess. `PIPECAST_CRASH_AT=<step>`
+makes it SIGKILL itself right after that step of the commit protocol: a real
+crash at a chosen point. A fresh node on the same data directory must then
+find the intact original or the intact new file, finish or roll back, leave
+none of its temp files, and end with the file encoded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pipecast.actors import EncodeSettings, MediaPolicy, make_clip
+from pipecast.actors._probe import probe
+from pipecast.testing import PIPECAST, free_endpoint, start_test_node, wait_for
+from pipecast.transport._control import ControlClient
+
+SETTINGS = EncodeSettings(preset=12, crf=40)
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def node_process(
+    tmp_path: Path, replace: bool, env: dict[str, str], preset: int = SETTINGS.preset
+) -> tuple[subprocess.Popen[bytes], ControlClient]:
+    config = tmp_path / "node.toml"
+    control = free_endpoint()
+    config.write_text(
+        textwrap.dedent(
+            f"""
+            [node]
+            status = "{free_endpoint()}"
+            sync = "{free_endpoint()}"
+            control = "{control}"
+            data_dir = "{tmp_path / "data"}"
+
+            [media]
+            replace = {"true" if replace else "false"}
+            min_bytes = 1024
+
+            [encode]
+            preset = {preset}
+            crf = {SETTINGS.crf}
+            """
+        )
+    )
+    proc = subprocess.Popen(
+        [PIPECAST, "start", "--config", str(config)],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = ControlClient(control, timeout=1.0)
+
+    def up() -> bool:
+        try:
+            client.call("ping")
+        except Exception:
+            return proc.poll() is not None
+        return True
+
+    assert wait_for(up, 30)
+    assert proc.poll() is None
+    return proc, ControlClient(control, timeout=10)
+
+
+def ours(*folders: Path) -> list[str]:
+    return [p.name for f in folders if f.exists() for p in f.iterdir() if ".pipecast-" in p.name]
+
+
+STEPS = ["copied", "backed_up", "placed", "recorded", "cleaned"]
+
+
+@pytest.mark.parametrize("replace", [False, True])
+@pytest.mark.parametrize("step", STEPS)
+def test_a1_kill_9_at_each_commit_step_then_restart_ends_encoded_with_nothing_lost(
+    tmp_path: Path, replace: bool, step: str
+) -> None:
+    if step == "backed_up" and not replace:
+        pytest.skip("keep mode makes no backup")
+    lib = tmp_path / "library"
+    lib.mkdir()
+    clip = make_clip(lib / "film.mkv", seconds=2)
+    original = sha(clip)
+    proc, client = node_process(tmp_path, replace, {"PIPECAST_CRASH_AT": step})
+    try:
+        client.call("enqueue", paths=[str(clip)])
+        assert proc.wait(60) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    final = clip if replace else lib / "film.av1.mkv"
+    # right after the crash: the final path holds the original or the complete new file
+    if replace:
+        assert final.exists()
+        assert sha(final) == original or probe(final).video.codec == "av1"  # type: ignore[union-attr]
+    else:
+        assert sha(clip) == original
+    node = start_test_node(
+        tmp_path / "data",
+        media=MediaPolicy(replace=replace, min_bytes=1024),
+        encode=SETTINGS,
+        networks=(),
+    )
+    try:
+        c = ControlClient(node.control_endpoint, timeout=10)
+        assert wait_for(lambda: c.call("jobs")["jobs"][0]["state"] == "encoded", 60, 0.05)
+        job = c.call("jobs")["jobs"][0]
+    finally:
+        node.stop()
+    assert job["output_path"] == str(final)
+    info = probe(final)
+    assert info.video is not None
+    assert info.video.codec == "av1"
+    assert job["output_size"] == final.stat().st_size
+    if replace:
+        assert sorted(p.name for p in lib.iterdir()) == ["film.mkv"]
+    else:
+        assert sha(clip) == original
+        assert sorted(p.name for p in lib.iterdir()) == ["film.av1.mkv", "film.mkv"]
+    assert ours(lib, tmp_path / "data" / "work") == []
+
+
+def _encoder_processes(marker: str) -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if marker.encode() in cmdline and b"ffmpeg" in cmdline:
+                pids.append(int(proc.name))
+    return pids
+
+
+def test_c2_kill_9_during_the_encode_kills_ffmpeg_too_and_the_restart_encodes_again(
+    tmp_path: Path,
+) -> None:
+    lib = tmp_path / "library"
+    lib.mkdir()
+    clip = make_clip(lib / "film.mkv", seconds=8, size="640x480")
+    original = sha(clip)
+    proc, client = node_process(tmp_path, False, {}, preset=4)  # slow: time to act mid-encode
+    work = str(tmp_path / "data" / "work")
+    try:
+        client.call("enqueue", paths=[str(clip)])
+        assert wait_for(lambda: bool(_encoder_processes(work)), 30, 0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        # the encoder dies with the node (no orphan writing a partial nobody owns)
+        assert wait_for(lambda: not _encoder_processes(work), 5, 0.05)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    node = start_test_node(
+        tmp_path / "data", media=MediaPolicy(min_bytes=1024), encode=SETTINGS, networks=()
+    )
+    try:
+        c = ControlClient(node.control_endpoint, timeout=10)
+        job = c.call("jobs")["jobs"][0]
+        assert job["crf"] == SETTINGS.crf  # back to crf_searched, the chosen CRF kept
+        assert wait_for(lambda: c.call("jobs")["jobs"][0]["state"] == "encoded", 60, 0.05)
+    finally:
+        node.stop()
+    assert sha(clip) == original
+    assert ours(lib, tmp_path / "data" / "work") == []
