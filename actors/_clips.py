@@ -20,6 +20,8 @@ _SOURCES = {
     "testsrc2": "testsrc2=size={size}:rate={rate}:duration={seconds}",
     "mandelbrot": "mandelbrot=size={size}:rate={rate},trim=duration={seconds}",
     "noise": "nullsrc=size={size}:rate={rate}:duration={seconds},geq=random(1)*255:128:128",
+    # moving test pattern with film-grain-like noise: closer to real footage
+    "grain": "testsrc2=size={size}:rate={rate}:duration={seconds},noise=alls=12:allf=t",
 }
 
 

@@ -2,16 +2,19 @@
 
 from ._bus import BusBenchResult, run_bus_bench
 from ._network import NetworkBenchResult, run_network_bench
+from ._pipeline import PipelineBenchResult, run_pipeline_bench
 from ._supervision import SupervisionBenchResult, run_supervision_bench
 from ._watchers import WatchersBenchResult, run_watchers_bench
 
 __all__ = [
     "BusBenchResult",
     "NetworkBenchResult",
+    "PipelineBenchResult",
     "SupervisionBenchResult",
     "WatchersBenchResult",
     "run_bus_bench",
     "run_network_bench",
+    "run_pipeline_bench",
     "run_supervision_bench",
     "run_watchers_bench",
 ]

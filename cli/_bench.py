@@ -164,3 +164,38 @@ def bench_network(invocations: int, repeats: int, as_json: bool) -> None:
         f"  the remote watcher saw {r.watcher_completed:,} of {r.invocations:,} completions "
         f"(fewest in a repeat), gaps {r.watcher_gaps}"
     )
+
+
+@bench.command("pipeline", epilog=EXIT_CODES)
+@click.option("--clips", type=click.IntRange(1, 50), default=3, show_default=True)
+@click.option("--seconds", type=click.FloatRange(1, 600), default=10.0, show_default=True)
+@click.option("--size", default="1280x720", show_default=True, help="WIDTHxHEIGHT of the clips")
+@click.option("--preset", type=click.IntRange(0, 13), default=8, show_default=True)
+@click.option("--repeats", type=click.IntRange(1, 20), default=3, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="emit one JSON object")
+def bench_pipeline(
+    clips: int, seconds: float, size: str, preset: int, repeats: int, as_json: bool
+) -> None:
+    """Wall time of clips through the pipeline vs the same ffmpeg command run directly."""
+    import re  # noqa: PLC0415
+
+    from pipecast.bench import run_pipeline_bench  # noqa: PLC0415
+
+    if not re.fullmatch(r"\d{2,4}x\d{2,4}", size):
+        raise click.BadParameter("size must be WIDTHxHEIGHT, e.g. 1280x720")
+    r = run_pipeline_bench(clips, seconds, size, preset, repeats)
+    if as_json:
+        click.echo(json.dumps(r.as_dict()))
+        return
+    click.echo(
+        f"{r.clips} clips of {r.seconds_per_clip:g} s at {r.size}, libsvtav1 preset {r.preset}, "
+        f"median of {r.repeats}"
+    )
+    click.echo(f"  ffmpeg directly  {r.raw_seconds:8.2f} s")
+    click.echo(
+        f"  pipecast         {r.pipeline_seconds:8.2f} s   ratio {r.ratio:.3f} (target <= 1.05)"
+    )
+    click.echo(
+        f"  of which encoding {r.encode_share:.1%}; probe + full-decode verify + commit "
+        f"{r.overhead_seconds:.2f} s"
+    )

@@ -1,0 +1,136 @@
+"""`pipecast bench pipeline`: the pipeline's wall time against ffmpeg run directly.
+
+Clips of different content are made at run time. The raw baseline runs the
+very ffmpeg command the encoder runs (`EncodeSettings.args`), one clip after
+another. The pipeline run enqueues the same clips into a node and times from
+the enqueue to the last file committed; it does everything a user gets:
+probing, the encode, the full-decode verification, the gates and the
+fsynced commit. Alternating repeats; medians. Target ratio <= 1.05.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["PipelineBenchResult", "run_pipeline_bench"]
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineBenchResult:
+    clips: int
+    seconds_per_clip: float
+    size: str
+    preset: int
+    repeats: int
+    raw_seconds: float
+    pipeline_seconds: float
+    ratio: float
+    encode_share: float  # of the pipeline's time, the part spent in ffmpeg encoding
+    overhead_seconds: float  # median per run: all but the encode (probe, verify, commit)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _raw(clips: list[Path], out: Path, settings: Any) -> float:
+    from pipecast.actors._ffmpeg import run_ffmpeg  # noqa: PLC0415
+
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    for clip in clips:
+        code, errors = run_ffmpeg(settings.args(str(clip), str(out / f"{clip.stem}.mkv")))
+        if code != 0:
+            raise RuntimeError(f"raw encode failed: {errors[-300:]}")
+    return time.perf_counter() - t0
+
+
+def _pipeline(clips: list[Path], data: Path, settings: Any) -> tuple[float, float]:
+    from pipecast.actors import MediaPolicy, Node, NodeConfig  # noqa: PLC0415
+    from pipecast.testing import wait_for  # noqa: PLC0415
+    from pipecast.transport._control import ControlClient  # noqa: PLC0415
+
+    loop = "tcp://127.0.0.1:*"
+    policy = MediaPolicy(min_bytes=1024, max_output_ratio=10.0)
+    node = Node(
+        NodeConfig(loop, loop, loop, data_dir=data, networks=(), media=policy, encode=settings)
+    ).start()
+    try:
+        client = ControlClient(node.control_endpoint, timeout=30)
+        t0 = time.perf_counter()
+        client.call("enqueue", paths=[str(c) for c in clips])
+
+        def ended() -> bool:
+            jobs = client.call("jobs")["jobs"]
+            return len(jobs) == len(clips) and all(
+                j["state"] in ("encoded", "failed", "skipped") for j in jobs
+            )
+
+        if not wait_for(ended, 3600, 0.02):
+            raise RuntimeError("the pipeline did not finish within an hour")
+        elapsed = time.perf_counter() - t0
+        jobs = client.call("jobs")["jobs"]
+    finally:
+        node.stop()
+    bad = [j for j in jobs if j["state"] != "encoded"]
+    if bad:
+        raise RuntimeError(f"not every clip was encoded: {bad[0]}")
+    encode = sum(j["encode"]["seconds"] for j in jobs)
+    return elapsed, encode
+
+
+def run_pipeline_bench(
+    clips: int = 3,
+    seconds: float = 10.0,
+    size: str = "1280x720",
+    preset: int = 8,
+    repeats: int = 3,
+) -> PipelineBenchResult:
+    """Blocks for a few minutes at the defaults (2 cores)."""
+    from pipecast.actors import EncodeSettings, make_clip  # noqa: PLC0415
+
+    logging.getLogger("pipecast").setLevel(logging.WARNING)
+    settings = EncodeSettings(preset=preset, crf=35)
+    sources = ["grain", "mandelbrot", "testsrc2"]
+    raws, pipes, shares, overheads = [], [], [], []
+    with tempfile.TemporaryDirectory(prefix="pipecast-bench-") as tmp:
+        root = Path(tmp)
+        (root / "clips").mkdir()
+        made = [
+            make_clip(
+                root / "clips" / f"clip{i}.mkv",
+                seconds=seconds,
+                size=size,
+                source=sources[i % len(sources)],
+                crf=18,
+            )
+            for i in range(clips)
+        ]
+        for r in range(repeats):
+            raws.append(_raw(made, root / f"raw{r}", settings))
+            library = root / f"lib{r}"
+            library.mkdir()
+            copies = [Path(shutil.copy2(c, library / c.name)) for c in made]
+            elapsed, encode = _pipeline(copies, root / f"data{r}", settings)
+            pipes.append(elapsed)
+            shares.append(encode / elapsed)
+            overheads.append(max(0.0, elapsed - encode))
+    raw, pipe = statistics.median(raws), statistics.median(pipes)
+    return PipelineBenchResult(
+        clips=clips,
+        seconds_per_clip=seconds,
+        size=size,
+        preset=preset,
+        repeats=repeats,
+        raw_seconds=round(raw, 3),
+        pipeline_seconds=round(pipe, 3),
+        ratio=round(pipe / raw, 3),
+        encode_share=round(statistics.median(shares), 3),
+        overhead_seconds=round(statistics.median(overheads), 3),
+    )
