@@ -5,7 +5,9 @@ very ffmpeg command the encoder runs (`EncodeSettings.args`), one clip after
 another. The pipeline run enqueues the same clips into a node and times from
 the enqueue to the last file committed; it does everything a user gets:
 probing, the encode, the full-decode verification, the gates and the
-fsynced commit. Alternating repeats; medians. Target ratio <= 1.05.
+fsynced commit. A third run turns the full-decode gate off, to tell the
+cost of that check from the pipeline's own. Alternating repeats; medians.
+Target ratio <= 1.05.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import shutil
 import statistics
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,6 +37,8 @@ class PipelineBenchResult:
     ratio: float
     encode_share: float  # of the pipeline's time, the part spent in ffmpeg encoding
     overhead_seconds: float  # median per run: all but the encode (probe, verify, commit)
+    no_decode_seconds: float  # the pipeline with the full-decode gate turned off
+    no_decode_ratio: float
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -51,32 +56,39 @@ def _raw(clips: list[Path], out: Path, settings: Any) -> float:
     return time.perf_counter() - t0
 
 
-def _pipeline(clips: list[Path], data: Path, settings: Any) -> tuple[float, float]:
+def _pipeline(
+    clips: list[Path], data: Path, settings: Any, verify_decode: bool = True
+) -> tuple[float, float]:
     from pipecast.actors import MediaPolicy, Node, NodeConfig  # noqa: PLC0415
-    from pipecast.testing import wait_for  # noqa: PLC0415
+    from pipecast.transport import Update  # noqa: PLC0415
     from pipecast.transport._control import ControlClient  # noqa: PLC0415
 
     loop = "tcp://127.0.0.1:*"
-    policy = MediaPolicy(min_bytes=1024, max_output_ratio=10.0)
+    policy = MediaPolicy(min_bytes=1024, max_output_ratio=10.0, verify_decode=verify_decode)
     node = Node(
         NodeConfig(loop, loop, loop, data_dir=data, networks=(), media=policy, encode=settings)
     ).start()
+    ended = threading.Event()
+
+    def on_event(ev: Any) -> None:  # the bridge's thread: an event, not polling
+        state = (
+            ev.data if isinstance(ev, Update) else ev.state.get("stage/encode", {}).get("state")
+        ) or {}
+        if sum(state.get(k) or 0 for k in ("done", "failed", "skipped")) >= len(clips):
+            ended.set()
+
+    assert node.bridge is not None
+    token = node.bridge.subscribe(["stage/encode"], on_event)
     try:
         client = ControlClient(node.control_endpoint, timeout=30)
         t0 = time.perf_counter()
         client.call("enqueue", paths=[str(c) for c in clips])
-
-        def ended() -> bool:
-            jobs = client.call("jobs")["jobs"]
-            return len(jobs) == len(clips) and all(
-                j["state"] in ("encoded", "failed", "skipped") for j in jobs
-            )
-
-        if not wait_for(ended, 3600, 0.02):
+        if not ended.wait(3600):
             raise RuntimeError("the pipeline did not finish within an hour")
         elapsed = time.perf_counter() - t0
         jobs = client.call("jobs")["jobs"]
     finally:
+        node.bridge.unsubscribe(token)
         node.stop()
     bad = [j for j in jobs if j["state"] != "encoded"]
     if bad:
@@ -98,7 +110,7 @@ def run_pipeline_bench(
     logging.getLogger("pipecast").setLevel(logging.WARNING)
     settings = EncodeSettings(preset=preset, crf=35)
     sources = ["grain", "mandelbrot", "testsrc2"]
-    raws, pipes, shares, overheads = [], [], [], []
+    raws, pipes, shares, overheads, bare = [], [], [], [], []
     with tempfile.TemporaryDirectory(prefix="pipecast-bench-") as tmp:
         root = Path(tmp)
         (root / "clips").mkdir()
@@ -121,6 +133,10 @@ def run_pipeline_bench(
             pipes.append(elapsed)
             shares.append(encode / elapsed)
             overheads.append(max(0.0, elapsed - encode))
+            library = root / f"bare{r}"
+            library.mkdir()
+            copies = [Path(shutil.copy2(c, library / c.name)) for c in made]
+            bare.append(_pipeline(copies, root / f"bdata{r}", settings, verify_decode=False)[0])
     raw, pipe = statistics.median(raws), statistics.median(pipes)
     return PipelineBenchResult(
         clips=clips,
@@ -133,4 +149,6 @@ def run_pipeline_bench(
         ratio=round(pipe / raw, 3),
         encode_share=round(statistics.median(shares), 3),
         overhead_seconds=round(statistics.median(overheads), 3),
+        no_decode_seconds=round(statistics.median(bare), 3),
+        no_decode_ratio=round(statistics.median(bare) / raw, 3),
     )

@@ -199,3 +199,7 @@ def bench_pipeline(
         f"  of which encoding {r.encode_share:.1%}; probe + full-decode verify + commit "
         f"{r.overhead_seconds:.2f} s"
     )
+    click.echo(
+        f"  without the full-decode gate {r.no_decode_seconds:8.2f} s   "
+        f"ratio {r.no_decode_ratio:.3f}"
+    )
