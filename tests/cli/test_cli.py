@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import zmq
 
 from pipecast.testing import free_endpoint
@@ -126,3 +127,16 @@ def test_bench_network_reports_rate_overhead_and_a_lossless_watcher_as_json():
     assert 0 < r["overhead_p50_us"] <= r["overhead_p99_us"]
     assert r["pipecast_per_second"] > 0
     assert r["raw_per_second"] > 0
+
+
+def test_bench_pipeline_reports_the_ratio_against_ffmpeg_run_directly():
+    out = run(
+        "bench", "pipeline", "--clips", "1", "--seconds", "1", "--size", "320x240",
+        "--preset", "12", "--repeats", "1", "--json", timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    assert r["raw_seconds"] > 0
+    assert r["pipeline_seconds"] > 0
+    assert r["ratio"] == pytest.approx(r["pipeline_seconds"] / r["raw_seconds"], abs=0.01)
+    assert 0 < r["encode_share"] <= 1

@@ -1,0 +1,85 @@
+"""`pipecast enqueue/jobs/retry/cancel/pause --suspend` against a real node process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipecast.actors import make_clip
+from pipecast.testing import NodeProcess, wait_for
+
+
+@pytest.fixture
+def running(tmp_path: Path):
+    config = tmp_path / "node.toml"
+    config.write_text("[media]\nmin_bytes = 1024\n\n[encode]\npreset = 12\ncrf = 40\n")
+    node = NodeProcess(tmp_path / "data", "--config", str(config))
+    yield node
+    node.close()
+
+
+def jobs(running: NodeProcess) -> list[dict]:
+    out = running.run("jobs", "--json")
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)["jobs"]
+
+
+def test_a_folder_is_enqueued_encoded_and_listed(running: NodeProcess, tmp_path: Path) -> None:
+    lib = tmp_path / "library"
+    lib.mkdir()
+    make_clip(lib / "a.mkv", seconds=2)
+    (lib / "notes.txt").write_text("x")
+    out = running.run("enqueue", str(lib))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("queued 1 new, 0 changed, 0 already known; ids 1")
+    assert wait_for(lambda: [j["state"] for j in jobs(running)] == ["encoded"], 60, 0.1)
+    text = running.run("jobs").stdout
+    assert "encoded" in text
+    assert "a.av1.mkv" in text
+    again = running.run("enqueue", str(lib))
+    assert "1 already known" in again.stdout
+    assert "ignored" in again.stdout
+    assert "a pipecast output" in again.stdout
+
+
+def test_a_failed_job_is_listed_with_why_and_retried_by_code(
+    running: NodeProcess, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.mkv"
+    bad.write_text("not a video")
+    running.run("enqueue", str(bad))
+    assert wait_for(lambda: [j["state"] for j in jobs(running)] == ["failed"], 30, 0.1)
+    assert "[analysis/source_corrupt/UNREADABLE]" in running.run("jobs", "--state", "failed").stdout
+    out = running.run("retry", "--code", "UNREADABLE")
+    assert out.stdout.strip() == "retrying 1 job(s): 1"
+    assert wait_for(
+        lambda: jobs(running)[0]["attempts"] >= 1 and jobs(running)[0]["state"] == "failed", 30, 0.1
+    )
+
+
+def test_suspend_on_an_idle_stage_pauses_it_and_resume_brings_it_back(running: NodeProcess) -> None:
+    assert running.run("pause", "encode", "--suspend").stdout.strip() == "encode: paused"
+    assert running.run("resume", "encode").stdout.strip() == "encode: idle"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("retry",),
+        ("retry", "1", "--code", "X"),
+        ("retry", "0"),
+        ("cancel", "0"),
+        ("cancel", "77"),
+        ("jobs", "--state", "lost"),
+        ("enqueue", "/no/such/file.mkv"),
+        ("pause", "nope"),
+    ],
+)
+def test_bad_media_arguments_exit_2_and_change_nothing(
+    running: NodeProcess, args: tuple[str, ...]
+) -> None:
+    out = running.run(*args)
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    assert jobs(running) == []
