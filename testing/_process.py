@@ -4,11 +4,13 @@ For harnesses that drive the real command line: the node runs on free
 loopback endpoints with its own data directory; `run(cmd, ...)` runs
 `pipecast cmd` with those endpoints and returns the completed process.
 Start-up waits on the node answering `ping` (at most 20 s); `close()` kills
-the process and reaps it.
+the process (if it is still running) and reaps it. `env` adds variables
+to the node's environment (e.g. PIPECAST_CRASH_AT for fault injection).
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +23,13 @@ PIPECAST = str(Path(sys.executable).parent / "pipecast")
 
 
 class NodeProcess:
-    def __init__(self, data_dir: Path, *extra: str, heartbeat: float = 0.2) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *extra: str,
+        heartbeat: float = 0.2,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.status, self.sync, self.control = free_endpoint(), free_endpoint(), free_endpoint()
         self.args = ["--status", self.status, "--sync", self.sync, "--control", self.control]
         self.proc = subprocess.Popen(  # noqa: S603 - our own command, argument list
@@ -39,6 +47,7 @@ class NodeProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            env=None if env is None else {**os.environ, **env},
         )
         up = wait_for(
             lambda: (

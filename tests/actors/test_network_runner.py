@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import textwrap
 import threading
@@ -15,7 +13,7 @@ from typing import Any
 import pytest
 
 from pipecast.actors import Node, Pace, RunRules, model
-from pipecast.testing import Collector, free_endpoint, start_test_node, wait_for
+from pipecast.testing import Collector, NodeProcess, start_test_node, wait_for
 from pipecast.transport import RemoteError
 from pipecast.transport._control import ControlClient
 
@@ -332,53 +330,14 @@ def test_a_crash_mid_run_is_reported_as_interrupted_after_the_restart(tmp_path: 
             """
         )
     )
-    data = tmp_path / "data"
     config = tmp_path / "node.toml"
-    control = free_endpoint()
-    config.write_text(
-        textwrap.dedent(
-            f"""
-            [node]
-            status = "{free_endpoint()}"
-            sync = "{free_endpoint()}"
-            control = "{control}"
-            data_dir = "{data}"
-
-            [[networks]]
-            name = "n"
-            models = ["slowmodels:slow"]
-            """
-        )
-    )
-    env = {**os.environ, "PYTHONPATH": f"{models}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from pipecast.cli import main; main()",
-            "start",
-            "--config",
-            str(config),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    config.write_text('[[networks]]\nname = "n"\nmodels = ["slowmodels:slow"]\n')
+    env = {"PYTHONPATH": f"{models}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = NodeProcess(tmp_path / "data", "--config", str(config), env=env)
     try:
-        client = ControlClient(control, timeout=1.0)
-
-        def up() -> bool:
-            try:
-                client.call("ping")
-            except Exception:
-                return False
-            return True
-
-        assert wait_for(up, 20)
-        genesis = client.call("run", network="n", prompt="p")
+        genesis = ControlClient(proc.control).call("run", network="n", prompt="p")
     finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
+        proc.close()  # SIGKILL
     sys.path.insert(0, str(models))
     try:
         node, client = node_with(tmp_path, RunRules("n", ("slowmodels:slow",)))

@@ -10,9 +10,7 @@ none of its temp files, and end with the file encoded.
 from __future__ import annotations
 
 import hashlib
-import os
 import signal
-import subprocess
 import textwrap
 from pathlib import Path
 
@@ -20,7 +18,7 @@ import pytest
 
 from pipecast.actors import EncodeSettings, MediaPolicy, make_clip
 from pipecast.actors._probe import probe
-from pipecast.testing import PIPECAST, free_endpoint, start_test_node, wait_for
+from pipecast.testing import NodeProcess, start_test_node, wait_for
 from pipecast.transport._control import ControlClient
 
 SETTINGS = EncodeSettings(preset=12, crf=40)
@@ -32,18 +30,11 @@ def sha(path: Path) -> str:
 
 def node_process(
     tmp_path: Path, replace: bool, env: dict[str, str], preset: int = SETTINGS.preset
-) -> tuple[subprocess.Popen[bytes], ControlClient]:
+) -> tuple[NodeProcess, ControlClient]:
     config = tmp_path / "node.toml"
-    control = free_endpoint()
     config.write_text(
         textwrap.dedent(
             f"""
-            [node]
-            status = "{free_endpoint()}"
-            sync = "{free_endpoint()}"
-            control = "{control}"
-            data_dir = "{tmp_path / "data"}"
-
             [media]
             replace = {"true" if replace else "false"}
             min_bytes = 1024
@@ -54,24 +45,8 @@ def node_process(
             """
         )
     )
-    proc = subprocess.Popen(
-        [PIPECAST, "start", "--config", str(config)],
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = ControlClient(control, timeout=1.0)
-
-    def up() -> bool:
-        try:
-            client.call("ping")
-        except Exception:
-            return proc.poll() is not None
-        return True
-
-    assert wait_for(up, 30)
-    assert proc.poll() is None
-    return proc, ControlClient(control, timeout=10)
+    node = NodeProcess(tmp_path / "data", "--config", str(config), env=env)
+    return node, ControlClient(node.control, timeout=10)
 
 
 def ours(*folders: Path) -> list[str]:
@@ -95,11 +70,9 @@ def test_a1_kill_9_at_each_commit_step_then_restart_ends_encoded_with_nothing_lo
     proc, client = node_process(tmp_path, replace, {"PIPECAST_CRASH_AT": step})
     try:
         client.call("enqueue", paths=[str(clip)])
-        assert proc.wait(60) == -signal.SIGKILL
+        assert proc.proc.wait(60) == -signal.SIGKILL
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        proc.close()
     final = clip if replace else lib / "film.av1.mkv"
     # right after the crash: the final path holds the original or the complete new file
     if replace:
@@ -157,14 +130,12 @@ def test_c2_kill_9_during_the_encode_kills_ffmpeg_too_and_the_restart_encodes_ag
     try:
         client.call("enqueue", paths=[str(clip)])
         assert wait_for(lambda: bool(_encoder_processes(work)), 30, 0.05)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
+        proc.proc.send_signal(signal.SIGKILL)
+        proc.proc.wait(10)
         # the encoder dies with the node (no orphan writing a partial nobody owns)
         assert wait_for(lambda: not _encoder_processes(work), 5, 0.05)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        proc.close()
     node = start_test_node(
         tmp_path / "data", media=MediaPolicy(min_bytes=1024), encode=SETTINGS, networks=()
     )
