@@ -1,0 +1,339 @@
+"""The CRF search as a pure strategy: fed probe results, it names the next CRF or stops.
+
+No ffmpeg inside: a probe (encode the samples at a CRF, score them) is the
+shell's job. The strategy works in u = ln(100 - VMAF), near-linear in CRF,
+and ln(size), linear in CRF (media_anchors.md 5.3):
+
+* first probe from a prior (the file's history, its siblings, else a cold
+  start per encoder), not a blind midpoint;
+* then a Newton step with the encoder's u-slope, a secant (Illinois) inside a
+  bracket, extrapolation with the fitted slope outside one; steps of
+  `step` CRF (0.25 where the encoder takes fractions), never a CRF twice;
+* stop rules, first match wins: unreachable (a fail at c_min), not
+  beneficial (quality needs a size over the cap), bracket exhausted,
+  precision (a pass within 0.3 VMAF of the target), economic (the predicted
+  crossing is under ~3 % size away), metric saturated (a plateau of failing
+  probes), hard cap (6 probes).
+
+A probe passes when its mean >= target, its worst sample >= target - 3 and
+its 1st-percentile frame >= target - 7 (the guards can be turned off).
+`AbAv1Search` is the anchor's published strategy, for the benchmark.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+
+__all__ = [
+    "AbAv1Search",
+    "CrfSearch",
+    "EncoderModel",
+    "Outcome",
+    "ProbeResult",
+    "SearchResult",
+    "encoder_model",
+]
+
+
+class Outcome(enum.Enum):
+    FOUND = "found"
+    UNREACHABLE = "unreachable_quality"
+    NOT_BENEFICIAL = "not_beneficial"
+    SATURATED = "metric_saturated"
+    SAMPLE_FAILURE = "sample_failure"
+
+
+@dataclass(frozen=True, slots=True)
+class EncoderModel:
+    """What the search assumes of an encoder until its history says better."""
+
+    c_min: float
+    c_max: float
+    step: float
+    cold_start: float  # first CRF with no history and no siblings
+    u_slope: float  # d ln(100 - VMAF) / d CRF
+    size_slope: float = -0.115  # d ln(size) / d CRF
+
+
+def encoder_model(encoder: str) -> EncoderModel:
+    if encoder in ("libx264", "libx265"):
+        cold = 20.0 if encoder == "libx264" else 22.0
+        return EncoderModel(10.0, 46.0, 0.25, cold, 0.17)
+    return EncoderModel(5.0, 70.0, 0.25, 30.0, 0.13)  # svt-av1 (>= 4.0 takes quarter steps)
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    crf: float
+    mean: float  # frame-weighted mean VMAF over the samples
+    worst: float  # the lowest per-sample mean
+    p1: float  # 1st-percentile frame VMAF over all sampled frames
+    percent: float  # encoded size as a percent of the source's (predicted for the file)
+    seconds: float = 0.0  # encode time of the samples
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    outcome: Outcome
+    crf: float | None
+    probe: ProbeResult | None  # the chosen probe: the predicted VMAF, worst, size
+    probes: int
+    reason: str
+
+
+def _u(vmaf: float) -> float:
+    return math.log(100.0 - min(vmaf, 99.9))
+
+
+@dataclass
+class CrfSearch:
+    target: float = 95.0
+    max_percent: float = 80.0
+    model: EncoderModel = field(default_factory=lambda: encoder_model("libsvtav1"))
+    prior: float | None = None  # history or siblings; else the model's cold start
+    max_probes: int = 6
+    worst_margin: float | None = 3.0  # None: the guard is off
+    p1_margin: float | None = 7.0
+    probes: list[ProbeResult] = field(default_factory=list)
+    result: SearchResult | None = None
+    _kept: str | None = None  # which end of the bracket the last secant kept (Illinois)
+
+    # -- the shell's interface ----------------------------------------------------------
+
+    def next_crf(self) -> float | None:
+        """The CRF to probe next, or None when `result` is set."""
+        if self.result is not None:
+            return None
+        if not self.probes:
+            return self._clamp(self.prior if self.prior is not None else self.model.cold_start)
+        stop = self._stop()
+        if stop is not None:
+            self.result = stop
+            return None
+        crf = self._place()
+        if crf is None:
+            self.result = self._finish("no CRF left to try")
+        return crf
+
+    def feed(self, probe: ProbeResult) -> None:
+        self.probes.append(probe)
+
+    def failed_sample(self, why: str) -> None:
+        self.result = SearchResult(Outcome.SAMPLE_FAILURE, None, None, len(self.probes), why)
+
+    # -- rules ---------------------------------------------------------------------------
+
+    def passes(self, p: ProbeResult) -> bool:
+        if p.mean < self.target:
+            return False
+        if self.worst_margin is not None and p.worst < self.target - self.worst_margin:
+            return False
+        return not (self.p1_margin is not None and p.p1 < self.target - self.p1_margin)
+
+    def _best_pass(self) -> ProbeResult | None:
+        passing = [p for p in self.probes if self.passes(p)]
+        return max(passing, key=lambda p: p.crf) if passing else None
+
+    def _fail_above(self, crf: float) -> ProbeResult | None:
+        failing = [p for p in self.probes if not self.passes(p) and p.crf > crf]
+        return min(failing, key=lambda p: p.crf) if failing else None
+
+    def _found(self, p: ProbeResult, why: str) -> SearchResult:
+        if p.percent > self.max_percent:
+            return SearchResult(
+                Outcome.NOT_BENEFICIAL, None, p, len(self.probes),
+                f"the best passing CRF {p.crf:g} makes {p.percent:.0f} % of the source",
+            )  # fmt: skip
+        return SearchResult(Outcome.FOUND, p.crf, p, len(self.probes), why)
+
+    def _finish(self, why: str) -> SearchResult:
+        best = self._best_pass()
+        if best is not None:
+            return self._found(best, why)
+        return SearchResult(Outcome.UNREACHABLE, None, None, len(self.probes), why)
+
+    def _stop(self) -> SearchResult | None:
+        m, step = self.model, self.model.step
+        last = self.probes[-1]
+        best = self._best_pass()
+        failing = [p for p in self.probes if not self.passes(p)]
+        if any(p.crf <= m.c_min for p in failing) and best is None:
+            return SearchResult(
+                Outcome.UNREACHABLE, None, None, len(self.probes),
+                f"even crf {m.c_min:g} misses VMAF {self.target:g}",
+            )  # fmt: skip
+        if best is None and any(p.percent > self.max_percent for p in failing):
+            # quality needs a lower CRF, which only makes it bigger than the cap
+            return SearchResult(
+                Outcome.NOT_BENEFICIAL, None, None, len(self.probes),
+                f"at crf {last.crf:g} it is already {last.percent:.0f} % of the source "
+                f"and still below VMAF {self.target:g}",
+            )  # fmt: skip
+        if best is not None:
+            if best.percent > self.max_percent:
+                return self._found(best, "")
+            fail = self._fail_above(best.crf)
+            if fail is not None and fail.crf - best.crf <= step + 1e-9:
+                return self._found(best, "bracket exhausted")
+            if best.mean - self.target <= 0.3:
+                return self._found(best, "within 0.3 VMAF of the target")
+            crossing = self._crossing()
+            if crossing is not None and (crossing - best.crf) * abs(m.size_slope) < 0.03:
+                return self._found(best, "the rest would save under 3 % size")
+            if best.crf >= m.c_max:
+                return self._found(best, "passes at the highest CRF")
+        if self._saturated(failing):
+            return SearchResult(
+                Outcome.SATURATED, None, None, len(self.probes),
+                "VMAF barely moves across 10 CRF below the target",
+            )  # fmt: skip
+        if len(self.probes) >= self.max_probes:
+            return self._finish(f"hard cap of {self.max_probes} probes")
+        return None
+
+    def _saturated(self, failing: list[ProbeResult]) -> bool:
+        for a in failing:
+            for b in failing:
+                if b.crf - a.crf >= 10 and abs(a.mean - b.mean) < 0.3:
+                    return True
+        return False
+
+    # -- placement -------------------------------------------------------------------------
+
+    def _slope(self) -> float:
+        """The fitted u-slope of the probes (least squares), clamped to [0.5k, 2k]."""
+        k = self.model.u_slope
+        pts = [(p.crf, _u(p.mean)) for p in self.probes]
+        if len({c for c, _ in pts}) < 2:
+            return k
+        mc = sum(c for c, _ in pts) / len(pts)
+        mu = sum(u for _, u in pts) / len(pts)
+        var = sum((c - mc) ** 2 for c, _ in pts)
+        fitted = sum((c - mc) * (u - mu) for c, u in pts) / var
+        return min(2 * k, max(0.5 * k, fitted))
+
+    def _crossing(self) -> float | None:
+        """Where the model puts VMAF = target."""
+        best = self._best_pass()
+        if best is None:
+            return None
+        fail = self._fail_above(best.crf)
+        ut = _u(self.target)
+        if fail is not None and _u(fail.mean) != _u(best.mean):
+            t = (ut - _u(best.mean)) / (_u(fail.mean) - _u(best.mean))
+            return best.crf + t * (fail.crf - best.crf)
+        return best.crf + (ut - _u(best.mean)) / self._slope()
+
+    def _place(self) -> float | None:
+        _m, step = self.model, self.model.step
+        best = self._best_pass()
+        fail = self._fail_above(best.crf) if best is not None else None
+        ut = _u(self.target)
+        if best is not None and fail is not None:
+            ub, uf = _u(best.mean) - ut, _u(fail.mean) - ut
+            # Illinois: halve the end kept twice, so the secant does not creep
+            if self._kept == "pass":
+                uf /= 2
+            elif self._kept == "fail":
+                ub /= 2
+            t = -ub / (uf - ub) if uf != ub else 0.5
+            raw = best.crf + t * (fail.crf - best.crf)
+            low, high = best.crf + step, fail.crf - step
+            crf = min(high, max(low, self._round(raw)))
+            self._kept = "pass" if raw - best.crf > fail.crf - raw else "fail"
+        else:
+            anchor = min(self.probes, key=lambda p: abs(_u(p.mean) - ut))
+            jump = (ut - _u(anchor.mean)) / self._slope()
+            jump = max(-12.0, min(12.0, jump))
+            crf = self._clamp(anchor.crf + jump)
+            going_up = best is not None  # everything passes: try a higher CRF
+            if going_up and crf <= best.crf:  # type: ignore[union-attr]
+                crf = self._clamp(best.crf + step)  # type: ignore[union-attr]
+            if not going_up:
+                lowest_fail = min(self.probes, key=lambda p: p.crf)
+                if crf >= lowest_fail.crf:
+                    crf = self._clamp(lowest_fail.crf - step)
+        tried = {p.crf for p in self.probes}
+        if crf in tried:
+            return None
+        return crf
+
+    def _round(self, crf: float) -> float:
+        step = self.model.step
+        return round(round(crf / step) * step, 4)
+
+    def _clamp(self, crf: float) -> float:
+        return min(self.model.c_max, max(self.model.c_min, self._round(crf)))
+
+
+@dataclass
+class AbAv1Search:
+    """ab-av1 0.11's crf-search (media_anchors.md 1.2), for comparison. Integer q = crf/step."""
+
+    target: float = 95.0
+    max_percent: float = 80.0
+    c_min: float = 5.0
+    c_max: float = 70.0
+    step: float = 0.25
+    probes: list[ProbeResult] = field(default_factory=list)
+    result: SearchResult | None = None
+    _next: float | None = None
+
+    def _q(self, crf: float) -> int:
+        return round(crf / self.step)
+
+    def next_crf(self) -> float | None:
+        if self.result is not None:
+            return None
+        if not self.probes:
+            return ((self._q(self.c_min) + self._q(self.c_max)) // 2) * self.step
+        return self._next
+
+    def feed(self, p: ProbeResult) -> None:
+        self.probes.append(p)
+        run = len(self.probes)
+        q, min_q, max_q = self._q(p.crf), self._q(self.c_min), self._q(self.c_max)
+        tol = max(0.1, min(self.step, 1.0) * 2 ** (run - 1) * 0.1)
+        worse = [x for x in self.probes if self._q(x.crf) > q]
+        better = [x for x in self.probes if self._q(x.crf) < q]
+        if p.mean > self.target:
+            if p.percent <= self.max_percent and p.mean < self.target + tol:
+                self._done(p)
+                return
+            nearest = min(worse, key=lambda x: x.crf) if worse else None
+            if nearest is not None and self._q(nearest.crf) == q + 1:
+                self._done(p)
+                return
+            if nearest is not None:
+                self._next = self._lerp(nearest, p) * self.step
+            elif run == 1:
+                self._next = round(0.4 * q + 0.6 * max_q) * self.step
+            else:
+                self._next = max_q * self.step
+        else:
+            if p.percent > self.max_percent or q == min_q:
+                self.result = SearchResult(Outcome.UNREACHABLE, None, None, run, "no good crf")
+                return
+            nearest = max(better, key=lambda x: x.crf) if better else None
+            if nearest is not None and self._q(nearest.crf) == q - 1:
+                self._done(nearest)
+                return
+            if nearest is not None:
+                self._next = self._lerp(p, nearest) * self.step
+            elif run == 1:
+                self._next = round(0.4 * q + 0.6 * min_q) * self.step
+            else:
+                self._next = min_q * self.step
+
+    def _lerp(self, worse: ProbeResult, better: ProbeResult) -> int:
+        wq, bq = self._q(worse.crf), self._q(better.crf)
+        span = better.mean - worse.mean
+        t = (better.mean - self.target) / span if span else 0.5
+        q = round(bq + t * (wq - bq))
+        return min(wq - 1, max(bq + 1, q))
+
+    def _done(self, p: ProbeResult) -> None:
+        outcome = Outcome.FOUND if p.percent <= self.max_percent else Outcome.NOT_BENEFICIAL
+        self.result = SearchResult(outcome, p.crf, p, len(self.probes), "ab-av1")

@@ -1,0 +1,170 @@
+"""The CRF search strategy on synthetic VMAF curves: smooth, plateaus, bumps, out of reach."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipecast.actors._crf_search import (
+    AbAv1Search,
+    CrfSearch,
+    Outcome,
+    ProbeResult,
+    SearchResult,
+    encoder_model,
+)
+
+Curve = Callable[[float], float]
+
+
+def u_linear(crossing: float, k: float = 0.13, target: float = 95.0) -> Curve:
+    """VMAF = 100 - exp(ln(100 - T) + k (crf - crossing)): crosses T at `crossing`."""
+    base = math.log(100 - target)
+    return lambda c: 100 - math.exp(base + k * (c - crossing))
+
+
+def size_at(c: float, percent_at_30: float = 10.0) -> float:
+    return percent_at_30 * math.exp(-0.115 * (c - 30))
+
+
+def run(
+    search: CrfSearch | AbAv1Search, curve: Curve, size: Callable[[float], float] = size_at
+) -> tuple[SearchResult, list[float]]:
+    tried = []
+    for _ in range(40):
+        crf = search.next_crf()
+        if crf is None:
+            break
+        tried.append(crf)
+        v = curve(crf)
+        search.feed(ProbeResult(crf, v, v - 1.0, v - 4.0, size(crf), 1.0))
+    assert search.result is not None, tried
+    return search.result, tried
+
+
+@pytest.mark.parametrize("crossing", [18.0, 24.3, 30.0, 36.7, 42.0, 51.5])
+def test_a_cold_search_finds_the_crossing_in_few_probes(crossing: float) -> None:
+    result, tried = run(CrfSearch(), u_linear(crossing))
+    assert result.outcome is Outcome.FOUND
+    assert result.crf is not None
+    assert crossing - 1.0 <= result.crf <= crossing
+    assert len(tried) <= 5
+    assert len(set(tried)) == len(tried)  # never a CRF twice
+
+
+@pytest.mark.parametrize("crossing", [18.0, 24.3, 30.0, 36.7, 42.0, 51.5])
+def test_with_history_the_search_needs_at_most_three_probes(crossing: float) -> None:
+    result, tried = run(CrfSearch(prior=crossing - 0.6), u_linear(crossing))
+    assert result.outcome is Outcome.FOUND
+    assert len(tried) <= 3
+
+
+def test_median_probes_beat_ab_av1_on_the_same_curves() -> None:
+    ours, theirs = [], []
+    for crossing in [x / 2 for x in range(30, 110, 3)]:
+        for k in (0.10, 0.13, 0.16):
+            curve = u_linear(crossing, k)
+            r1, t1 = run(CrfSearch(), curve)
+            _r2, t2 = run(AbAv1Search(), curve)
+            assert r1.outcome is Outcome.FOUND
+            ours.append(len(t1))
+            theirs.append(len(t2))
+    assert statistics.median(ours) <= 4
+    assert statistics.median(ours) < statistics.median(theirs)
+    assert max(ours) <= 6
+
+
+def test_the_first_probe_comes_from_the_prior_not_a_midpoint() -> None:
+    assert CrfSearch().next_crf() == 30.0  # svt-av1 cold start
+    assert CrfSearch(prior=27.1).next_crf() == 27.0  # rounded to the 0.25 step
+    assert CrfSearch(model=encoder_model("libx264")).next_crf() == 20.0
+    assert AbAv1Search().next_crf() == 37.5  # the anchor's blind midpoint
+
+
+def test_a_plateau_below_the_target_is_metric_saturated_within_six_probes() -> None:
+    result, tried = run(CrfSearch(), lambda c: 93.0 + 0.001 * (40 - c))
+    assert result.outcome is Outcome.SATURATED
+    assert len(tried) <= 6
+
+
+def test_an_unreachable_target_says_so_within_six_probes() -> None:
+    tiny = lambda c: 1.0  # noqa: E731 - size is no object: only quality is out of reach
+    result, tried = run(CrfSearch(), lambda c: 90.0 - 0.3 * c, size=tiny)  # below 95 everywhere
+    assert result.outcome in (Outcome.UNREACHABLE, Outcome.SATURATED)
+    assert len(tried) <= 6
+
+
+def test_an_unreachable_target_at_c_min_is_unreachable_quality() -> None:
+    result, tried = run(CrfSearch(prior=6.0), lambda c: 80.0 - (c - 5.0), size=lambda c: 1.0)
+    assert result.outcome is Outcome.UNREACHABLE
+    assert 5.0 in tried
+
+
+def test_quality_out_of_reach_within_the_size_cap_is_not_beneficial() -> None:
+    result, tried = run(CrfSearch(prior=6.0), lambda c: 80.0 - (c - 5.0))
+    assert result.outcome is Outcome.NOT_BENEFICIAL
+    assert len(tried) == 1  # lower CRFs only grow: no probe spent on them
+
+
+def test_quality_that_needs_more_than_the_size_cap_is_not_beneficial() -> None:
+    result, _ = run(CrfSearch(), u_linear(20.0), size=lambda c: 95.0 * math.exp(-0.115 * (c - 20)))
+    assert result.outcome is Outcome.NOT_BENEFICIAL
+
+
+def test_a_bumpy_curve_still_ends_with_a_probed_passing_crf() -> None:
+    curve = u_linear(33.0)
+    bumpy = lambda c: curve(c) + 0.8 * math.sin(3 * c)  # noqa: E731
+    result, tried = run(CrfSearch(), bumpy)
+    assert len(tried) <= 6
+    if result.outcome is Outcome.FOUND:
+        assert result.crf in tried
+        assert result.probe is not None
+        assert result.probe.mean >= 95.0
+
+
+def test_the_worst_sample_guard_refuses_a_mean_that_hides_a_bad_sample() -> None:
+    s = CrfSearch()
+    good_mean_bad_sample = ProbeResult(30.0, 95.5, 91.0, 90.0, 30.0)
+    assert not s.passes(good_mean_bad_sample)
+    assert CrfSearch(worst_margin=None).passes(good_mean_bad_sample)
+    assert not s.passes(ProbeResult(30.0, 95.5, 94.0, 87.0, 30.0))  # p1 guard
+
+
+def test_a_sample_failure_ends_the_search_with_its_outcome() -> None:
+    s = CrfSearch()
+    s.next_crf()
+    s.failed_sample("frame counts differ")
+    assert s.result is not None
+    assert s.result.outcome is Outcome.SAMPLE_FAILURE
+    assert s.next_crf() is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.floats(8.0, 65.0),
+    st.floats(0.05, 0.3),
+    st.floats(-1.5, 1.5),
+    st.floats(10.0, 90.0),
+    st.one_of(st.none(), st.floats(5.0, 70.0)),
+)
+def test_any_curve_ends_within_the_cap_without_repeats_and_inside_the_range(
+    crossing: float, k: float, wobble: float, size30: float, prior: float | None
+) -> None:
+    base = u_linear(crossing, k)
+    curve = lambda c: base(c) + wobble * math.sin(c)  # noqa: E731
+    search = CrfSearch(prior=prior)
+    result, tried = run(search, curve, size=lambda c: size_at(c, size30))
+    assert len(tried) <= search.max_probes
+    assert len(set(tried)) == len(tried)
+    assert all(5.0 <= c <= 70.0 for c in tried)
+    assert all(abs(c / 0.25 - round(c / 0.25)) < 1e-9 for c in tried)
+    if result.outcome is Outcome.FOUND:
+        assert result.crf in tried
+        assert result.probe is not None
+        assert search.passes(result.probe)
+        assert result.probe.percent <= search.max_percent
