@@ -68,7 +68,12 @@ class EncodeSettings:
         return {"libx264": "h264", "libx265": "hevc"}.get(self.encoder, "av1")
 
     def args(self, source: str, output: str, crf: float | None = None) -> list[str]:
-        """ffmpeg arguments (after the global ones) to encode `source` into `output`."""
+        """ffmpeg arguments (after the global ones) to encode `source` into `output`.
+
+        libsvtav1 gets its CRF inside `-svtav1-params` (merged with any given
+        there): ffmpeg's own `-crf` takes whole numbers up to 63 only, and
+        rounds 31.5 to 32 without a word.
+        """
         crf = self.crf if crf is None else crf
         out = ["-xerror", "-y", "-i", source, "-map", "0:v:0"]
         if self.audio == "copy":
@@ -76,8 +81,17 @@ class EncodeSettings:
         if self.subtitles == "copy":
             out += ["-map", "0:s?", "-c:s", "copy"]
         out += ["-c:v", self.encoder, "-preset", str(self.preset)]
-        out += ["-crf", f"{crf:g}", *self.extra, "-f", "matroska", output]
-        return out
+        extra = list(self.extra)
+        if self.encoder == "libsvtav1":
+            params = [f"crf={crf:g}"]
+            if "-svtav1-params" in extra:
+                i = extra.index("-svtav1-params")
+                params.append(extra[i + 1])
+                del extra[i : i + 2]
+            out += ["-svtav1-params", ":".join(params)]
+        else:
+            out += ["-crf", f"{crf:g}"]
+        return [*out, *extra, "-f", "matroska", output]
 
 
 @dataclass(frozen=True, slots=True)
