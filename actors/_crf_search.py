@@ -172,8 +172,7 @@ class CrfSearch:
                 f"and still below VMAF {self.target:g}",
             )  # fmt: skip
         if best is not None:
-            if best.percent > self.max_percent:
-                return self._found(best, "")
+            # (a pass over the size cap is no verdict: a higher CRF may pass smaller)
             fail = self._fail_above(best.crf)
             if fail is not None and fail.crf - best.crf <= step + 1e-9:
                 return self._found(best, "bracket exhausted")

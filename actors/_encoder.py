@@ -92,8 +92,12 @@ class EncoderStage(MediaStage):
         self.library.interrupt(job.id)
 
     def _sweep_work_dir(self) -> None:
-        """Our partials and logs of jobs no longer encoding (nothing else is touched)."""
-        live = {j.id for j in self.library.running(JobState.ENCODING)}
+        """Our work files of jobs no stage is working on (nothing else is touched)."""
+        live = {
+            j.id
+            for state in (JobState.ENCODING, JobState.CRF_SEARCHING)
+            for j in self.library.running(state)
+        }
         for path in self.work_dir.iterdir():
             if OUR_MARK not in path.name:
                 continue

@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS media_files (
     output_path TEXT,
     output_size INTEGER,
     encode TEXT,
+    search TEXT,
     skip_reason TEXT,
     fail_stage TEXT,
     fail_category TEXT,
@@ -59,12 +60,33 @@ CREATE TABLE IF NOT EXISTS media_files (
     updated REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS media_by_state ON media_files (state, id);
+CREATE TABLE IF NOT EXISTS crf_probes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job INTEGER NOT NULL,
+    target REAL NOT NULL,
+    crf REAL NOT NULL,
+    mean REAL NOT NULL,
+    worst REAL NOT NULL,
+    p1 REAL NOT NULL,
+    se REAL NOT NULL,
+    percent REAL NOT NULL,
+    seconds REAL NOT NULL,
+    samples TEXT NOT NULL,
+    cached INTEGER NOT NULL,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS crf_probes_by_job ON crf_probes (job, id);
+CREATE TABLE IF NOT EXISTS crf_cache (
+    key TEXT PRIMARY KEY,
+    result TEXT NOT NULL,
+    created REAL NOT NULL
+);
 CREATE INDEX IF NOT EXISTS media_by_output ON media_files (output_path);
 """
 _FIELDS = (
     "id, path, state, size, mtime_ns, digest, probe, crf, output_path, output_size, encode, "
     "skip_reason, fail_stage, fail_category, fail_code, fail_message, attempts, commit_plan, "
-    "commit_step, pgid, created, updated"
+    "commit_step, pgid, created, updated, search"
 )
 
 
@@ -100,6 +122,7 @@ class Job:
     pgid: int | None
     created: float
     updated: float
+    search: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -115,6 +138,7 @@ class Job:
             "attempts": self.attempts,
             "probe": self.probe,
             "encode": self.encode,
+            "search": self.search,
             "updated": self.updated,
         }
 
@@ -126,11 +150,12 @@ def _loads(v: str | None) -> Any:
 def _job(r: tuple[Any, ...]) -> Job:
     loads = _loads
     failure = (
-        {"stage": r[12], "category": r[13], "code": r[14], "message": r[15]} if r[12] else None
+        {"stage": r[12], "category": r[13], "code": r[14], "message": r[15]} if r[13] else None
     )
     return Job(
         r[0], r[1], JobState(r[2]), r[3], r[4], r[5], loads(r[6]), r[7], r[8], r[9],
         loads(r[10]), r[11], failure, r[16], loads(r[17]), r[18], r[19], r[20], r[21],
+        loads(r[22]),
     )  # fmt: skip
 
 
@@ -359,6 +384,67 @@ class Library:
                 continue
             done.append(job.id)
         return done
+
+    # -- the CRF search's records ---------------------------------------------------------
+
+    def record_probe(self, job_id: int, target: float, probe: dict[str, Any]) -> None:
+        with self.store.transaction() as db:
+            db.execute(
+                "INSERT INTO crf_probes (job, target, crf, mean, worst, p1, se, percent, seconds, "
+                "samples, cached, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    job_id, target, probe["crf"], probe["mean"], probe["worst"], probe["p1"],
+                    probe["se"], probe["percent"], probe["seconds"], json.dumps(probe["samples"]),
+                    int(probe["cached"]), time.time(),
+                ),
+            )  # fmt: skip
+
+    def probes_of(self, job_id: int) -> list[dict[str, Any]]:
+        rows = (
+            self.store.connection()
+            .execute(
+                "SELECT target, crf, mean, worst, p1, se, percent, seconds, cached FROM crf_probes "
+                "WHERE job=? ORDER BY id",
+                (job_id,),
+            )
+            .fetchall()
+        )
+        keys = ("target", "crf", "mean", "worst", "p1", "se", "percent", "seconds", "cached")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def sibling_crfs(self, directory: str, height: int | None, exclude: int) -> list[float]:
+        """Chosen CRFs of other files in `directory` with the same height (same class)."""
+        rows = (
+            self.store.connection()
+            .execute(
+                "SELECT crf, probe FROM media_files WHERE id != ? AND crf IS NOT NULL AND "
+                "path LIKE ? AND state IN ('crf_searched', 'encoding', 'encoded')",
+                (exclude, directory.rstrip("/") + "/%"),
+            )
+            .fetchall()
+        )
+        out = []
+        for crf, probe in rows:
+            streams = (json.loads(probe) or {}).get("streams", []) if probe else []
+            h = next((s.get("height") for s in streams if s.get("kind") == "video"), None)
+            if h == height:
+                out.append(float(crf))
+        return out
+
+    def cache_get(self, key: str) -> dict[str, Any] | None:
+        row = (
+            self.store.connection()
+            .execute("SELECT result FROM crf_cache WHERE key=?", (key,))
+            .fetchone()
+        )
+        return None if row is None else dict(json.loads(row[0]))
+
+    def cache_put(self, key: str, result: dict[str, Any]) -> None:
+        with self.store.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO crf_cache (key, result, created) VALUES (?, ?, ?)",
+                (key, json.dumps(result), time.time()),
+            )
 
     def cancel_queued(self, job_id: int) -> bool:
         """Cancel a job waiting in a queue; False if it is not waiting (running or ended)."""

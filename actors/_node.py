@@ -24,6 +24,7 @@ from pipecast.transport import BadRequest, HistoryLimits
 
 from ._bridge import BridgeConfig, BridgeHandle, start_bridge
 from ._control_server import ControlServer
+from ._crf_stage import CrfSearchStage
 from ._encoder import EncoderStage
 from ._invocation_log import InvocationLog
 from ._library import Library
@@ -47,6 +48,7 @@ STAGE_KINDS: dict[str, type[Stage]] = {
     "checksum": ChecksumStage,
     "analyze": AnalyzerStage,
     "crf": FixedCrfStage,
+    "crf_search": CrfSearchStage,
     "encode": EncoderStage,
 }
 
@@ -76,7 +78,7 @@ class StageConfig:
 # the media pipeline: analyze -> choose a CRF -> encode, verify, commit
 MEDIA_STAGES = (
     StageConfig("analyze", "analyze"),
-    StageConfig("crf_search", "crf"),
+    StageConfig("crf_search", "crf_search"),
     StageConfig("encode", "encode"),
 )
 
@@ -102,7 +104,11 @@ class NodeConfig:
         media = [s for s in self.stages if issubclass(STAGE_KINDS[s.kind], MediaStage)]
         kinds = [s.kind for s in media]
         if len(set(kinds)) != len(kinds):
-            raise BadRequest("at most one media stage of each kind (analyze, crf, encode)")
+            raise BadRequest(
+                "at most one media stage of each kind (analyze, crf/crf_search, encode)"
+            )
+        if {"crf", "crf_search"} <= set(kinds):
+            raise BadRequest("one CRF stage: crf (fixed) or crf_search")
         if media and self.stages[0].kind != "analyze":
             raise BadRequest("the media pipeline's first stage must be of kind analyze")
         networks = [n.network for n in self.networks]

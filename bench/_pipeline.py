@@ -59,15 +59,22 @@ def _raw(clips: list[Path], out: Path, settings: Any) -> float:
 def _pipeline(
     clips: list[Path], data: Path, settings: Any, verify_decode: bool = True
 ) -> tuple[float, float]:
-    from pipecast.actors import MediaPolicy, Node, NodeConfig  # noqa: PLC0415
+    from pipecast.actors import MediaPolicy, Node, NodeConfig, StageConfig  # noqa: PLC0415
     from pipecast.transport import Update  # noqa: PLC0415
     from pipecast.transport._control import ControlClient  # noqa: PLC0415
 
     loop = "tcp://127.0.0.1:*"
     policy = MediaPolicy(min_bytes=1024, max_output_ratio=10.0, verify_decode=verify_decode)
-    node = Node(
-        NodeConfig(loop, loop, loop, data_dir=data, networks=(), media=policy, encode=settings)
-    ).start()
+    # the configured CRF, as the raw command has: the CRF search's cost is `bench crf`'s
+    stages = (
+        StageConfig("analyze", "analyze"),
+        StageConfig("crf_search", "crf"),
+        StageConfig("encode", "encode"),
+    )
+    config = NodeConfig(
+        loop, loop, loop, data_dir=data, stages=stages, networks=(), media=policy, encode=settings
+    )
+    node = Node(config).start()
     ended = threading.Event()
 
     def on_event(ev: Any) -> None:  # the bridge's thread: an event, not polling

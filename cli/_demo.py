@@ -69,7 +69,14 @@ def _line(ev: Update) -> str:
     item = d.get("item") or {}
     name = Path(item["path"]).name if item.get("path") else ""
     extra = ""
-    if "fps" in detail:
+    if "probe" in detail and detail.get("crf") is not None:
+        done = detail.get("probes") or []
+        last = f" | last crf {done[-1]['crf']:g} VMAF {done[-1]['mean']:.2f}" if done else ""
+        extra = (
+            f" probe {detail['probe']} crf {detail['crf']:g} {detail['phase']} "
+            f"{detail['sample']}{last}"
+        )
+    elif "fps" in detail:
         eta = detail.get("eta")
         extra = (
             f" {detail.get('phase', '')} frame {detail['frames']}/{detail['total_frames']}"
@@ -116,8 +123,14 @@ def _demo_watch(node: Any, clip: Path, as_json: bool) -> None:
     if job["state"] != "encoded":
         raise CliError(f"the sample ended {job['state']}: {job['failure'] or job['skip_reason']}")
     ratio = job["output_size"] / job["size"]
+    search = job.get("search") or {}
+    how = (
+        f" (search: {search['probes']} probes, predicted VMAF {search['predicted_vmaf']:.2f})"
+        if "predicted_vmaf" in search
+        else ""
+    )
     click.echo(
         f"encoded {clip.name}: {job['size']:,} -> {job['output_size']:,} bytes "
-        f"({ratio:.0%}) at crf {job['crf']:g}, verified and committed",
+        f"({ratio:.0%}) at crf {job['crf']:g}{how}, verified and committed",
         err=as_json,
     )

@@ -168,3 +168,14 @@ def test_any_curve_ends_within_the_cap_without_repeats_and_inside_the_range(
         assert result.probe is not None
         assert search.passes(result.probe)
         assert result.probe.percent <= search.max_percent
+
+
+def test_a_pass_over_the_size_cap_keeps_searching_at_higher_crfs() -> None:
+    # passes up to crf 40; only above crf 34 is the size under the cap
+    result, tried = run(
+        CrfSearch(), u_linear(40.0), size=lambda c: 80.0 * math.exp(-0.115 * (c - 34))
+    )
+    assert result.outcome is Outcome.FOUND
+    assert result.crf is not None
+    assert result.crf > 34.0
+    assert tried[0] == 30.0

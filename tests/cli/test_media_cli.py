@@ -14,7 +14,11 @@ from pipecast.testing import NodeProcess, wait_for
 @pytest.fixture
 def running(tmp_path: Path):
     config = tmp_path / "node.toml"
-    config.write_text("[media]\nmin_bytes = 1024\n\n[encode]\npreset = 12\ncrf = 40\n")
+    stages = (("analyze", "analyze"), ("crf_search", "crf"), ("encode", "encode"))
+    config.write_text(
+        "[media]\nmin_bytes = 1024\n\n[encode]\npreset = 12\ncrf = 40\n\n"
+        + "".join(f'[[stages]]\nname = "{n}"\nkind = "{k}"\n\n' for n, k in stages)
+    )
     node = NodeProcess(tmp_path / "data", "--config", str(config))
     yield node
     node.close()

@@ -16,12 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from pipecast.actors import EncodeSettings, MediaPolicy, make_clip
+from pipecast.actors import EncodeSettings, MediaPolicy, StageConfig, make_clip
 from pipecast.actors._probe import probe
 from pipecast.testing import NodeProcess, start_test_node, wait_for
 from pipecast.transport._control import ControlClient
 
 SETTINGS = EncodeSettings(preset=12, crf=40)
+FIXED_CRF = (
+    StageConfig("analyze", "analyze"),
+    StageConfig("crf_search", "crf"),
+    StageConfig("encode", "encode"),
+)
 
 
 def sha(path: Path) -> str:
@@ -42,6 +47,18 @@ def node_process(
             [encode]
             preset = {preset}
             crf = {SETTINGS.crf}
+
+            [[stages]]
+            name = "analyze"
+            kind = "analyze"
+
+            [[stages]]
+            name = "crf_search"
+            kind = "crf"
+
+            [[stages]]
+            name = "encode"
+            kind = "encode"
             """
         )
     )
@@ -82,6 +99,7 @@ def test_a1_kill_9_at_each_commit_step_then_restart_ends_encoded_with_nothing_lo
         assert sha(clip) == original
     node = start_test_node(
         tmp_path / "data",
+        FIXED_CRF,
         media=MediaPolicy(replace=replace, min_bytes=1024),
         encode=SETTINGS,
         networks=(),
@@ -137,8 +155,9 @@ def test_c2_kill_9_during_the_encode_kills_ffmpeg_too_and_the_restart_encodes_ag
     finally:
         proc.close()
     node = start_test_node(
-        tmp_path / "data", media=MediaPolicy(min_bytes=1024), encode=SETTINGS, networks=()
-    )
+        tmp_path / "data", FIXED_CRF, media=MediaPolicy(min_bytes=1024), encode=SETTINGS,
+        networks=(),
+    )  # fmt: skip
     try:
         c = ControlClient(node.control_endpoint, timeout=10)
         job = c.call("jobs")["jobs"][0]

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from pipecast.actors import EncodeSettings, JobState, MediaPolicy, Node, make_clip
+from pipecast.actors import EncodeSettings, JobState, MediaPolicy, Node, StageConfig, make_clip
 from pipecast.actors._ffmpeg import run_ffmpeg
 from pipecast.actors._probe import probe
 from pipecast.testing import Collector, start_test_node, wait_for
@@ -24,6 +24,12 @@ from pipecast.transport import RemoteError
 from pipecast.transport._control import ControlClient
 
 FAST = EncodeSettings(preset=12, crf=40)
+# these tests are about the pipeline, not the search: every file gets FAST.crf
+FIXED_CRF = (
+    StageConfig("analyze", "analyze"),
+    StageConfig("crf_search", "crf"),
+    StageConfig("encode", "encode"),
+)
 POLICY = MediaPolicy(min_bytes=1024)
 
 
@@ -46,7 +52,7 @@ class Media:
 
     def start(self) -> None:
         self.node = start_test_node(
-            self.tmp / "data", media=self.policy, encode=self.settings, networks=()
+            self.tmp / "data", FIXED_CRF, media=self.policy, encode=self.settings, networks=()
         )
         self.client = ControlClient(self.node.control_endpoint, timeout=10)
 

@@ -1,0 +1,377 @@
+"""The CRF search stage: samples, probe encodes and VMAF, steered by `CrfSearch`.
+
+Per job: plan samples at keyframes (or a full pass for short files), cut them
+by stream copy and check them, then for each CRF the strategy names, encode
+every sample with exactly the final encode's arguments and score it with
+libvmaf, one ffmpeg task per step (so pause, suspend, cancel and status
+interleave, and the state is published at least every 2 s). Each finished
+probe is stored (`crf_probes`); each sample encode + score is cached under a
+key of the source fingerprint, the sample, the ffmpeg build, the arguments
+and the VMAF options. Outcomes: found -> crf_searched with the CRF and the
+prediction; not_beneficial -> a persisted skip; unreachable_quality (after
+retries at the target - 1 down to max(90, target - 2), reusing cached
+probes), metric_saturated, sample_failure (after one retry as a full pass)
+and metric -> failed with that category.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import logging
+import statistics
+import subprocess
+import time
+from collections import deque
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ._crf_search import CrfSearch, Outcome, ProbeResult, encoder_model
+from ._ffmpeg import FfmpegJob, classify_failure, ffmpeg_exe
+from ._job_states import JobState, MediaFailure
+from ._media_config import OUR_MARK
+from ._media_stage import MediaStage
+from ._probe import Probe
+from ._samples import SamplePlan, plan_samples, score_probe
+from ._store import WorkItem
+from ._vmaf import VMAF_OPTIONS, count_frames, keyframes, read_vmaf_log, vmaf_args
+
+__all__ = ["CrfSearchStage"]
+
+log = logging.getLogger("pipecast.crf")
+
+_STEP_WAIT = 0.25
+
+
+@functools.cache
+def _ffmpeg_build() -> str:
+    out = subprocess.run(  # noqa: S603 - our binary
+        [ffmpeg_exe(), "-version"], capture_output=True, text=True, check=False
+    )
+    return out.stdout.splitlines()[0] if out.stdout else "unknown"
+
+
+class CrfSearchStage(MediaStage):
+    RUNNING_STATE = JobState.CRF_SEARCHING
+    OPTIONS = frozenset({"target", "max_percent", "max_probes"})
+
+    def __init__(
+        self, *, target: float = 95.0, max_percent: float = 80.0, max_probes: int = 6, **kw: Any
+    ) -> None:
+        super().__init__(**kw)
+        self.target, self.max_percent, self.max_probes = target, max_percent, max_probes
+        self._reset()
+
+    def _reset(self) -> None:
+        self._job: FfmpegJob | None = None
+        self._task: tuple[str, int] | None = None
+        self._tasks: deque[tuple[str, int]] = deque()
+        self._search: CrfSearch | None = None
+        self._crf: float | None = None
+        self._plan = SamplePlan(True, ())
+        self._results: dict[int, dict[str, Any]] = {}
+        self._sample_sizes: dict[int, int] = {}
+        self._done_tasks = 0
+        self._probes: list[dict[str, Any]] = []
+        self._sample_encodes = 0
+        self._retries = 0
+        self._metric_retried = False
+        self._target = self.target
+
+    # -- one job -----------------------------------------------------------------------
+
+    def begin_item(self, item: WorkItem) -> None:
+        self._reset()
+        job = self.library.get(item.id)
+        assert job is not None
+        assert job.probe is not None
+        self._jobrow = job
+        self._info = Probe.from_dict(job.probe)
+        video = self._info.video
+        assert video is not None
+        self._plan = plan_samples(self._info.duration, video.fps or 0.0, keyframes(job.path))
+        self._start_search(full_pass=self._plan.full_pass)
+
+    def _start_search(self, full_pass: bool) -> None:
+        job = self._jobrow
+        if full_pass and not self._plan.full_pass:
+            self._plan = SamplePlan(True, ())
+        prior = self._prior()
+        self._search = CrfSearch(
+            self._target, self.max_percent, encoder_model(self.settings.encoder), prior,
+            self.max_probes,
+        )  # fmt: skip
+        self._tasks.clear()
+        if not self._plan.full_pass and not self._sample_sizes:
+            self._tasks.extend(("cut", i) for i in range(len(self._plan.samples)))
+        log.info(
+            "%s: job %d: %s, first crf from %s",
+            self.actor_name,
+            job.id,
+            "full pass" if self._plan.full_pass else f"{len(self._plan.samples)} samples",
+            "history or siblings" if prior is not None else "the cold start",
+        )
+        self._next_probe()
+
+    def _prior(self) -> float | None:
+        job = self._jobrow
+        history = [p for p in self.library.probes_of(job.id) if p["mean"] >= self._target]
+        if history:
+            return float(max(p["crf"] for p in history))
+        video = self._info.video
+        siblings = self.library.sibling_crfs(
+            str(Path(job.path).parent), video.height if video else None, job.id
+        )
+        return statistics.median(siblings) if siblings else None
+
+    def _next_probe(self) -> None:
+        assert self._search is not None
+        self._crf = self._search.next_crf()
+        self._results = {}
+        if self._crf is not None:
+            n = 1 if self._plan.full_pass else len(self._plan.samples)
+            for i in range(n):
+                self._tasks.extend([("encode", i), ("score", i)])
+
+    def advance(self, item: WorkItem) -> dict[str, Any] | None:
+        if self._job is not None:
+            return self._poll()
+        if self._tasks:
+            self._start(self._tasks.popleft())
+            self._publish_detail()
+            return None
+        if self._crf is not None:
+            self._finish_probe()
+            return None
+        return self._outcome()
+
+    # -- tasks --------------------------------------------------------------------------
+
+    def _paths(self, i: int) -> tuple[str, str, str]:
+        """(reference, distorted, vmaf log) of sample i at the current CRF."""
+        base = self.work_dir / f".{self._jobrow.id}{OUR_MARK}"
+        ref = self._jobrow.path if self._plan.full_pass else f"{base}sample{i}.mkv"
+        return ref, f"{base}probe{i}.mkv", f"{base}vmaf{i}.json"
+
+    def _cache_key(self, i: int) -> str:
+        sample = "full" if self._plan.full_pass else asdict(self._plan.samples[i])
+        args = self.settings.args("{in}", "{out}", self._crf)
+        key = [self._jobrow.size, self._jobrow.digest, sample, _ffmpeg_build(), args, VMAF_OPTIONS]
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+    def _start(self, task: tuple[str, int]) -> None:
+        kind, i = task
+        ref, dist, vlog = self._paths(i)
+        if kind == "cut":
+            s = self._plan.samples[i]
+            args = ["-y", "-ss", f"{s.start}", "-i", self._jobrow.path, "-map", "0:v:0",
+                    "-frames:v", str(s.frames), "-c:v", "copy", "-an", "-sn", ref]  # fmt: skip
+        elif kind == "encode":
+            cached = self.library.cache_get(self._cache_key(i))
+            if cached is not None:
+                self._results[i] = {**cached, "cached": True}
+                with contextlib.suppress(ValueError):
+                    self._tasks.remove(("score", i))
+                self._done_tasks += 2
+                return
+            args = self.settings.args(ref, dist, self._crf)
+            self._sample_encodes += 1
+        else:
+            video = self._info.video
+            assert video is not None
+            args = vmaf_args(dist, ref, vlog, video.width or 0, video.height or 0)
+        self._task, self._task_started = task, time.monotonic()
+        name = f".{self._jobrow.id}{OUR_MARK}{kind}{i}.log"
+        self._job = FfmpegJob(args, self.work_dir / name)
+        self.library.set_fields(self._jobrow.id, pgid=self._job.pgid)
+
+    def _poll(self) -> dict[str, Any] | None:
+        assert self._job is not None
+        assert self._task is not None
+        self._job.read_progress(_STEP_WAIT)
+        code = self._job.poll()
+        if code is None:
+            self._publish_detail()
+            return None
+        errors = self._job.errors()
+        self._job.close()
+        self._job = None
+        kind, i = self._task
+        self._done_tasks += 1
+        seconds = time.monotonic() - self._task_started
+        if code != 0:
+            if kind == "score" and not self._metric_retried:
+                self._metric_retried = True  # G7: a scoring failure is retried once
+                self._tasks.appendleft(("score", i))
+                return None
+            failure = classify_failure(code, errors, f"crf {kind}")
+            if kind == "score":
+                raise MediaFailure("metric", failure.code, str(failure))
+            raise failure
+        ref, dist, vlog = self._paths(i)
+        if kind == "cut":
+            self._check_cut(i, ref)
+        elif kind == "encode":
+            self._results[i] = {"size": Path(dist).stat().st_size, "seconds": seconds}
+        else:
+            try:
+                scores = read_vmaf_log(Path(vlog))
+            except MediaFailure:
+                if self._metric_retried:
+                    raise
+                self._metric_retried = True
+                self._tasks.appendleft(("score", i))
+                return None
+            ref_frames = count_frames(ref)
+            if len(scores) != ref_frames or count_frames(dist) != ref_frames:
+                # G1: never a score from misaligned frames; one retry as a full pass
+                why = f"sample {i}: {len(scores)} frames scored, {ref_frames} in the reference"
+                if self._plan.full_pass or self._retries >= 3:
+                    raise _Misaligned(why)
+                log.warning("%s: %s; searching again on the full file", self.actor_name, why)
+                self._retries += 1
+                self._probes.clear()
+                self._start_search(full_pass=True)
+                return None
+            self._results[i]["scores"] = scores
+            self.library.cache_put(self._cache_key(i), self._results[i])
+            Path(dist).unlink(missing_ok=True)
+        return None
+
+    def _check_cut(self, i: int, path: str) -> None:
+        size = Path(path).stat().st_size if Path(path).exists() else 0
+        want = self._plan.samples[i].frames
+        got = count_frames(path) if size else 0
+        if size <= 1024 or abs(got - want) > 1:
+            raise MediaFailure(
+                "sample_failure", "BAD_SAMPLE", f"sample {i}: {size} bytes, {got} of {want} frames"
+            )
+        self._sample_sizes[i] = size
+
+    def _finish_probe(self) -> None:
+        assert self._search is not None
+        assert self._crf is not None
+        n = len(self._results)
+        scores = score_probe([r["scores"] for _, r in sorted(self._results.items())])
+        encoded = sum(r["size"] for r in self._results.values())
+        if self._plan.full_pass:
+            base = self._jobrow.size
+        else:
+            base = sum(self._sample_sizes[i] for i in self._results)
+        percent = 100.0 * encoded / base if base else 100.0
+        seconds = sum(r["seconds"] for r in self._results.values())
+        probe = ProbeResult(
+            self._crf, scores.mean, scores.worst, scores.p1, round(percent, 3), seconds
+        )
+        self._search.feed(probe)
+        record = {
+            **asdict(probe),
+            "se": scores.se,
+            "samples": list(scores.per_sample),
+            "cached": all(r.get("cached") for r in self._results.values()),
+        }
+        self.library.record_probe(self._jobrow.id, self._target, record)
+        self._probes.append(record)
+        log.info(
+            "%s: job %d crf %g -> VMAF %.2f (worst %.2f, p1 %.2f) %.1f %% over %d sample(s)",
+            self.actor_name, self._jobrow.id, probe.crf, probe.mean, probe.worst, probe.p1,
+            percent, n,
+        )  # fmt: skip
+        self._next_probe()
+
+    def _outcome(self) -> dict[str, Any] | None:
+        assert self._search is not None
+        assert self._search.result is not None
+        result = self._search.result
+        floor = max(90.0, self.target - 2.0)
+        if (
+            result.outcome is Outcome.UNREACHABLE
+            and self._target - 1 >= floor
+            and self._retries < 3
+        ):
+            self._retries += 1
+            self._target -= 1
+            log.info("%s: unreachable; retrying at VMAF %g", self.actor_name, self._target)
+            self._start_search(full_pass=self._plan.full_pass)
+            return None  # the search goes on at the lower target
+        summary = self._summary(result)
+        if result.outcome is Outcome.FOUND:
+            assert result.crf is not None
+            return {"crf": result.crf, "search": summary}
+        if result.outcome is Outcome.NOT_BENEFICIAL:
+            return {"outcome": "skipped", "reason": "not_beneficial", "search": summary}
+        raise MediaFailure(result.outcome.value, result.outcome.name, result.reason)
+
+    def _summary(self, result: Any) -> dict[str, Any]:
+        probe = result.probe
+        info = self._info
+        fps = (info.video.fps if info.video else None) or 1.0
+        frames = sum(s.frames for s in self._plan.samples)
+        sampled = info.duration if self._plan.full_pass else frames / fps
+        out: dict[str, Any] = {
+            "outcome": result.outcome.value,
+            "reason": result.reason,
+            "target": self._target,
+            "probes": len(self._probes),
+            "sample_encodes": self._sample_encodes,
+            "samples": "full" if self._plan.full_pass else len(self._plan.samples),
+        }
+        if probe is not None:
+            out.update(
+                predicted_vmaf=probe.mean,
+                worst_sample=probe.worst,
+                p1=probe.p1,
+                predicted_percent=probe.percent,
+                predicted_size=round(self._jobrow.size * probe.percent / 100),
+                predicted_seconds=round(probe.seconds * info.duration / max(sampled, 1e-6), 2),
+            )
+        return out
+
+    def _publish_detail(self) -> None:
+        expected = max(self._done_tasks + len(self._tasks) + 1, self._estimate())
+        self.progress = max(self.progress, min(0.99, self._done_tasks / expected))
+        kind, i = self._task if self._task else ("planning", 0)
+        n = 1 if self._plan.full_pass else len(self._plan.samples)
+        self.detail = {
+            "phase": kind,
+            "probe": len(self._probes) + 1,
+            "crf": self._crf,
+            "sample": f"{i + 1}/{n}",
+            "probes": [
+                {k: p[k] for k in ("crf", "mean", "worst", "p1", "percent")} for p in self._probes
+            ],
+        }
+
+    def _estimate(self) -> int:
+        n = 1 if self._plan.full_pass else len(self._plan.samples)
+        cuts = 0 if self._plan.full_pass else n
+        return cuts + 4 * 2 * n  # about four probes of an encode and a score per sample
+
+    def end_item(self, item: WorkItem) -> None:
+        if self._job is not None:
+            self._job.terminate()
+            self._job = None
+        for path in self.work_dir.glob(f".{item.id}{OUR_MARK}*"):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+    def suspend_item(self, item: WorkItem) -> None:
+        if self._job is not None:
+            self._job.suspend()
+
+    def resume_item(self, item: WorkItem) -> None:
+        if self._job is not None:
+            self._job.resume()
+
+    def cancel_item(self, item: WorkItem) -> None:
+        if self._job is not None:
+            self._job.terminate()
+            self._job = None
+
+
+class _Misaligned(MediaFailure):
+    def __init__(self, message: str) -> None:
+        super().__init__("sample_failure", "VFR_MISALIGNED", message)

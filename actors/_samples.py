@@ -1,0 +1,96 @@
+"""Where to take CRF samples, and what a probe's scores add up to. Pure.
+
+`plan_samples` spreads n = clamp(ceil(D / 8 min), 4, 12) samples of 12 s
+over [2 %, 98 %] of the file, one per stratum, each starting at the keyframe
+nearest its stratum's centre (so a stream copy cuts it frame-exactly); when
+the samples would cover 85 % of the file or more, it plans a full pass
+instead. `score_probe` turns per-sample frame scores and sizes into the
+probe's mean (frame-weighted), worst sample, 1st-percentile frame and
+standard error.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = ["Sample", "SamplePlan", "plan_samples", "score_probe"]
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    start: float  # seconds, at a keyframe
+    frames: int
+
+
+@dataclass(frozen=True, slots=True)
+class SamplePlan:
+    full_pass: bool
+    samples: tuple[Sample, ...]  # empty for a full pass
+
+    def key(self) -> str:
+        if self.full_pass:
+            return "full"
+        return ";".join(f"{s.start:.3f}+{s.frames}" for s in self.samples)
+
+
+def plan_samples(
+    duration: float,
+    fps: float,
+    keyframes: Sequence[float],
+    every: float = 480.0,
+    length: float = 12.0,
+    n_min: int = 4,
+    n_max: int = 12,
+) -> SamplePlan:
+    n = max(n_min, min(n_max, math.ceil(duration / every)))
+    if n * length >= 0.85 * duration or fps <= 0:
+        return SamplePlan(True, ())
+    frames = max(1, round(length * fps))
+    lo, hi = 0.02 * duration, 0.98 * duration
+    width = (hi - lo) / n
+    keys = sorted(k for k in keyframes if 0 <= k <= duration - length)
+    chosen: list[Sample] = []
+    for i in range(n):
+        start_lo = lo + i * width
+        centre = start_lo + width / 2 - length / 2
+        inside = [k for k in keys if start_lo <= k <= start_lo + width - length]
+        pool = inside or keys
+        start = min(pool, key=lambda k: abs(k - centre)) if pool else max(0.0, centre)
+        if chosen and start < chosen[-1].start + length:
+            continue  # keyframes too sparse to keep the samples apart: one fewer
+        chosen.append(Sample(round(start, 3), frames))
+    if len(chosen) < n_min:
+        return SamplePlan(True, ())
+    return SamplePlan(False, tuple(chosen))
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeScores:
+    mean: float
+    worst: float
+    p1: float
+    se: float
+    per_sample: tuple[float, ...]
+
+
+def score_probe(frame_scores: Sequence[Sequence[float]]) -> ProbeScores:
+    """Per-sample frame VMAF lists -> mean, worst sample, 1st-percentile frame, SE."""
+    samples = [list(s) for s in frame_scores if s]
+    if not samples:
+        raise ValueError("no frame scores")
+    means = [sum(s) / len(s) for s in samples]
+    frames = sorted(v for s in samples for v in s)
+    total = sum(len(s) for s in samples)
+    mean = sum(sum(s) for s in samples) / total
+    p1 = frames[min(len(frames) - 1, int(0.01 * (len(frames) - 1) + 0.5))]
+    if len(means) > 1:
+        m = sum(means) / len(means)
+        sd = math.sqrt(sum((x - m) ** 2 for x in means) / (len(means) - 1))
+        se = sd / math.sqrt(len(means))
+    else:
+        se = 0.0
+    return ProbeScores(
+        round(mean, 4), round(min(means), 4), round(p1, 4), round(se, 4), tuple(means)
+    )

@@ -1,0 +1,67 @@
+"""libvmaf through ffmpeg, keyframes and frame counts through PyAV.
+
+`vmaf_args` builds the scoring command (model `vmaf_v0.6.1`, `vmaf_4k_v0.6.1`
+above 2560x1440; every frame scored, a per-frame JSON log); `read_vmaf_log`
+returns the per-frame scores or raises `MediaFailure` (`metric`). The PyAV
+helpers run in the calling stage's thread and block while they read the
+file's packets (no decoding).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+
+from ._job_states import MediaFailure
+
+__all__ = ["VMAF_OPTIONS", "count_frames", "keyframes", "read_vmaf_log", "vmaf_args"]
+
+VMAF_OPTIONS = "libvmaf n_threads=auto, no subsampling, setpts both to 0"  # part of cache keys
+
+
+def vmaf_args(distorted: str, reference: str, log_path: str, width: int, height: int) -> list[str]:
+    model = "vmaf_4k_v0.6.1" if width > 2560 and height > 1440 else "vmaf_v0.6.1"
+    graph = (
+        "[0:v]setpts=PTS-STARTPTS[d];[1:v]setpts=PTS-STARTPTS[r];"
+        f"[d][r]libvmaf=model=version={model}:log_fmt=json:log_path={log_path}"
+    )
+    return ["-i", distorted, "-i", reference, "-filter_complex", graph, "-f", "null", "-"]
+
+
+def read_vmaf_log(path: Path) -> list[float]:
+    try:
+        frames = json.loads(path.read_text())["frames"]
+        scores = [float(f["metrics"]["vmaf"]) for f in frames]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise MediaFailure(
+            "metric", "VMAF_PARSE", f"no VMAF scores in {path.name}: {exc}"
+        ) from None
+    if not scores:
+        raise MediaFailure("metric", "VMAF_EMPTY", f"{path.name} scored no frame")
+    return scores
+
+
+def keyframes(path: str | Path) -> list[float]:
+    """Times (s) of the first video stream's keyframes, from its packets."""
+    out = []
+    try:
+        with av.open(str(path)) as c:
+            stream = c.streams.video[0]
+            for packet in c.demux(stream):
+                if packet.is_keyframe and packet.pts is not None and packet.time_base:
+                    out.append(float(packet.pts * packet.time_base))
+    except (av.error.FFmpegError, OSError, IndexError) as exc:
+        raise MediaFailure("source_corrupt", "UNREADABLE", f"cannot read {path}: {exc}") from None
+    return sorted(out)
+
+
+def count_frames(path: str | Path) -> int:
+    """Video packets (= frames) of the first video stream."""
+    try:
+        with av.open(str(path)) as c:
+            stream = c.streams.video[0]
+            return sum(1 for p in c.demux(stream) if p.size)
+    except (av.error.FFmpegError, OSError, IndexError) as exc:
+        raise MediaFailure("sample_failure", "UNREADABLE", f"cannot read {path}: {exc}") from None
