@@ -34,6 +34,7 @@ def make_clip(
     audio: bool = True,
     subtitles: bool = False,
     crf: int = 12,
+    gop: int | None = None,
 ) -> Path:
     """Write a clip to `path` (its extension picks the container); raises PipecastError."""
     out = Path(path)
@@ -59,6 +60,8 @@ def make_clip(
         "-pix_fmt",
         "yuv420p",
     ]
+    if gop is not None:
+        args += ["-g", str(gop)]
     if audio:
         args += ["-c:a", "aac", "-b:a", "64k"]
     if subtitles:

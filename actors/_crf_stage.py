@@ -29,6 +29,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from pipecast.transport import BadRequest
+
 from ._crf_search import CrfSearch, Outcome, ProbeResult, encoder_model
 from ._ffmpeg import FfmpegJob, classify_failure, ffmpeg_exe
 from ._job_states import JobState, MediaFailure
@@ -62,6 +64,12 @@ class CrfSearchStage(MediaStage):
         self, *, target: float = 95.0, max_percent: float = 80.0, max_probes: int = 6, **kw: Any
     ) -> None:
         super().__init__(**kw)
+        if type(target) not in (int, float) or not 50 <= target <= 100:
+            raise BadRequest("target must be a VMAF from 50 to 100")
+        if type(max_percent) not in (int, float) or not 0 < max_percent <= 1000:
+            raise BadRequest("max_percent must be in (0, 1000]")
+        if type(max_probes) is not int or not 1 <= max_probes <= 20:
+            raise BadRequest("max_probes must be an int from 1 to 20")
         self.target, self.max_percent, self.max_probes = target, max_percent, max_probes
         self._reset()
 

@@ -1,0 +1,180 @@
+"""The CRF search with real samples, encodes and libvmaf (G1-G9 where they need ffmpeg)."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipecast.actors import (
+    EncodeSettings,
+    Library,
+    MediaPolicy,
+    Node,
+    StageConfig,
+    Store,
+    make_clip,
+)
+from pipecast.actors._ffmpeg import run_ffmpeg
+from pipecast.actors._vmaf import read_vmaf_log, vmaf_args
+from pipecast.testing import Collector, start_test_node, wait_for
+from pipecast.transport._control import ControlClient
+
+SETTINGS = EncodeSettings(preset=12)
+STAGES = (
+    StageConfig("analyze", "analyze"),
+    StageConfig("crf_search", "crf_search"),
+    StageConfig("encode", "encode"),
+)
+
+
+class Searching:
+    def __init__(self, tmp: Path, settings: EncodeSettings = SETTINGS, **search: Any) -> None:
+        self.tmp, self.lib = tmp, tmp / "library"
+        self.lib.mkdir(exist_ok=True)
+        stages = (STAGES[0], StageConfig("crf_search", "crf_search", search), STAGES[2])
+        self.node: Node = start_test_node(
+            tmp / "data", stages, media=MediaPolicy(min_bytes=1024), encode=settings, networks=()
+        )
+        self.client = ControlClient(self.node.control_endpoint, timeout=10)
+
+    def wait(self, job_id: int, *states: str, timeout: float = 120) -> dict[str, Any]:
+        def job() -> dict[str, Any]:
+            return next(j for j in self.client.call("jobs")["jobs"] if j["id"] == job_id)
+
+        assert wait_for(lambda: job()["state"] in states, timeout, 0.1), job()
+        return job()
+
+    def probes(self, job_id: int) -> list[dict[str, Any]]:
+        store = Store(self.tmp / "data" / "pipecast.db")
+        try:
+            return Library(store).probes_of(job_id)
+        finally:
+            store.close()
+
+
+@pytest.fixture
+def searching(tmp_path: Path) -> Iterator[Searching]:
+    s = Searching(tmp_path)
+    yield s
+    s.node.stop()
+
+
+def full_vmaf(output: Path, source: Path, tmp: Path) -> float:
+    log = tmp / "full.json"
+    code, errors = run_ffmpeg(vmaf_args(str(output), str(source), str(log), 320, 240))
+    assert code == 0, errors
+    scores = read_vmaf_log(log)
+    return sum(scores) / len(scores)
+
+
+def test_a_sampled_search_keeps_its_promise_on_the_whole_file(searching: Searching) -> None:
+    clip = make_clip(searching.lib / "long.mkv", seconds=64, source="testsrc2", gop=48)
+    watch = Collector(searching.node, ("stage/crf_search",)).start()
+    try:
+        (job_id,) = searching.client.call("enqueue", paths=[str(clip)])["ids"]
+        job = searching.wait(job_id, "encoded", "failed", "skipped", timeout=300)
+    finally:
+        watch.stop()
+    assert job["state"] == "encoded", job
+    search = job["search"]
+    assert search["outcome"] == "found"
+    assert search["samples"] == 4  # a 64 s file is sampled, not passed in full
+    assert 1 <= search["probes"] <= 6
+    assert len(searching.probes(job_id)) == search["probes"]  # every probe stored
+    actual = full_vmaf(Path(job["output_path"]), clip, searching.tmp)
+    assert actual >= 95.0 - 1.0
+    assert abs(actual - search["predicted_vmaf"]) <= 1.0
+    assert job["output_size"] <= 0.8 * job["size"]
+    # the search was live: probe number, crf and phase, at least every 2 s
+    running = [u for u in watch.updates("stage/crf_search") if u.data["status"] == "running"]
+    assert any((u.data["detail"] or {}).get("crf") is not None for u in running)
+    gaps = [b.ts - a.ts for a, b in itertools.pairwise(running)]
+    assert max(gaps, default=0) <= 2.0
+
+
+def test_the_same_content_elsewhere_is_searched_from_the_cache(searching: Searching) -> None:  # G8
+    a = make_clip(searching.lib / "a.mkv", seconds=3)
+    (first,) = searching.client.call("enqueue", paths=[str(a)])["ids"]
+    searching.wait(first, "encoded", "skipped")
+    b = searching.lib / "copy" / "b.mkv"
+    b.parent.mkdir()
+    shutil.copy2(a, b)
+    (second,) = searching.client.call("enqueue", paths=[str(b)])["ids"]
+    job = searching.wait(second, "encoded", "skipped")
+    assert job["search"]["sample_encodes"] == 0
+    assert all(p["cached"] for p in searching.probes(second))
+    assert [p["crf"] for p in searching.probes(second)] == [
+        p["crf"] for p in searching.probes(first)
+    ]
+
+
+def test_other_encoder_arguments_miss_the_cache(tmp_path: Path) -> None:  # G8
+    first = Searching(tmp_path)
+    clip = make_clip(first.lib / "a.mkv", seconds=3)
+    try:
+        (job_id,) = first.client.call("enqueue", paths=[str(clip)])["ids"]
+        first.wait(job_id, "encoded", "skipped")
+    finally:
+        first.node.stop()
+    other = Searching(tmp_path, EncodeSettings(preset=11))
+    try:
+        copy = other.lib / "again.mkv"
+        shutil.copy2(clip, copy)
+        (job2,) = other.client.call("enqueue", paths=[str(copy)])["ids"]
+        other.wait(job2, "encoded", "skipped")
+        assert not any(p["cached"] for p in other.probes(job2))
+    finally:
+        other.node.stop()
+
+
+def test_a_size_cap_nothing_can_meet_is_a_persisted_skip(tmp_path: Path) -> None:  # G6
+    s = Searching(tmp_path, max_percent=1.0)
+    try:
+        clip = make_clip(s.lib / "a.mkv", seconds=3)
+        (job_id,) = s.client.call("enqueue", paths=[str(clip)])["ids"]
+        job = s.wait(job_id, "skipped", "failed")
+        assert (job["state"], job["skip_reason"]) == ("skipped", "not_beneficial")
+        assert job["search"]["outcome"] == "not_beneficial"
+        assert s.client.call("enqueue", paths=[str(clip)])["ids"] == []
+    finally:
+        s.node.stop()
+
+
+def test_an_unreachable_target_is_retried_one_vmaf_lower_down_to_the_floor(
+    tmp_path: Path,
+) -> None:  # G6, and the retry strategy
+    s = Searching(tmp_path, target=100.0, max_percent=1000.0)  # VMAF never reaches 100
+    try:
+        clip = make_clip(s.lib / "a.mkv", seconds=2)
+        (job_id,) = s.client.call("enqueue", paths=[str(clip)])["ids"]
+        job = s.wait(job_id, "failed", "skipped", "encoded", timeout=180)
+        targets = [p["target"] for p in s.probes(job_id)]
+        assert targets[0] == 100.0
+        assert targets == sorted(targets, reverse=True)
+        assert set(targets) <= {100.0, 99.0, 98.0}  # T, then T-1 down to max(90, T-2)
+        if job["state"] == "failed":
+            assert job["failure"]["category"] in ("unreachable_quality", "metric_saturated")
+        else:  # found at a lower target (then encoded, or skipped by the size gate)
+            assert job["search"]["outcome"] == "found"
+            assert job["search"]["target"] in (99.0, 98.0)
+    finally:
+        s.node.stop()
+
+
+@pytest.mark.parametrize(("a", "b"), [(31.0, 31.25), (63.0, 68.0)])
+def test_fractional_and_high_crfs_really_change_the_encode(
+    tmp_path: Path, a: float, b: float
+) -> None:  # G3 G4
+    clip = make_clip(tmp_path / "a.mkv", seconds=2)
+    sizes = []
+    for crf in (a, b):
+        out = tmp_path / f"{crf}.mkv"
+        code, errors = run_ffmpeg(SETTINGS.args(str(clip), str(out), crf))
+        assert code == 0, errors
+        sizes.append(out.stat().st_size)
+    assert sizes[0] != sizes[1]
