@@ -88,11 +88,13 @@ class CrfSearchStage(MediaStage):
         self._retries = 0
         self._metric_retried = False
         self._target = self.target
+        self._search_started = time.monotonic()
 
     # -- one job -----------------------------------------------------------------------
 
     def begin_item(self, item: WorkItem) -> None:
         self._reset()
+        self._search_started = time.monotonic()
         job = self.library.get(item.id)
         assert job is not None
         assert job.probe is not None
@@ -326,6 +328,7 @@ class CrfSearchStage(MediaStage):
             "probes": len(self._probes),
             "sample_encodes": self._sample_encodes,
             "samples": "full" if self._plan.full_pass else len(self._plan.samples),
+            "seconds": round(time.monotonic() - self._search_started, 3),
         }
         if probe is not None:
             out.update(

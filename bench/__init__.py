@@ -1,6 +1,7 @@
 """pipecast.bench: benchmarks that print figures and ratios against raw baselines."""
 
 from ._bus import BusBenchResult, run_bus_bench
+from ._crf import CrfBenchResult, run_crf_bench
 from ._network import NetworkBenchResult, run_network_bench
 from ._pipeline import PipelineBenchResult, run_pipeline_bench
 from ._supervision import SupervisionBenchResult, run_supervision_bench
@@ -8,11 +9,13 @@ from ._watchers import WatchersBenchResult, run_watchers_bench
 
 __all__ = [
     "BusBenchResult",
+    "CrfBenchResult",
     "NetworkBenchResult",
     "PipelineBenchResult",
     "SupervisionBenchResult",
     "WatchersBenchResult",
     "run_bus_bench",
+    "run_crf_bench",
     "run_network_bench",
     "run_pipeline_bench",
     "run_supervision_bench",

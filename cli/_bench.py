@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -202,4 +203,47 @@ def bench_pipeline(
     click.echo(
         f"  without the full-decode gate {r.no_decode_seconds:8.2f} s   "
         f"ratio {r.no_decode_ratio:.3f}"
+    )
+
+
+@bench.command("crf", epilog=EXIT_CODES)
+@click.option("--seconds", type=click.FloatRange(2, 7200), default=64.0, show_default=True)
+@click.option("--size", default="320x240", show_default=True, help="WIDTHxHEIGHT of the clips")
+@click.option("--preset", type=click.IntRange(0, 13), default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="emit one JSON object")
+def bench_crf(seconds: float, size: str, preset: int, as_json: bool) -> None:
+    """Our CRF search vs ab-av1's strategy: probes, search time, prediction error."""
+    import re  # noqa: PLC0415
+
+    from pipecast.bench import run_crf_bench  # noqa: PLC0415
+
+    if not re.fullmatch(r"\d{2,4}x\d{2,4}", size):
+        raise click.BadParameter("size must be WIDTHxHEIGHT, e.g. 320x240")
+    r = run_crf_bench(seconds, size, preset)
+    if as_json:
+        click.echo(json.dumps(r.as_dict()))
+        return
+    click.echo(f"clips of {seconds:g} s at {size}, libsvtav1 preset {preset}, target VMAF 95")
+    click.echo(f"{'clip':<22} {'strategy':<13} {'outcome':<16} {'crf':>6} {'probes':>6} "
+               f"{'encodes':>7} {'pred':>6} {'actual':>6} {'error':>6} {'search%':>8}")  # fmt: skip
+
+    def num(v: float | None, fmt: str) -> str:
+        return "-" if v is None else format(v, fmt)
+
+    for row in r.rows:
+        clip = f"{Path(row.clip).name}"
+        click.echo(
+            f"{clip:<22} {row.strategy:<13} {row.outcome:<16} {num(row.crf, '6.2f')} "
+            f"{row.probes:>6} {row.sample_encodes:>7} {num(row.predicted, '6.2f')} "
+            f"{num(row.actual, '6.2f')} {num(row.error, '+6.2f')} {num(row.search_percent, '8.1f')}"
+        )
+    d = r.as_dict()
+    mp, w1 = d["median_probes"], d["within_1_vmaf"]
+    click.echo(
+        f"median probes: ours {mp['ours']:g} (target <= 4), with history {mp['ours+history']:g} "
+        f"(target <= 3), ab-av1 {mp['ab-av1']:g}"
+    )
+    click.echo(
+        f"|predicted - actual| <= 1 VMAF: ours {w1['ours']:.0%}, with history "
+        f"{w1['ours+history']:.0%}, ab-av1 {w1['ab-av1']:.0%} (target >= 90 %)"
     )
