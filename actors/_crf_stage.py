@@ -346,8 +346,11 @@ class CrfSearchStage(MediaStage):
         self.progress = max(self.progress, min(0.99, self._done_tasks / expected))
         kind, i = self._task if self._task else ("planning", 0)
         n = 1 if self._plan.full_pass else len(self._plan.samples)
+        elapsed = time.monotonic() - self._search_started
+        eta = elapsed * (1 - self.progress) / self.progress if self.progress > 0 else None
         self.detail = {
             "phase": kind,
+            "eta": None if eta is None else round(eta, 1),
             "probe": len(self._probes) + 1,
             "crf": self._crf,
             "sample": f"{i + 1}/{n}",

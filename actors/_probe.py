@@ -9,7 +9,8 @@ PyAV's own exceptions never leave this module.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import itertools
+from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from ._job_states import MediaFailure
 __all__ = ["Probe", "StreamInfo", "probe"]
 
 _PQ, _HLG, _BT2020 = 16, 18, 9  # AVCOL_TRC_SMPTE2084, AVCOL_TRC_ARIB_STD_B67, AVCOL_PRI_BT2020
+_TIMING_PACKETS = 600  # packets read to judge the frame spacing (no decoding)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +116,33 @@ def _stream(s: Any) -> StreamInfo:
     return StreamInfo(s.index, kind, codec, language=language)
 
 
+def _with_timing(container: Any, streams: tuple[StreamInfo, ...]) -> tuple[StreamInfo, ...]:
+    """Mark the video variable-rate from its first packets' timestamps.
+
+    Containers often state one rate for a variable one (mkv: the header says
+    30 while frames are 33 and 67 ms apart), so look at the spacing itself.
+    """
+    video = next((i for i, s in enumerate(streams) if s.kind == "video"), None)
+    if video is None or not container.streams.video:
+        return streams
+    stream = container.streams.video[0]
+    times = []
+    for packet in container.demux(stream):
+        if packet.pts is not None and packet.time_base:
+            times.append(float(packet.pts * packet.time_base))
+        if len(times) >= _TIMING_PACKETS:
+            break
+    times.sort()
+    gaps = sorted(b - a for a, b in itertools.pairwise(times) if b > a)
+    if len(gaps) < 3:
+        return streams
+    median = gaps[len(gaps) // 2]
+    variable = gaps[-1] > 1.5 * median or gaps[0] < median / 1.5
+    out = list(streams)
+    out[video] = replace(streams[video], variable_fps=variable or bool(streams[video].variable_fps))
+    return tuple(out)
+
+
 def probe(path: str | Path) -> Probe:
     """Read `path`'s container and streams; `MediaFailure` if it is not usable media."""
     p = Path(path)
@@ -122,6 +151,7 @@ def probe(path: str | Path) -> Probe:
     try:
         with av.open(str(p)) as container:
             streams = tuple(_stream(s) for s in container.streams)
+            streams = _with_timing(container, streams)
             duration = container.duration / 1_000_000 if container.duration else 0.0
             result = Probe(container.format.name, duration, container.bit_rate or None, streams)
     except av.error.FileNotFoundError:

@@ -228,7 +228,8 @@ def bench_crf(seconds: float, size: str, preset: int, as_json: bool) -> None:
                f"{'encodes':>7} {'pred':>6} {'actual':>6} {'error':>6} {'search%':>8}")  # fmt: skip
 
     def num(v: float | None, fmt: str) -> str:
-        return "-" if v is None else format(v, fmt)
+        width = int(fmt.lstrip("+").split(".")[0])
+        return f"{'-':>{width}}" if v is None else format(v, fmt)
 
     for row in r.rows:
         clip = f"{Path(row.clip).name}"

@@ -178,3 +178,20 @@ def test_fractional_and_high_crfs_really_change_the_encode(
         assert code == 0, errors
         sizes.append(out.stat().st_size)
     assert sizes[0] != sizes[1]
+
+
+def test_a_variable_frame_rate_source_is_scored_frame_for_frame(searching: Searching) -> None:  # G1
+    vfr = searching.lib / "vfr.mkv"
+    timing = "setpts='(N+if(gt(N,40),N-40,0))/30/TB'"  # frames after 40 twice as far apart
+    code, errors = run_ffmpeg(
+        ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=4", "-vf", timing,
+         "-fps_mode", "vfr", "-c:v", "libx264", "-crf", "12", str(vfr)]
+    )  # fmt: skip
+    assert code == 0, errors
+    (job_id,) = searching.client.call("enqueue", paths=[str(vfr)])["ids"]
+    job = searching.wait(job_id, "encoded", "skipped", "failed")
+    assert job["probe"]["streams"][0]["variable_fps"] is True
+    assert job["state"] != "failed", job["failure"]
+    probes = searching.probes(job_id)
+    assert probes
+    assert all(p["mean"] > 80 for p in probes)  # never the 12-40 of misaligned frames
