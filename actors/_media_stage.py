@@ -25,7 +25,7 @@ from ._job_states import RUNNING, JobState, MediaFailure, stage_of
 from ._library import Library
 from ._media_config import VIDEO_EXTENSIONS, EncodeSettings, MediaPolicy, is_ours
 from ._probe import probe
-from ._stage import POKE, CancelItem, Cancelled, Reply, Stage
+from ._stage import POKE, CancelItem, Cancelled, Enqueue, Poke, Reply, Stage
 from ._store import WorkItem
 from ._supervisor import Registry
 
@@ -71,10 +71,12 @@ class MediaStage(Stage):
         self.stage_names = stage_names
         self.queued_state, self.done_state = RUNNING[self.RUNNING_STATE]
         self.stage = stage_of(self.RUNNING_STATE) or "analysis"
+        self._counts: dict[str, int] | None = None  # None: count again
 
     # -- the queue -----------------------------------------------------------------
 
     def queue_recover(self) -> int:
+        self._counts = None
         jobs = self.library.running(self.RUNNING_STATE)
         for job in jobs:
             self.recover_job(job.id)
@@ -88,12 +90,14 @@ class MediaStage(Stage):
         raise BadRequest(f"{self.actor_name} takes no files: enqueue to the pipeline's first stage")
 
     def queue_take(self) -> WorkItem | None:
+        self._counts = None
         job = self.library.take(self.queued_state)
         if job is None:
             return None
         return WorkItem(job.id, self.actor_name, {"path": job.path}, job.attempts)
 
     def queue_finish(self, item: WorkItem, result: dict[str, Any]) -> None:
+        self._counts = None
         outcome = result.pop("outcome", "done")
         if outcome == "recorded":  # the stage recorded it itself (the encoder's commit)
             self._poke_next()
@@ -104,6 +108,7 @@ class MediaStage(Stage):
             self._poke_next()
 
     def queue_fail(self, item: WorkItem, exc: Exception) -> None:
+        self._counts = None
         if isinstance(exc, Cancelled):
             failure = MediaFailure("cancelled", "CANCELLED", str(exc))
         elif isinstance(exc, MediaFailure):
@@ -115,7 +120,11 @@ class MediaStage(Stage):
             log.info("%s: job %d will be tried again (%s)", self.actor_name, item.id, failure.code)
 
     def queue_counts(self) -> dict[str, int]:
-        return self.library.counts(self.RUNNING_STATE)
+        # counting scans the library: do it when a job moved, not at every
+        # published step of an encode (several a second)
+        if self._counts is None:
+            self._counts = self.library.counts(self.RUNNING_STATE)
+        return self._counts
 
     def _poke_next(self) -> None:
         for running, (queued, _) in RUNNING.items():
@@ -132,6 +141,8 @@ class MediaStage(Stage):
     # -- library requests -----------------------------------------------------------
 
     def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Poke | Enqueue):  # jobs moved elsewhere, or are coming in
+            self._counts = None
         if isinstance(message, LibraryRequest):
             try:
                 self._library_request(message)
@@ -181,6 +192,7 @@ class MediaStage(Stage):
             req.reply(PipecastError(f"stage {name} is down (see actor/{name})"))
 
     def _after_library_change(self, cid: str | None) -> None:
+        self._counts = None
         self._publish(cid)
         self._poke_all()
         self._kick()
