@@ -37,7 +37,7 @@ from ._job_states import JobState, MediaFailure
 from ._media_config import OUR_MARK
 from ._media_stage import MediaStage
 from ._probe import Probe
-from ._samples import SamplePlan, plan_samples, score_probe
+from ._samples import SamplePlan, cut_args, plan_samples, score_probe
 from ._store import WorkItem
 from ._vmaf import VMAF_OPTIONS, count_frames, keyframes, read_vmaf_log, vmaf_args
 
@@ -176,9 +176,7 @@ class CrfSearchStage(MediaStage):
         kind, i = task
         ref, dist, vlog = self._paths(i)
         if kind == "cut":
-            s = self._plan.samples[i]
-            args = ["-y", "-ss", f"{s.start}", "-i", self._jobrow.path, "-map", "0:v:0",
-                    "-frames:v", str(s.frames), "-c:v", "copy", "-an", "-sn", ref]  # fmt: skip
+            args = cut_args(self._jobrow.path, self._plan.samples[i], ref)
         elif kind == "encode":
             cached = self.library.cache_get(self._cache_key(i))
             if cached is not None:

@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Sample", "SamplePlan", "plan_samples", "score_probe"]
+__all__ = ["Sample", "SamplePlan", "cut_args", "plan_samples", "score_probe"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,18 @@ class SamplePlan:
         if self.full_pass:
             return "full"
         return ";".join(f"{s.start:.3f}+{s.frames}" for s in self.samples)
+
+
+def cut_args(source: str, sample: Sample, out: str) -> list[str]:
+    """ffmpeg arguments cutting `sample` out of `source` by stream copy (video only).
+
+    `-ss` before `-i` seeks to the keyframe; `-frames:v` rather than `-t`, so a
+    sample is never a GOP short.
+    """
+    return [
+        "-y", "-ss", f"{sample.start}", "-i", source, "-map", "0:v:0",
+        "-frames:v", str(sample.frames), "-c:v", "copy", "-an", "-sn", out,
+    ]  # fmt: skip
 
 
 def plan_samples(

@@ -94,7 +94,7 @@ def _baseline(clip: Path, work: Path, settings: Any, width: int, height: int) ->
     from pipecast.actors._crf_search import AbAv1Search, ProbeResult  # noqa: PLC0415
     from pipecast.actors._ffmpeg import run_ffmpeg  # noqa: PLC0415
     from pipecast.actors._probe import probe  # noqa: PLC0415
-    from pipecast.actors._samples import plan_samples, score_probe  # noqa: PLC0415
+    from pipecast.actors._samples import cut_args, plan_samples, score_probe  # noqa: PLC0415
     from pipecast.actors._vmaf import keyframes, read_vmaf_log, vmaf_args  # noqa: PLC0415
 
     info = probe(clip)
@@ -107,8 +107,7 @@ def _baseline(clip: Path, work: Path, settings: Any, width: int, height: int) ->
     else:
         for i, sample in enumerate(plan.samples):
             ref = work / f"{clip.stem}.s{i}.mkv"
-            cut = ["-y", "-ss", f"{sample.start}", "-i", str(clip), "-map", "0:v:0"]
-            run_ffmpeg([*cut, "-frames:v", str(sample.frames), "-c:v", "copy", "-an", str(ref)])
+            run_ffmpeg(cut_args(str(clip), sample, str(ref)))
             refs.append(ref)
     base = sum(r.stat().st_size for r in refs)
     search = AbAv1Search()
