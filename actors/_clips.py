@@ -66,7 +66,7 @@ def make_clip(
         args += ["-c:a", "aac", "-b:a", "64k"]
     if subtitles:
         args += ["-c:s", "srt" if out.suffix == ".mkv" else "mov_text"]
-    code, errors = run_ffmpeg([*args, "-shortest", str(out)], timeout=120)
+    code, errors = run_ffmpeg([*args, "-shortest", str(out)], timeout=120 + 4 * seconds)
     if subtitles:
         out.with_suffix(".srt").unlink(missing_ok=True)
     if code != 0:

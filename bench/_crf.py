@@ -196,7 +196,9 @@ def _ours(clips: list[Path], data: Path, settings: Any, label: str, w: int, h: i
     return rows
 
 
-def run_crf_bench(seconds: float = 64.0, size: str = "320x240", preset: int = 10) -> CrfBenchResult:
+def run_crf_bench(
+    seconds: float = 64.0, size: str = "320x240", preset: int = 10, kinds: tuple[str, ...] = KINDS
+) -> CrfBenchResult:
     """Blocks for some minutes at the defaults (2 cores)."""
     from pipecast.actors import EncodeSettings, make_clip  # noqa: PLC0415
 
@@ -207,7 +209,7 @@ def run_crf_bench(seconds: float = 64.0, size: str = "320x240", preset: int = 10
     with tempfile.TemporaryDirectory(prefix="pipecast-bench-crf-") as tmp:
         root = Path(tmp)
         firsts, seconds_ = [], []
-        for kind in KINDS:
+        for kind in kinds:
             folder = root / kind
             folder.mkdir()
             firsts.append(make_clip(folder / "a.mkv", seconds, size, source=kind, gop=48))

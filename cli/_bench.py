@@ -210,8 +210,14 @@ def bench_pipeline(
 @click.option("--seconds", type=click.FloatRange(2, 7200), default=64.0, show_default=True)
 @click.option("--size", default="320x240", show_default=True, help="WIDTHxHEIGHT of the clips")
 @click.option("--preset", type=click.IntRange(0, 13), default=10, show_default=True)
+@click.option(
+    "--kinds",
+    default="testsrc2,grain,mandelbrot",
+    show_default=True,
+    help="clip contents (lavfi sources), comma-separated",
+)
 @click.option("--json", "as_json", is_flag=True, help="emit one JSON object")
-def bench_crf(seconds: float, size: str, preset: int, as_json: bool) -> None:
+def bench_crf(seconds: float, size: str, preset: int, kinds: str, as_json: bool) -> None:
     """Our CRF search vs ab-av1's strategy: probes, search time, prediction error."""
     import re  # noqa: PLC0415
 
@@ -219,7 +225,10 @@ def bench_crf(seconds: float, size: str, preset: int, as_json: bool) -> None:
 
     if not re.fullmatch(r"\d{2,4}x\d{2,4}", size):
         raise click.BadParameter("size must be WIDTHxHEIGHT, e.g. 320x240")
-    r = run_crf_bench(seconds, size, preset)
+    chosen = tuple(k for k in kinds.split(",") if k)
+    if not chosen or not set(chosen) <= {"testsrc2", "grain", "mandelbrot", "noise"}:
+        raise click.BadParameter("kinds are testsrc2, grain, mandelbrot, noise")
+    r = run_crf_bench(seconds, size, preset, chosen)
     if as_json:
         click.echo(json.dumps(r.as_dict()))
         return
