@@ -11,8 +11,7 @@ and the VMAF options. Outcomes: found -> crf_searched with the CRF and the
 prediction; not_beneficial -> a persisted skip; unreachable_quality (after
 retries at the target - 1 down to max(90, target - 2), reusing cached
 probes), metric_saturated, sample_failure (after one retry as a full pass)
-and metric -> failed with that category. A probe whose first samples are
-clearly on one side of the target stops early (see `_maybe_abort`).
+and metric -> failed with that category.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ import functools
 import hashlib
 import json
 import logging
-import math
 import statistics
 import subprocess
 import time
@@ -87,7 +85,6 @@ class CrfSearchStage(MediaStage):
         self._done_tasks = 0
         self._probes: list[dict[str, Any]] = []
         self._sample_encodes = 0
-        self._early_aborts = 0
         self._retries = 0
         self._metric_retried = False
         self._target = self.target
@@ -187,7 +184,6 @@ class CrfSearchStage(MediaStage):
                 with contextlib.suppress(ValueError):
                     self._tasks.remove(("score", i))
                 self._done_tasks += 2
-                self._maybe_abort()
                 return
             args = self.settings.args(ref, dist, self._crf)
             self._sample_encodes += 1
@@ -251,29 +247,7 @@ class CrfSearchStage(MediaStage):
             self._results[i]["scores"] = scores
             self.library.cache_put(self._cache_key(i), self._results[i])
             Path(dist).unlink(missing_ok=True)
-            self._maybe_abort()
         return None
-
-    def _maybe_abort(self) -> None:
-        """Early abort (media_anchors 7.3): drop the probe's remaining samples when the
-        scored ones (>= 2) all sit on one side of the target by max(3, 3 SE): the rest
-        could not change the verdict, only cost encodes. Probes near the target, the
-        ones a choice rests on, always run in full.
-        """
-        if self._plan.full_pass or not self._tasks:
-            return
-        means = [
-            sum(r["scores"]) / len(r["scores"]) for r in self._results.values() if "scores" in r
-        ]
-        if len(means) < 2:
-            return
-        se = statistics.stdev(means) / math.sqrt(len(means))
-        margin = max(3.0, 3 * se)
-        if all(m > self._target + margin for m in means) or all(
-            m < self._target - margin for m in means
-        ):
-            self._tasks.clear()  # only this probe's encodes and scores are queued now
-            self._early_aborts += 1
 
     def _check_cut(self, i: int, path: str) -> None:
         size = Path(path).stat().st_size if Path(path).exists() else 0
@@ -351,7 +325,6 @@ class CrfSearchStage(MediaStage):
             "target": self._target,
             "probes": len(self._probes),
             "sample_encodes": self._sample_encodes,
-            "early_aborts": self._early_aborts,
             "samples": "full" if self._plan.full_pass else len(self._plan.samples),
             "seconds": round(time.monotonic() - self._search_started, 3),
         }

@@ -85,8 +85,6 @@ def test_a_sampled_search_keeps_its_promise_on_the_whole_file(searching: Searchi
     assert search["outcome"] == "found"
     assert search["samples"] == 4  # a 64 s file is sampled, not passed in full
     assert 1 <= search["probes"] <= 6
-    # a probe far from the target stops after 2 of its 4 samples
-    assert search["sample_encodes"] <= 4 * search["probes"] - 2 * search["early_aborts"]
     assert len(searching.probes(job_id)) == search["probes"]  # every probe stored
     actual = full_vmaf(Path(job["output_path"]), clip, searching.tmp)
     assert actual >= 95.0 - 1.0
