@@ -96,7 +96,7 @@ class EncoderStage(MediaStage):
         live = {
             j.id
             for state in (JobState.ENCODING, JobState.CRF_SEARCHING)
-            for j in self.library.running(state)
+            for j in self.library.jobs(state)
         }
         for path in self.work_dir.iterdir():
             if OUR_MARK not in path.name:

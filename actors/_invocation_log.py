@@ -63,13 +63,6 @@ class InvocationLog:
             self._next += 1
             return out
 
-    def record(self, inv: Invocation, new_run_prompt: str | None = None) -> None:
-        """Insert or update one invocation (and its run's row, for a genesis)."""
-        self.write([Record(inv, new_run_prompt)])
-
-    def end_run(self, run: int, reason: str, at: float) -> None:
-        self.write([EndRun(run, reason, at)])
-
     def write(self, changes: list[Record | EndRun]) -> None:
         """Record invocations and run ends, in order, in one transaction."""
         with self.store.transaction() as db:

@@ -350,9 +350,6 @@ class Library:
                 (*sets.values(), time.time(), job_id),
             )
 
-    def running(self, state: JobState) -> list[Job]:
-        return self.jobs(state)
-
     def retry(self, ids: list[int] | None = None, code: str | None = None) -> list[int]:
         """Failed jobs (by id, or by failure code) back to the queue of the stage that failed."""
         if ids is not None:

@@ -77,7 +77,7 @@ class MediaStage(Stage):
 
     def queue_recover(self) -> int:
         self._counts = None
-        jobs = self.library.running(self.RUNNING_STATE)
+        jobs = self.library.jobs(self.RUNNING_STATE)
         for job in jobs:
             self.recover_job(job.id)
         return len(jobs)
