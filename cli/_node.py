@@ -98,7 +98,13 @@ def start(
         raise CliError(str(exc)) from None
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: node.stop_requested.set())
-    click.echo(f"pipecast node up: control {node.control_endpoint}", err=True)
+    assert node.bridge is not None
+    # One parseable line: harnesses that bind port 0 read their endpoints here.
+    click.echo(
+        f"pipecast node up: status {node.bridge.status_endpoint}"
+        f" sync {node.bridge.sync_endpoint} control {node.control_endpoint}",
+        err=True,
+    )
     try:
         node.wait()
     finally:

@@ -1,25 +1,31 @@
 """A node in a subprocess (`pipecast start`), and the CLI run against it.
 
-For harnesses that drive the real command line: the node runs on free
-loopback endpoints with its own data directory; `run(cmd, ...)` runs
+For harnesses that drive the real command line: the node binds ephemeral
+loopback ports itself (no pick-then-bind race with other processes) and
+announces them on its "node up" line, which this harness reads from the
+node's log file (`log`, beside the data directory; a file, not a pipe, so
+a chatty node can never block on a full pipe). `run(cmd, ...)` runs
 `pipecast cmd` with those endpoints and returns the completed process.
-Start-up waits on the node answering `ping` (at most 20 s); `close()` kills
-the process (if it is still running) and reaps it. `env` adds variables
-to the node's environment (e.g. PIPECAST_CRASH_AT for fault injection).
+Start-up waits for that line (at most 30 s); `close()` kills the process
+(if it is still running) and reaps it. `env` adds variables to the node's
+environment (e.g. PIPECAST_CRASH_AT for fault injection).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
-from . import free_endpoint, wait_for
+from . import wait_for
 
 __all__ = ["PIPECAST", "NodeProcess"]
 
 PIPECAST = str(Path(sys.executable).parent / "pipecast")
+ANY_PORT = "tcp://127.0.0.1:*"
+_UP = re.compile(r"pipecast node up: status (\S+) sync (\S+) control (\S+)")
 
 
 class NodeProcess:
@@ -29,35 +35,49 @@ class NodeProcess:
         *extra: str,
         heartbeat: float = 0.2,
         env: dict[str, str] | None = None,
+        startup_timeout: float = 30.0,
     ) -> None:
-        self.status, self.sync, self.control = free_endpoint(), free_endpoint(), free_endpoint()
-        self.args = ["--status", self.status, "--sync", self.sync, "--control", self.control]
-        self.proc = subprocess.Popen(  # noqa: S603 - our own command, argument list
-            [
-                PIPECAST,
-                "start",
-                *self.args,
-                "--data-dir",
-                str(data_dir),
-                "--heartbeat",
-                str(heartbeat),
-                "-v",
-                *extra,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=None if env is None else {**os.environ, **env},
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.log = data_dir.parent / f"{data_dir.name}-node.log"
+        with self.log.open("w") as log:
+            self.proc = subprocess.Popen(  # noqa: S603 - our own command, argument list
+                [
+                    PIPECAST,
+                    "start",
+                    "--status",
+                    ANY_PORT,
+                    "--sync",
+                    ANY_PORT,
+                    "--control",
+                    ANY_PORT,
+                    "--data-dir",
+                    str(data_dir),
+                    "--heartbeat",
+                    str(heartbeat),
+                    "-v",
+                    *extra,
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=None if env is None else {**os.environ, **env},
+            )
+        wait_for(
+            lambda: _UP.search(self.output()) is not None or self.proc.poll() is not None,
+            startup_timeout,
         )
-        up = wait_for(
-            lambda: (
-                self.run("ping", "--timeout", "0.5").returncode == 0 or self.proc.poll() is not None
-            ),
-            20,
-        )
-        if not up or self.proc.poll() is not None:
+        up = _UP.search(self.output())
+        if up is None or self.proc.poll() is not None:
             self.close()
-            raise RuntimeError(f"the node did not come up: {self.proc.stderr}")
+            tail = self.output()[-4000:]
+            raise RuntimeError(f"the node did not come up (exit {self.proc.returncode}):\n{tail}")
+        self.status, self.sync, self.control = up.groups()
+        self.args = ["--status", self.status, "--sync", self.sync, "--control", self.control]
+
+    def output(self) -> str:
+        """Everything the node has written to stdout and stderr so far."""
+        return self.log.read_text(errors="replace")
 
     def run(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         """`pipecast args[0] <endpoints> args[1:]`, captured as text; never raises on exit codes."""
@@ -71,6 +91,7 @@ class NodeProcess:
         )
 
     def close(self) -> None:
+        """Kill the node if it still runs and reap it; blocks at most ~10 s."""
         if self.proc.poll() is None:
             self.proc.kill()
-        self.proc.communicate(timeout=10)
+        self.proc.wait(timeout=10)
