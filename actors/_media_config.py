@@ -44,7 +44,7 @@ def is_ours(name: str) -> bool:
 @dataclass(frozen=True, slots=True)
 class EncodeSettings:
     encoder: str = "libsvtav1"
-    preset: int = 8
+    preset: int = 8  # ab-av1's default for svt-av1; Reencodarr runs 6 (4 at 1080p and up)
     crf: float = 35.0  # used until a CRF search chooses one per file
     audio: str = "copy"  # copy | drop
     subtitles: str = "copy"  # copy | drop

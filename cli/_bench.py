@@ -171,11 +171,16 @@ def bench_network(invocations: int, repeats: int, as_json: bool) -> None:
 @click.option("--clips", type=click.IntRange(1, 50), default=3, show_default=True)
 @click.option("--seconds", type=click.FloatRange(1, 600), default=10.0, show_default=True)
 @click.option("--size", default="1280x720", show_default=True, help="WIDTHxHEIGHT of the clips")
-@click.option("--preset", type=click.IntRange(0, 13), default=8, show_default=True)
+@click.option(
+    "--preset",
+    type=click.IntRange(0, 13),
+    default=None,
+    help="libsvtav1 preset  [default: the encoder's default, as the node runs it]",
+)
 @click.option("--repeats", type=click.IntRange(1, 20), default=3, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="emit one JSON object")
 def bench_pipeline(
-    clips: int, seconds: float, size: str, preset: int, repeats: int, as_json: bool
+    clips: int, seconds: float, size: str, preset: int | None, repeats: int, as_json: bool
 ) -> None:
     """Wall time of clips through the pipeline vs the same ffmpeg command run directly."""
     import re  # noqa: PLC0415

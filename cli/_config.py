@@ -31,7 +31,7 @@ validated; a bad one is a `UsageError` (exit 2) naming the value and the file.
 
     [encode]
     encoder = "libsvtav1"
-    preset = 8
+    preset = 8              # SVT-AV1: lower is slower and smaller at the same quality
     crf = 35.0              # until a CRF search chooses one per file
     audio = "copy"          # or "drop"
     subtitles = "copy"
