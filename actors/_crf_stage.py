@@ -3,8 +3,12 @@
 Per job: plan samples at keyframes (or a full pass for short files), cut them
 by stream copy and check them, then for each CRF the strategy names, encode
 every sample with exactly the final encode's arguments and score it with
-libvmaf, one ffmpeg task per step (so pause, suspend, cancel and status
-interleave, and the state is published at least every 2 s). Each finished
+libvmaf. Tasks are ffmpeg processes polled a step at a time (so pause,
+suspend, cancel and status interleave, and the state is published at least
+every 2 s); up to two run at once, one of each kind, so sample i is scored
+while sample i + 1 encodes (a sample's encode and score each leave a core
+idle at their start and end; overlapping them saved ~7 % of a probe's wall
+time on 2 cores, at 320x240 and at 1280x720 alike). Each finished
 probe is stored (`crf_probes`); each sample encode + score is cached under a
 key of the source fingerprint, the sample, the ffmpeg build, the arguments
 and the VMAF options. Outcomes: found -> crf_searched with the CRF and the
@@ -46,6 +50,7 @@ __all__ = ["CrfSearchStage"]
 log = logging.getLogger("pipecast.crf")
 
 _STEP_WAIT = 0.25
+_LANES = 2  # ffmpeg tasks at once, at most one of each kind
 
 
 @functools.cache
@@ -74,8 +79,8 @@ class CrfSearchStage(MediaStage):
         self._reset()
 
     def _reset(self) -> None:
-        self._job: FfmpegJob | None = None
-        self._task: tuple[str, int] | None = None
+        # running tasks -> (process, start time), in start order
+        self._running: dict[tuple[str, int], tuple[FfmpegJob, float]] = {}
         self._tasks: deque[tuple[str, int]] = deque()
         self._search: CrfSearch | None = None
         self._crf: float | None = None
@@ -107,6 +112,7 @@ class CrfSearchStage(MediaStage):
 
     def _start_search(self, full_pass: bool) -> None:
         job = self._jobrow
+        self._stop_running()  # a restart as a full pass: what runs belongs to the old plan
         if full_pass and not self._plan.full_pass:
             self._plan = SamplePlan(True, ())
         prior = self._prior()
@@ -147,10 +153,10 @@ class CrfSearchStage(MediaStage):
                 self._tasks.extend([("encode", i), ("score", i)])
 
     def advance(self, item: WorkItem) -> dict[str, Any] | None:
-        if self._job is not None:
-            return self._poll()
-        if self._tasks:
-            self._start(self._tasks.popleft())
+        if self._running:
+            self._poll()
+        self._fill()
+        if self._running or self._tasks:
             self._publish_detail()
             return None
         if self._crf is not None:
@@ -172,6 +178,34 @@ class CrfSearchStage(MediaStage):
         key = [self._jobrow.size, self._jobrow.digest, sample, _ffmpeg_build(), args, VMAF_OPTIONS]
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
+    def _ready(self, task: tuple[str, int]) -> bool:
+        kind, i = task
+        if any(k == kind for k, _ in self._running):
+            return False
+        if kind == "encode":
+            return self._plan.full_pass or i in self._sample_sizes
+        if kind == "score":
+            return "size" in self._results.get(i, {})
+        return True
+
+    def _fill(self) -> None:
+        """Start queued tasks, in queue order, while a lane is free and their inputs exist."""
+        while self._tasks and len(self._running) < _LANES:
+            task = next((t for t in self._tasks if self._ready(t)), None)
+            if task is None:
+                if not self._running:  # cannot happen: a task's inputs come before it
+                    raise MediaFailure(
+                        "sample_failure", "STUCK", f"no task can start: {self._tasks}"
+                    )
+                return
+            self._tasks.remove(task)
+            self._start(task)
+
+    def _stop_running(self) -> None:
+        for job, _ in self._running.values():
+            job.terminate()
+        self._running.clear()
+
     def _start(self, task: tuple[str, int]) -> None:
         kind, i = task
         ref, dist, vlog = self._paths(i)
@@ -191,30 +225,29 @@ class CrfSearchStage(MediaStage):
             video = self._info.video
             assert video is not None
             args = vmaf_args(dist, ref, vlog, video.width or 0, video.height or 0)
-        self._task, self._task_started = task, time.monotonic()
         name = f".{self._jobrow.id}{OUR_MARK}{kind}{i}.log"
-        self._job = FfmpegJob(args, self.work_dir / name)
-        self.library.set_fields(self._jobrow.id, pgid=self._job.pgid)
+        job = FfmpegJob(args, self.work_dir / name)
+        self._running[task] = (job, time.monotonic())
+        self.library.set_fields(self._jobrow.id, pgid=job.pgid)
 
-    def _poll(self) -> dict[str, Any] | None:
-        assert self._job is not None
-        assert self._task is not None
-        self._job.read_progress(_STEP_WAIT)
-        code = self._job.poll()
-        if code is None:
-            self._publish_detail()
-            return None
-        errors = self._job.errors()
-        self._job.close()
-        self._job = None
-        kind, i = self._task
+    def _poll(self) -> None:
+        """Wait up to a step for the running tasks; handle the first that has ended."""
+        for job, _ in self._running.values():
+            job.read_progress(_STEP_WAIT / len(self._running))
+        ended = next(((t, j) for t, (j, _) in self._running.items() if j.poll() is not None), None)
+        if ended is None:
+            return
+        (kind, i), job = ended
+        code = job.poll()
+        errors = job.errors()
+        job.close()
+        seconds = time.monotonic() - self._running.pop((kind, i))[1]
         self._done_tasks += 1
-        seconds = time.monotonic() - self._task_started
         if code != 0:
             if kind == "score" and not self._metric_retried:
                 self._metric_retried = True  # G7: a scoring failure is retried once
                 self._tasks.appendleft(("score", i))
-                return None
+                return
             failure = classify_failure(code, errors, f"crf {kind}")
             if kind == "score":
                 raise MediaFailure("metric", failure.code, str(failure))
@@ -232,7 +265,7 @@ class CrfSearchStage(MediaStage):
                     raise
                 self._metric_retried = True
                 self._tasks.appendleft(("score", i))
-                return None
+                return
             ref_frames = count_frames(ref)
             if len(scores) != ref_frames or count_frames(dist) != ref_frames:
                 # G1: never a score from misaligned frames; one retry as a full pass
@@ -243,11 +276,10 @@ class CrfSearchStage(MediaStage):
                 self._retries += 1
                 self._probes.clear()
                 self._start_search(full_pass=True)
-                return None
+                return
             self._results[i]["scores"] = scores
             self.library.cache_put(self._cache_key(i), self._results[i])
             Path(dist).unlink(missing_ok=True)
-        return None
 
     def _check_cut(self, i: int, path: str) -> None:
         size = Path(path).stat().st_size if Path(path).exists() else 0
@@ -342,7 +374,7 @@ class CrfSearchStage(MediaStage):
     def _publish_detail(self) -> None:
         expected = max(self._done_tasks + len(self._tasks) + 1, self._estimate())
         self.progress = max(self.progress, min(0.99, self._done_tasks / expected))
-        kind, i = self._task if self._task else ("planning", 0)
+        kind, i = next(iter(self._running), ("planning", 0))
         n = 1 if self._plan.full_pass else len(self._plan.samples)
         elapsed = time.monotonic() - self._search_started
         eta = elapsed * (1 - self.progress) / self.progress if self.progress > 0 else None
@@ -352,6 +384,7 @@ class CrfSearchStage(MediaStage):
             "probe": len(self._probes) + 1,
             "crf": self._crf,
             "sample": f"{i + 1}/{n}",
+            "running": [f"{k} {j + 1}/{n}" for k, j in self._running],
             "probes": [
                 {k: p[k] for k in ("crf", "mean", "worst", "p1", "percent")} for p in self._probes
             ],
@@ -363,25 +396,21 @@ class CrfSearchStage(MediaStage):
         return cuts + 4 * 2 * n  # about four probes of an encode and a score per sample
 
     def end_item(self, item: WorkItem) -> None:
-        if self._job is not None:
-            self._job.terminate()
-            self._job = None
+        self._stop_running()
         for path in self.work_dir.glob(f".{item.id}{OUR_MARK}*"):
             with contextlib.suppress(OSError):
                 path.unlink()
 
     def suspend_item(self, item: WorkItem) -> None:
-        if self._job is not None:
-            self._job.suspend()
+        for job, _ in self._running.values():
+            job.suspend()
 
     def resume_item(self, item: WorkItem) -> None:
-        if self._job is not None:
-            self._job.resume()
+        for job, _ in self._running.values():
+            job.resume()
 
     def cancel_item(self, item: WorkItem) -> None:
-        if self._job is not None:
-            self._job.terminate()
-            self._job = None
+        self._stop_running()
 
 
 class _Misaligned(MediaFailure):

@@ -95,6 +95,9 @@ def test_a_sampled_search_keeps_its_promise_on_the_whole_file(searching: Searchi
     assert any((u.data["detail"] or {}).get("crf") is not None for u in running)
     gaps = [b.ts - a.ts for a, b in itertools.pairwise(running)]
     assert max(gaps, default=0) <= 2.0
+    # a sample was scored while the next one encoded
+    both = [(u.data["detail"] or {}).get("running", []) for u in running]
+    assert any(sorted(r[0] for r in tasks) == ["e", "s"] for tasks in both), both
 
 
 def test_the_same_content_elsewhere_is_searched_from_the_cache(searching: Searching) -> None:  # G8
