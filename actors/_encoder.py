@@ -57,6 +57,7 @@ class EncoderStage(MediaStage):
         self._partial: Path | None = None
         self._committed = False
         self._encode_seconds = 0.0
+        self._verify_seconds = 0.0  # the full decode's active time (0 without that gate)
 
     # -- recovery (stage thread, at start) ---------------------------------------------
 
@@ -121,6 +122,7 @@ class EncoderStage(MediaStage):
         self._partial = self._partial_path(job.id)  # ffmpeg -y truncates a stale one
         args = self.settings.args(job.path, str(self._partial), job.crf)
         self._phase, self._committed = "encoding", False
+        self._verify_seconds = 0.0
         self._progress = EncodeProgress(
             self._source.frames, self.policy.stall_timeout, time.monotonic()
         )
@@ -165,6 +167,7 @@ class EncoderStage(MediaStage):
         if self._phase == "encoding":
             self._encode_seconds = prog.active(now)
             return self._verify(item)
+        self._verify_seconds = prog.active(now)
         self._phase = "committing"
         self.detail = {**self.detail, "phase": self._phase}
         return None
@@ -228,6 +231,7 @@ class EncoderStage(MediaStage):
             output_size=size,
             encode={
                 "seconds": round(self._encode_seconds, 3),
+                "verify_seconds": round(self._verify_seconds, 3),
                 "args": self.settings.args("{in}", "{out}"),
             },
             commit_step="committed",

@@ -6,8 +6,10 @@ another. The pipeline run enqueues the same clips into a node and times from
 the enqueue to the last file committed; it does everything a user gets:
 probing, the encode, the full-decode verification, the gates and the
 fsynced commit. A third run turns the full-decode gate off, to tell the
-cost of that check from the pipeline's own. Alternating repeats; medians.
-Target ratio <= 1.05.
+cost of that check from the pipeline's own; the jobs' records split the
+pipeline's time into encode, full-decode check and the rest. Repeats in a
+rotated order; ratios paired within a repeat, then medians. Target ratio
+<= 1.05.
 
 The preset is the product's default unless given. The full decode is real
 CPU work (dav1d, ~1.4 CPU-s for 10 s of 720p) on a machine the encoder
@@ -37,16 +39,27 @@ class PipelineBenchResult:
     size: str
     preset: int
     repeats: int
-    raw_seconds: float
+    raw_seconds: float  # medians over the repeats
     pipeline_seconds: float
-    ratio: float
+    ratio: float  # median over the repeats of pipeline / raw in the same repeat
     encode_share: float  # of the pipeline's time, the part spent in ffmpeg encoding
-    overhead_seconds: float  # median per run: all but the encode (probe, verify, commit)
+    verify_share: float  # of the pipeline's time, the full-decode check
+    overhead_seconds: float  # all but the encode: probe, verify, commit, hand-offs
+    own_seconds: float  # all but the encode and the verify: what pipecast itself adds
+    node_cpu_seconds: float  # CPU of the node's own threads (ffmpeg not counted)
     no_decode_seconds: float  # the pipeline with the full-decode gate turned off
-    no_decode_ratio: float
+    no_decode_ratio: float  # paired, as `ratio`
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    elapsed: float
+    encode: float  # summed active encode seconds of the jobs
+    verify: float
+    node_cpu: float
 
 
 def _raw(clips: list[Path], out: Path, settings: Any) -> float:
@@ -61,9 +74,7 @@ def _raw(clips: list[Path], out: Path, settings: Any) -> float:
     return time.perf_counter() - t0
 
 
-def _pipeline(
-    clips: list[Path], data: Path, settings: Any, verify_decode: bool = True
-) -> tuple[float, float]:
+def _pipeline(clips: list[Path], data: Path, settings: Any, verify_decode: bool = True) -> _Run:
     from pipecast.actors import MediaPolicy, Node, NodeConfig, StageConfig  # noqa: PLC0415
     from pipecast.transport import Update  # noqa: PLC0415
     from pipecast.transport._control import ControlClient  # noqa: PLC0415
@@ -93,11 +104,11 @@ def _pipeline(
     token = node.bridge.subscribe(["stage/encode"], on_event)
     try:
         client = ControlClient(node.control_endpoint, timeout=30)
-        t0 = time.perf_counter()
+        cpu0, t0 = time.process_time(), time.perf_counter()
         client.call("enqueue", paths=[str(c) for c in clips])
         if not ended.wait(3600):
             raise RuntimeError("the pipeline did not finish within an hour")
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         jobs = client.call("jobs")["jobs"]
     finally:
         node.bridge.unsubscribe(token)
@@ -106,7 +117,8 @@ def _pipeline(
     if bad:
         raise RuntimeError(f"not every clip was encoded: {bad[0]}")
     encode = sum(j["encode"]["seconds"] for j in jobs)
-    return elapsed, encode
+    verify = sum(j["encode"]["verify_seconds"] for j in jobs)
+    return _Run(elapsed, encode, verify, cpu)
 
 
 def run_pipeline_bench(
@@ -116,7 +128,13 @@ def run_pipeline_bench(
     preset: int | None = None,
     repeats: int = 3,
 ) -> PipelineBenchResult:
-    """Blocks for a few minutes at the defaults (2 cores)."""
+    """Blocks for a few minutes at the defaults (2 cores).
+
+    Each repeat runs raw, pipeline and pipeline-without-decode, in an order
+    rotated per repeat (this machine's speed drifts over minutes; a fixed
+    order would charge the drift to one side); ratios are taken within a
+    repeat, then the median over repeats.
+    """
     from pipecast.actors import EncodeSettings, make_clip  # noqa: PLC0415
 
     logging.getLogger("pipecast").setLevel(logging.WARNING)
@@ -124,7 +142,9 @@ def run_pipeline_bench(
     if preset is not None:
         settings = EncodeSettings(preset=preset, crf=35)
     sources = ["grain", "mandelbrot", "testsrc2"]
-    raws, pipes, shares, overheads, bare = [], [], [], [], []
+    raws: list[float] = []
+    pipes: list[_Run] = []
+    bares: list[_Run] = []
     with tempfile.TemporaryDirectory(prefix="pipecast-bench-") as tmp:
         root = Path(tmp)
         (root / "clips").mkdir()
@@ -138,31 +158,37 @@ def run_pipeline_bench(
             )
             for i in range(clips)
         ]
+
+        def library(name: str) -> list[Path]:
+            (root / name).mkdir()
+            return [Path(shutil.copy2(c, root / name / c.name)) for c in made]
+
+        def run(name: str, r: int) -> None:
+            if name == "raw":
+                raws.append(_raw(made, root / f"raw{r}", settings))
+            else:
+                runs, clips_r = (pipes if name == "pipe" else bares), library(f"{name}{r}")
+                runs.append(_pipeline(clips_r, root / f"data-{name}{r}", settings, name == "pipe"))
+
+        order = ["raw", "pipe", "bare"]
         for r in range(repeats):
-            raws.append(_raw(made, root / f"raw{r}", settings))
-            library = root / f"lib{r}"
-            library.mkdir()
-            copies = [Path(shutil.copy2(c, library / c.name)) for c in made]
-            elapsed, encode = _pipeline(copies, root / f"data{r}", settings)
-            pipes.append(elapsed)
-            shares.append(encode / elapsed)
-            overheads.append(max(0.0, elapsed - encode))
-            library = root / f"bare{r}"
-            library.mkdir()
-            copies = [Path(shutil.copy2(c, library / c.name)) for c in made]
-            bare.append(_pipeline(copies, root / f"bdata{r}", settings, verify_decode=False)[0])
-    raw, pipe = statistics.median(raws), statistics.median(pipes)
+            for name in order[r % 3 :] + order[: r % 3]:
+                run(name, r)
+    med = statistics.median
     return PipelineBenchResult(
         clips=clips,
         seconds_per_clip=seconds,
         size=size,
         preset=settings.preset,
         repeats=repeats,
-        raw_seconds=round(raw, 3),
-        pipeline_seconds=round(pipe, 3),
-        ratio=round(pipe / raw, 3),
-        encode_share=round(statistics.median(shares), 3),
-        overhead_seconds=round(statistics.median(overheads), 3),
-        no_decode_seconds=round(statistics.median(bare), 3),
-        no_decode_ratio=round(statistics.median(bare) / raw, 3),
+        raw_seconds=round(med(raws), 3),
+        pipeline_seconds=round(med(p.elapsed for p in pipes), 3),
+        ratio=round(med(p.elapsed / r for p, r in zip(pipes, raws, strict=True)), 3),
+        encode_share=round(med(p.encode / p.elapsed for p in pipes), 3),
+        verify_share=round(med(p.verify / p.elapsed for p in pipes), 3),
+        overhead_seconds=round(med(max(0.0, p.elapsed - p.encode) for p in pipes), 3),
+        own_seconds=round(med(p.elapsed - p.encode - p.verify for p in pipes), 3),
+        node_cpu_seconds=round(med(p.node_cpu for p in pipes), 3),
+        no_decode_seconds=round(med(b.elapsed for b in bares), 3),
+        no_decode_ratio=round(med(b.elapsed / r for b, r in zip(bares, raws, strict=True)), 3),
     )

@@ -202,8 +202,8 @@ def bench_pipeline(
         f"  pipecast         {r.pipeline_seconds:8.2f} s   ratio {r.ratio:.3f} (target <= 1.05)"
     )
     click.echo(
-        f"  of which encoding {r.encode_share:.1%}; probe + full-decode verify + commit "
-        f"{r.overhead_seconds:.2f} s"
+        f"  of which encoding {r.encode_share:.1%}, the full-decode check {r.verify_share:.1%}; "
+        f"probe, hand-offs and commit {r.own_seconds:.2f} s (node CPU {r.node_cpu_seconds:.2f} s)"
     )
     click.echo(
         f"  without the full-decode gate {r.no_decode_seconds:8.2f} s   "

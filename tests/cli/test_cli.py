@@ -140,3 +140,7 @@ def test_bench_pipeline_reports_the_ratio_against_ffmpeg_run_directly():
     assert r["pipeline_seconds"] > 0
     assert r["ratio"] == pytest.approx(r["pipeline_seconds"] / r["raw_seconds"], rel=0.02)
     assert 0 < r["encode_share"] <= 1
+    assert 0 < r["verify_share"] < r["encode_share"]  # the full decode ran, and cost less
+    assert r["encode_share"] + r["verify_share"] <= 1.0 + 1e-3
+    assert r["node_cpu_seconds"] > 0
+    assert r["no_decode_ratio"] > 0
