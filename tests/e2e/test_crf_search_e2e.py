@@ -20,6 +20,7 @@ from pipecast.actors import (
     make_clip,
 )
 from pipecast.actors._ffmpeg import run_ffmpeg
+from pipecast.actors._media_config import OUR_MARK
 from pipecast.actors._vmaf import read_vmaf_log, vmaf_args
 from pipecast.testing import Collector, start_test_node, wait_for
 from pipecast.transport._control import ControlClient
@@ -198,3 +199,51 @@ def test_a_variable_frame_rate_source_is_scored_frame_for_frame(searching: Searc
     probes = searching.probes(job_id)
     assert probes
     assert all(p["mean"] > 80 for p in probes)  # never the 12-40 of misaligned frames
+
+
+def _ffmpegs_of(job_id: int) -> dict[int, str]:
+    """pid -> process state of the ffmpeg processes working on `job_id`'s files."""
+    marker = f".{job_id}{OUR_MARK}".encode()
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        if marker in cmdline:
+            found[int(proc.name)] = stat.rsplit(")", 1)[1].split()[0]
+    return found
+
+
+def test_suspend_stops_every_running_task_and_cancel_kills_them(tmp_path: Path) -> None:  # F2 F3
+    # at 640x480 preset 8 a sample's encode and its score take seconds each, so the
+    # score of sample i and the encode of sample i + 1 run side by side for a while
+    s = Searching(tmp_path, EncodeSettings(preset=8))
+    clip = make_clip(s.lib / "long.mkv", seconds=64, size="640x480", source="testsrc2", gop=48)
+    watch = Collector(s.node, ("stage/crf_search",)).start()
+
+    def both_running(c: Collector) -> bool:
+        state = c.latest("stage/crf_search") or {}
+        return len((state.get("detail") or {}).get("running", [])) == 2
+
+    def states() -> list[str]:
+        return sorted(_ffmpegs_of(job_id).values())
+
+    try:
+        (job_id,) = s.client.call("enqueue", paths=[str(clip)])["ids"]
+        assert watch.wait_for(both_running, 120)
+        assert s.client.call("suspend", stage="crf_search")["status"] == "suspended"
+        assert wait_for(lambda: states() == ["T", "T"], 5), states()  # both, not just one
+        stopped = set(_ffmpegs_of(job_id))
+        assert not wait_for(lambda: set(_ffmpegs_of(job_id)) != stopped, 1.0)  # none started
+        assert s.client.call("cancel", id=job_id)["cancelled"] is True
+        assert wait_for(lambda: not _ffmpegs_of(job_id), 5), states()
+        job = s.wait(job_id, "failed")
+        assert job["failure"]["category"] == "cancelled"
+        assert not list((tmp_path / "data").rglob(f".{job_id}{OUR_MARK}*"))
+    finally:
+        watch.stop()
+        s.node.stop()
