@@ -30,6 +30,12 @@ def running(tmp_path: Path):
             models = ["echo"]
             lockout = 0
             pace = [{ delay = 60 }]
+
+            [[networks]]
+            name = "locked"
+            models = ["echo"]
+            lockout = 30
+            pace = [{ delay = 60 }]
             """
         )
     )
@@ -91,8 +97,10 @@ def test_a_run_is_started_watched_on_a_grid_and_listed(running: NodeProcess) -> 
 
 
 def test_a_prompt_in_the_lockout_exits_1_with_when_it_is_accepted(running: NodeProcess) -> None:
-    assert running.run("run", "demo", "first").returncode == 0
-    out = running.run("run", "demo", "second")
+    # a run that is still going (60 s pace): the lockout applies only to an active run,
+    # and the 8-invocation demo run could end before the second CLI process starts
+    assert running.run("run", "locked", "first").returncode == 0
+    out = running.run("run", "locked", "second")
     assert out.returncode == 1
     assert "locked_out" in out.stderr
     assert "prompts are accepted again at" in out.stderr
