@@ -167,10 +167,25 @@ def bench_network(invocations: int, repeats: int, as_json: bool) -> None:
     )
 
 
+def _frame_size(_ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Click callback: a WIDTHxHEIGHT option, checked before any clip is made."""
+    import re  # noqa: PLC0415
+
+    if not re.fullmatch(r"\d{2,4}x\d{2,4}", value):
+        raise click.BadParameter(f"size must be WIDTHxHEIGHT, e.g. {param.default}")
+    return value
+
+
 @bench.command("pipeline", epilog=EXIT_CODES)
 @click.option("--clips", type=click.IntRange(1, 50), default=3, show_default=True)
 @click.option("--seconds", type=click.FloatRange(1, 600), default=10.0, show_default=True)
-@click.option("--size", default="1280x720", show_default=True, help="WIDTHxHEIGHT of the clips")
+@click.option(
+    "--size",
+    default="1280x720",
+    show_default=True,
+    callback=_frame_size,
+    help="WIDTHxHEIGHT of the clips",
+)
 @click.option(
     "--preset",
     type=click.IntRange(0, 13),
@@ -183,12 +198,8 @@ def bench_pipeline(
     clips: int, seconds: float, size: str, preset: int | None, repeats: int, as_json: bool
 ) -> None:
     """Wall time of clips through the pipeline vs the same ffmpeg command run directly."""
-    import re  # noqa: PLC0415
-
     from pipecast.bench import run_pipeline_bench  # noqa: PLC0415
 
-    if not re.fullmatch(r"\d{2,4}x\d{2,4}", size):
-        raise click.BadParameter("size must be WIDTHxHEIGHT, e.g. 1280x720")
     r = run_pipeline_bench(clips, seconds, size, preset, repeats)
     if as_json:
         click.echo(json.dumps(r.as_dict()))
@@ -213,7 +224,13 @@ def bench_pipeline(
 
 @bench.command("crf", epilog=EXIT_CODES)
 @click.option("--seconds", type=click.FloatRange(2, 7200), default=64.0, show_default=True)
-@click.option("--size", default="320x240", show_default=True, help="WIDTHxHEIGHT of the clips")
+@click.option(
+    "--size",
+    default="320x240",
+    show_default=True,
+    callback=_frame_size,
+    help="WIDTHxHEIGHT of the clips",
+)
 @click.option("--preset", type=click.IntRange(0, 13), default=10, show_default=True)
 @click.option(
     "--kinds",
@@ -224,12 +241,8 @@ def bench_pipeline(
 @click.option("--json", "as_json", is_flag=True, help="emit one JSON object")
 def bench_crf(seconds: float, size: str, preset: int, kinds: str, as_json: bool) -> None:
     """Our CRF search vs ab-av1's strategy: probes, search time, prediction error."""
-    import re  # noqa: PLC0415
-
     from pipecast.bench import run_crf_bench  # noqa: PLC0415
 
-    if not re.fullmatch(r"\d{2,4}x\d{2,4}", size):
-        raise click.BadParameter("size must be WIDTHxHEIGHT, e.g. 320x240")
     chosen = tuple(k for k in kinds.split(",") if k)
     if not chosen or not set(chosen) <= {"testsrc2", "grain", "mandelbrot", "noise"}:
         raise click.BadParameter("kinds are testsrc2, grain, mandelbrot, noise")

@@ -84,6 +84,10 @@ def test_bad_arguments_exit_2_and_change_nothing():
     assert "size-mb" in out.stderr
     out = run("bench", "bus", "--count", "nope")
     assert out.returncode == 2
+    for bench, example in (("pipeline", "1280x720"), ("crf", "320x240")):
+        out = run("bench", bench, "--size", "12x")  # refused before any clip is made
+        assert out.returncode == 2
+        assert f"size must be WIDTHxHEIGHT, e.g. {example}" in out.stderr
 
 
 def test_bench_supervision_reports_every_crash_as_json():
