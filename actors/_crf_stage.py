@@ -8,7 +8,11 @@ suspend, cancel and status interleave, and the state is published at least
 every 2 s); up to two run at once, one of each kind, so sample i is scored
 while sample i + 1 encodes (a sample's encode and score each leave a core
 idle at their start and end; overlapping them saved ~7 % of a probe's wall
-time on 2 cores, at 320x240 and at 1280x720 alike). Each finished
+time on 2 cores, at 320x240 and at 1280x720 alike). Samples go in
+`probe_order` (spread over the file), and a probe whose scored samples
+already sit clearly on one side of the target (`settled_early`) stops there:
+what still runs for it is killed, and it is fed to the search as partial
+(completed later if it is ever to be the answer). Each finished
 probe is stored (`crf_probes`); each sample encode + score is cached under a
 key of the source fingerprint, the sample, the ffmpeg build, the arguments
 and the VMAF options. Outcomes: found -> crf_searched with the CRF and the
@@ -35,13 +39,13 @@ from typing import Any
 
 from pipecast.transport import BadRequest
 
-from ._crf_search import CrfSearch, Outcome, ProbeResult, encoder_model
+from ._crf_search import CrfSearch, Outcome, ProbeResult, encoder_model, settled_early
 from ._ffmpeg import FfmpegJob, classify_failure, ffmpeg_exe
 from ._job_states import JobState, MediaFailure
 from ._media_config import OUR_MARK
 from ._media_stage import MediaStage
 from ._probe import Probe
-from ._samples import SamplePlan, cut_args, plan_samples, score_probe
+from ._samples import SamplePlan, cut_args, plan_samples, probe_order, score_probe
 from ._store import WorkItem
 from ._vmaf import VMAF_OPTIONS, count_frames, keyframes, read_vmaf_log, vmaf_args
 
@@ -90,6 +94,8 @@ class CrfSearchStage(MediaStage):
         self._done_tasks = 0
         self._probes: list[dict[str, Any]] = []
         self._sample_encodes = 0
+        self._may_settle = False
+        self._settled_early = 0
         self._retries = 0
         self._metric_retried = False
         self._target = self.target
@@ -149,7 +155,8 @@ class CrfSearchStage(MediaStage):
         self._results = {}
         if self._crf is not None:
             n = 1 if self._plan.full_pass else len(self._plan.samples)
-            for i in range(n):
+            self._may_settle = n > 2 and not self._search.completing
+            for i in probe_order(n):
                 self._tasks.extend([("encode", i), ("score", i)])
 
     def advance(self, item: WorkItem) -> dict[str, Any] | None:
@@ -183,6 +190,11 @@ class CrfSearchStage(MediaStage):
         if any(k == kind for k, _ in self._running):
             return False
         if kind == "encode":
+            # at most one encoded sample waits beside the one being scored: running
+            # further ahead gains nothing (one lane each) and is wasted if it settles
+            waiting = sum("size" in r and "scores" not in r for r in self._results.values())
+            if waiting >= 2:
+                return False
             return self._plan.full_pass or i in self._sample_sizes
         if kind == "score":
             return "size" in self._results.get(i, {})
@@ -280,6 +292,25 @@ class CrfSearchStage(MediaStage):
             self._results[i]["scores"] = scores
             self.library.cache_put(self._cache_key(i), self._results[i])
             Path(dist).unlink(missing_ok=True)
+            self._settle_if_clear()
+
+    def _settle_if_clear(self) -> None:
+        """Stop the probe here if its scored samples already give its verdict (7.3)."""
+        left = [t for t in self._tasks if t[0] in ("encode", "score")]
+        if not self._may_settle or not (left or self._running):
+            return
+        means = [sum(r["scores"]) / len(r["scores"]) for r in self._scored()]
+        if not settled_early(means, self._target):
+            return
+        for task in left:
+            self._tasks.remove(task)
+        self._done_tasks += len(left) + len(self._running)
+        self._stop_running()  # only this probe's tasks run: a probe ends before the next
+        self._results = {i: r for i, r in self._results.items() if "scores" in r}
+        self._settled_early += 1
+
+    def _scored(self) -> list[dict[str, Any]]:
+        return [r for _, r in sorted(self._results.items()) if "scores" in r]
 
     def _check_cut(self, i: int, path: str) -> None:
         size = Path(path).stat().st_size if Path(path).exists() else 0
@@ -294,31 +325,36 @@ class CrfSearchStage(MediaStage):
     def _finish_probe(self) -> None:
         assert self._search is not None
         assert self._crf is not None
-        n = len(self._results)
-        scores = score_probe([r["scores"] for _, r in sorted(self._results.items())])
-        encoded = sum(r["size"] for r in self._results.values())
+        results = self._scored()
+        n = len(results)
+        planned = 1 if self._plan.full_pass else len(self._plan.samples)
+        scores = score_probe([r["scores"] for r in results])
+        encoded = sum(r["size"] for r in results)
         if self._plan.full_pass:
             base = self._jobrow.size
         else:
             base = sum(self._sample_sizes[i] for i in self._results)
         percent = 100.0 * encoded / base if base else 100.0
-        seconds = sum(r["seconds"] for r in self._results.values())
+        seconds = sum(r["seconds"] for r in results) * planned / n
         probe = ProbeResult(
-            self._crf, scores.mean, scores.worst, scores.p1, round(percent, 3), seconds
-        )
+            self._crf, scores.mean, scores.worst, scores.p1, round(percent, 3), seconds,
+            complete=n == planned,
+        )  # fmt: skip
         self._search.feed(probe)
         record = {
             **asdict(probe),
             "se": scores.se,
             "samples": list(scores.per_sample),
-            "cached": all(r.get("cached") for r in self._results.values()),
+            "cached": all(r.get("cached") for r in results),
         }
+        # a completed probe replaces its partial record, here and in the store
+        self._probes = [p for p in self._probes if p["crf"] != probe.crf]
         self.library.record_probe(self._jobrow.id, self._target, record)
         self._probes.append(record)
         log.info(
-            "%s: job %d crf %g -> VMAF %.2f (worst %.2f, p1 %.2f) %.1f %% over %d sample(s)",
+            "%s: job %d crf %g -> VMAF %.2f (worst %.2f, p1 %.2f) %.1f %% over %d of %d sample(s)",
             self.actor_name, self._jobrow.id, probe.crf, probe.mean, probe.worst, probe.p1,
-            percent, n,
+            percent, n, planned,
         )  # fmt: skip
         self._next_probe()
 
@@ -357,6 +393,7 @@ class CrfSearchStage(MediaStage):
             "target": self._target,
             "probes": len(self._probes),
             "sample_encodes": self._sample_encodes,
+            "settled_early": self._settled_early,
             "samples": "full" if self._plan.full_pass else len(self._plan.samples),
             "seconds": round(time.monotonic() - self._search_started, 3),
         }
@@ -386,7 +423,8 @@ class CrfSearchStage(MediaStage):
             "sample": f"{i + 1}/{n}",
             "running": [f"{k} {j + 1}/{n}" for k, j in self._running],
             "probes": [
-                {k: p[k] for k in ("crf", "mean", "worst", "p1", "percent")} for p in self._probes
+                {k: p[k] for k in ("crf", "mean", "worst", "p1", "percent", "complete")}
+                for p in self._probes
             ],
         }
 

@@ -385,7 +385,12 @@ class Library:
     # -- the CRF search's records ---------------------------------------------------------
 
     def record_probe(self, job_id: int, target: float, probe: dict[str, Any]) -> None:
+        """Store a probe; one at the same job, target and CRF (a partial one) is replaced."""
         with self.store.transaction() as db:
+            db.execute(
+                "DELETE FROM crf_probes WHERE job=? AND target=? AND crf=?",
+                (job_id, target, probe["crf"]),
+            )
             db.execute(
                 "INSERT INTO crf_probes (job, target, crf, mean, worst, p1, se, percent, seconds, "
                 "samples, cached, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -400,14 +405,16 @@ class Library:
         rows = (
             self.store.connection()
             .execute(
-                "SELECT target, crf, mean, worst, p1, se, percent, seconds, cached FROM crf_probes "
-                "WHERE job=? ORDER BY id",
+                "SELECT target, crf, mean, worst, p1, se, percent, seconds, cached, samples "
+                "FROM crf_probes WHERE job=? ORDER BY id",
                 (job_id,),
             )
             .fetchall()
         )
         keys = ("target", "crf", "mean", "worst", "p1", "se", "percent", "seconds", "cached")
-        return [dict(zip(keys, r, strict=True)) for r in rows]
+        return [
+            {**dict(zip(keys, r[:-1], strict=True)), "samples": json.loads(r[-1])} for r in rows
+        ]
 
     def sibling_crfs(self, directory: str, height: int | None, exclude: int) -> list[float]:
         """Chosen CRFs of other files in `directory` with the same height (same class)."""

@@ -6,7 +6,9 @@ nearest its stratum's centre (so a stream copy cuts it frame-exactly); when
 the samples would cover 85 % of the file or more, it plans a full pass
 instead. `score_probe` turns per-sample frame scores and sizes into the
 probe's mean (frame-weighted), worst sample, 1st-percentile frame and
-standard error.
+standard error. `probe_order` is the order a probe encodes and scores its
+samples in: spread over the file from the first two on, so a probe settled
+early on a few samples has still looked at far-apart parts of it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Sample", "SamplePlan", "cut_args", "plan_samples", "score_probe"]
+__all__ = ["Sample", "SamplePlan", "cut_args", "plan_samples", "probe_order", "score_probe"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,23 @@ def plan_samples(
     if len(chosen) < n_min:
         return SamplePlan(True, ())
     return SamplePlan(False, tuple(chosen))
+
+
+def probe_order(n: int) -> list[int]:
+    """0 .. n-1 in van der Corput order: 0, n/2, n/4, 3n/4, ... (4 -> 0, 2, 1, 3)."""
+    order: list[int] = []
+    k = 0
+    while len(order) < n and k < 64 * max(n, 1):
+        x, denom, j = 0.0, 1.0, k
+        while j:  # the bits of k mirrored behind the binary point
+            denom *= 2
+            x += (j & 1) / denom
+            j >>= 1
+        i = int(x * n)
+        if i not in order:
+            order.append(i)
+        k += 1
+    return order + [i for i in range(n) if i not in order]
 
 
 @dataclass(frozen=True, slots=True)

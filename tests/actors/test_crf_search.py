@@ -17,6 +17,7 @@ from pipecast.actors._crf_search import (
     ProbeResult,
     SearchResult,
     encoder_model,
+    settled_early,
 )
 
 Curve = Callable[[float], float]
@@ -179,3 +180,110 @@ def test_a_pass_over_the_size_cap_keeps_searching_at_higher_crfs() -> None:
     assert result.crf is not None
     assert result.crf > 34.0
     assert tried[0] == 30.0
+
+
+# -- probes settled early on part of their samples (media_anchors.md 7.3) -------------
+
+
+@pytest.mark.parametrize(
+    ("means", "settled"),
+    [
+        ([], False),
+        ([99.0], False),  # one sample says little
+        ([98.0, 98.2], True),  # both 3 above, close together
+        ([92.0, 91.8, 92.1], True),  # clearly below
+        ([96.0, 96.2], False),  # within 1.5 of the target
+        ([97.0, 94.5], False),  # on both sides
+        ([99.5, 96.6], False),  # far on average, but 3 SE is wider than the distance
+    ],
+)
+def test_a_probe_is_settled_early_only_when_its_samples_agree_far_from_the_target(
+    means: list[float], settled: bool
+) -> None:
+    assert settled_early(means, 95.0) is settled
+
+
+def run_settling(
+    search: CrfSearch, per_sample: Callable[[float], list[float]]
+) -> tuple[SearchResult, list[tuple[float, bool]]]:
+    """Feed each probe partial (2 of its samples) whenever those two already settle it."""
+    asked: list[tuple[float, bool]] = []
+    for _ in range(40):
+        crf = search.next_crf()
+        if crf is None:
+            break
+        asked.append((crf, search.completing))
+        means = per_sample(crf)
+        partial = not search.completing and settled_early(means[:2], search.target)
+        used = means[:2] if partial else means
+        mean = sum(used) / len(used)
+        search.feed(ProbeResult(crf, mean, min(used), mean - 4, size_at(crf), 1.0, not partial))
+    assert search.result is not None, asked
+    return search.result, asked
+
+
+def test_a_far_probe_settled_on_two_samples_still_places_the_next_one() -> None:
+    curve = u_linear(40.0)
+    result, asked = run_settling(CrfSearch(), lambda c: [curve(c)] * 4)
+    first = asked[0][0]
+    assert first == 30.0
+    assert curve(first) - 95.0 > 1.5  # so it was settled early
+    assert result.outcome is Outcome.FOUND
+    assert result.probe is not None
+    assert result.probe.complete
+    assert 39.0 <= result.crf <= 40.0  # type: ignore[operator]
+    assert len(asked) <= 4
+
+
+def test_a_partial_pass_is_completed_before_it_can_be_the_answer() -> None:
+    # passes by far at 30 on its first two samples; its other two are bad, and
+    # everything above 30 fails: the answer would be the partial probe
+    def per_sample(c: float) -> list[float]:
+        return [98.0, 98.0, 91.0, 90.0] if c <= 30 else [93.0, 93.0, 93.0, 93.0]
+
+    search = CrfSearch(max_probes=3)
+    result, asked = run_settling(search, per_sample)
+    completions = [c for c, completing in asked if completing]
+    assert 30.0 in completions
+    assert all(p.complete for p in search.probes if p.crf == 30.0)
+    # complete, crf 30 fails the worst-sample guard: it is not the answer
+    assert result.crf != 30.0
+    if result.probe is not None:
+        assert result.probe.complete
+
+
+def test_a_skip_for_size_is_never_decided_on_partial_sizes() -> None:
+    search = CrfSearch(prior=6.0)
+    search.next_crf()
+    search.feed(ProbeResult(6.0, 80.0, 80.0, 76.0, 120.0, 1.0, complete=False))
+    assert search.next_crf() == 6.0
+    assert search.completing
+    with pytest.raises(ValueError, match="complete"):
+        search.feed(ProbeResult(6.0, 80.0, 80.0, 76.0, 120.0, 1.0, complete=False))
+    search.feed(ProbeResult(6.0, 80.0, 80.0, 76.0, 120.0, 1.0))
+    assert search.next_crf() is None
+    assert search.result is not None
+    assert search.result.outcome is Outcome.NOT_BENEFICIAL
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.floats(8.0, 65.0),
+    st.floats(0.05, 0.3),
+    st.lists(st.floats(-4.0, 4.0), min_size=4, max_size=4),
+    st.one_of(st.none(), st.floats(5.0, 70.0)),
+)
+def test_with_early_settling_every_answer_rests_on_every_sample(
+    crossing: float, k: float, offsets: list[float], prior: float | None
+) -> None:
+    base = u_linear(crossing, k)
+    search = CrfSearch(prior=prior)
+    result, asked = run_settling(search, lambda c: [base(c) + o for o in offsets])
+    crfs = [c for c, completing in asked if not completing]
+    assert len(set(crfs)) == len(crfs)  # a CRF is named twice only to complete it
+    assert len(crfs) <= search.max_probes
+    assert all(c in crfs for c, completing in asked if completing)
+    if result.probe is not None:
+        assert result.probe.complete
+    if result.outcome is Outcome.FOUND:
+        assert search.passes(result.probe)  # type: ignore[arg-type]

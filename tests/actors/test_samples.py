@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipecast.actors._samples import plan_samples, score_probe
+from pipecast.actors._samples import plan_samples, probe_order, score_probe
 
 
 @pytest.mark.parametrize("duration", [3.0, 11.0, 40.0, 56.0])
@@ -58,3 +58,13 @@ def test_probe_scores_weight_frames_and_keep_the_worst_sample_and_p1() -> None:
     assert s.se > 0
     with pytest.raises(ValueError, match="no frame scores"):
         score_probe([])
+
+
+@pytest.mark.parametrize("n", range(13))
+def test_probe_order_visits_every_sample_once_and_starts_far_apart(n: int) -> None:
+    order = probe_order(n)
+    assert sorted(order) == list(range(n))
+    if n >= 2:
+        assert order[0] == 0
+        assert order[1] >= n // 2  # the second sample from the other half of the file
+    assert probe_order(4) == [0, 2, 1, 3]

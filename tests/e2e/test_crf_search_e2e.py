@@ -101,6 +101,31 @@ def test_a_sampled_search_keeps_its_promise_on_the_whole_file(searching: Searchi
     assert any(sorted(r[0] for r in tasks) == ["e", "s"] for tasks in both), both
 
 
+def test_a_probe_far_from_the_target_stops_after_two_samples_and_the_answer_has_all(
+    tmp_path: Path,
+) -> None:  # media_anchors.md 7.3 early abort
+    # at the cold start (crf 30) this clip scores far above VMAF 90
+    s = Searching(tmp_path, target=90.0)
+    try:
+        clip = make_clip(s.lib / "long.mkv", seconds=64, source="testsrc2", gop=48)
+        (job_id,) = s.client.call("enqueue", paths=[str(clip)])["ids"]
+        job = s.wait(job_id, "encoded", "failed", "skipped", timeout=300)
+        assert job["state"] == "encoded", job
+        search, probes = job["search"], s.probes(job_id)
+    finally:
+        s.node.stop()
+    assert search["samples"] == 4
+    assert search["settled_early"] >= 1
+    first = probes[0]
+    assert (first["crf"], len(first["samples"])) == (30.0, 2)
+    assert min(first["samples"]) > 90.0 + 1.5
+    chosen = [p for p in probes if p["crf"] == job["crf"]]
+    assert len(chosen) == 1
+    assert len(chosen[0]["samples"]) == 4  # the answer rests on every sample
+    assert len({p["crf"] for p in probes}) == len(probes) == search["probes"]
+    assert search["sample_encodes"] < 4 * search["probes"]  # the settled probe encoded fewer
+
+
 def test_the_same_content_elsewhere_is_searched_from_the_cache(searching: Searching) -> None:  # G8
     a = make_clip(searching.lib / "a.mkv", seconds=3)
     (first,) = searching.client.call("enqueue", paths=[str(a)])["ids"]
