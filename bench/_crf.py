@@ -40,7 +40,14 @@ class CrfRow:
     sample_encodes: int
     predicted: float | None
     actual: float | None
-    search_percent: float | None  # of the final encode's time
+    search_seconds: float | None
+    encode_seconds: float | None  # the final encode's
+
+    @property
+    def search_percent(self) -> float | None:
+        if self.search_seconds is None or not self.encode_seconds:
+            return None
+        return 100.0 * self.search_seconds / self.encode_seconds
 
     @property
     def error(self) -> float | None:
@@ -71,7 +78,10 @@ class CrfBenchResult:
             "seconds": self.seconds,
             "size": self.size,
             "preset": self.preset,
-            "rows": [{**asdict(r), "error": r.error} for r in self.rows],
+            "rows": [
+                {**asdict(r), "error": r.error, "search_percent": r.search_percent}
+                for r in self.rows
+            ],
             "median_probes": {s: self.median_probes(s) for s in ("ours", "ours+history", "ab-av1")},
             "within_1_vmaf": {s: self.within_one(s) for s in ("ours", "ours+history", "ab-av1")},
         }
@@ -126,17 +136,17 @@ def _baseline(clip: Path, work: Path, settings: Any, width: int, height: int) ->
     searched = time.perf_counter() - t0
     result = search.result
     assert result is not None
-    actual = percent = None
+    actual = encode_s = None
     if result.crf is not None:
         final = work / f"{clip.stem}.abav1.mkv"
         t1 = time.perf_counter()
         run_ffmpeg(settings.args(str(clip), str(final), result.crf))
         encode_s = time.perf_counter() - t1
         actual = _full_vmaf(final, clip, work, width, height)
-        percent = 100.0 * searched / encode_s
     return CrfRow(
-        clip.name, "ab-av1", result.outcome.value, result.crf, result.probes, encodes,
-        result.probe.mean if result.probe else None, actual, percent,
+        f"{clip.parent.name}/{clip.name}", "ab-av1", result.outcome.value, result.crf,
+        result.probes, encodes, result.probe.mean if result.probe else None, actual,
+        round(searched, 3), None if encode_s is None else round(encode_s, 3),
     )  # fmt: skip
 
 
@@ -174,13 +184,13 @@ def _ours(clips: list[Path], data: Path, settings: Any, label: str, w: int, h: i
             node.bridge.unsubscribe(token)
             j = job()
             s = j.get("search") or {}
-            actual = percent = None
+            actual = encode_s = None
             if j["state"] == "encoded":
                 actual = _full_vmaf(Path(j["output_path"]), clip, data, w, h)
-                percent = 100.0 * s.get("seconds", 0.0) / max(j["encode"]["seconds"], 1e-6)
+                encode_s = j["encode"]["seconds"]
             rows.append(
                 CrfRow(
-                    clip.name,
+                    f"{clip.parent.name}/{clip.name}",
                     label,
                     s.get("outcome", j["state"]),
                     j["crf"],
@@ -188,7 +198,8 @@ def _ours(clips: list[Path], data: Path, settings: Any, label: str, w: int, h: i
                     s.get("sample_encodes", 0),
                     s.get("predicted_vmaf"),
                     actual,
-                    percent,
+                    s.get("seconds"),
+                    encode_s,
                 )
             )
     finally:
