@@ -1,7 +1,8 @@
 """libvmaf through ffmpeg, keyframes and frame counts through PyAV.
 
 `vmaf_args` builds the scoring command (model `vmaf_v0.6.1`, `vmaf_4k_v0.6.1`
-above 2560x1440; every frame scored, a per-frame JSON log); `read_vmaf_log`
+above 2560x1440; every frame scored, a per-frame JSON log; frames paired by
+their index, not their timestamps); `read_vmaf_log`
 returns the per-frame scores or raises `MediaFailure` (`metric`). The PyAV
 helpers run in the calling stage's thread and block while they read the
 file's packets (no decoding).
@@ -19,7 +20,7 @@ from ._job_states import MediaFailure
 
 __all__ = ["VMAF_OPTIONS", "count_frames", "keyframes", "read_vmaf_log", "vmaf_args"]
 
-VMAF_OPTIONS = "libvmaf n_threads=auto, no subsampling, setpts both to 0"  # part of cache keys
+VMAF_OPTIONS = "libvmaf n_threads=auto, no subsampling, frames paired by index"  # in cache keys
 
 
 def _cpus() -> int:
@@ -43,12 +44,23 @@ def vmaf_args(
     # threads give the same per-frame scores (tested) in ~17 % less wall time on 2 cores.
     if threads is None:
         threads = min(_cpus(), 16)
+    # Pair frame i with frame i: both get pts = their index in one time base.
+    # Paired by timestamp (each rebased to 0), a sample cut by stream copy at
+    # 216.833 s kept its millisecond rounding (0, 42, 84, ...) while its encode
+    # was retimed (0, 42, 83, ...): libvmaf's frame sync then paired frames
+    # with their neighbours and scored 289 frames of 288 at VMAF 81 instead of
+    # 97. The callers check the frame counts are equal, so by index is exact.
+    index = "settb=1/1000,setpts=N"
     graph = (
-        "[0:v]setpts=PTS-STARTPTS[d];[1:v]setpts=PTS-STARTPTS[r];"
+        f"[0:v]{index}[d];[1:v]{index}[r];"
         f"[d][r]libvmaf=model=version={model}:n_threads={threads}"
         f":log_fmt=json:log_path={log_path}"
     )
-    return ["-i", distorted, "-i", reference, "-filter_complex", graph, "-f", "null", "-"]
+    return [
+        "-i", distorted, "-i", reference, "-filter_complex", graph,
+        # the output time base from the graph, so the null muxer sees the same pts
+        "-enc_time_base", "filter", "-f", "null", "-",
+    ]  # fmt: skip
 
 
 def read_vmaf_log(path: Path) -> list[float]:
@@ -65,14 +77,19 @@ def read_vmaf_log(path: Path) -> list[float]:
 
 
 def keyframes(path: str | Path) -> list[float]:
-    """Times (s) of the first video stream's keyframes, from its packets."""
+    """Times (s) of the first video stream's keyframes, from the file's start.
+
+    Relative to the container's start time, as ffmpeg's input `-ss` is: a
+    file whose timestamps begin at 216.8 s has its first keyframe at 0.0.
+    """
     out = []
     try:
         with av.open(str(path)) as c:
+            start = (c.start_time or 0) / 1_000_000  # AV_TIME_BASE units
             stream = c.streams.video[0]
             for packet in c.demux(stream):
                 if packet.is_keyframe and packet.pts is not None and packet.time_base:
-                    out.append(float(packet.pts * packet.time_base))
+                    out.append(round(float(packet.pts * packet.time_base) - start, 6))
     except (av.error.FFmpegError, OSError, IndexError) as exc:
         raise MediaFailure("source_corrupt", "UNREADABLE", f"cannot read {path}: {exc}") from None
     return sorted(out)
