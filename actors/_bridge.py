@@ -343,7 +343,10 @@ class BridgeHandle:
         self.sync_endpoint = sync_endpoint
         self._next_token = 0
         self._stopped = ref.actor_stopped
-        self._put = ref.actor_inbox.put
+        inbox = ref.actor_inbox
+        self._put_message: Callable[[object], None] = (
+            inbox.tell if isinstance(inbox, PollingInbox) else lambda m: inbox.put(Envelope(m))
+        )
 
     def publish(
         self,
@@ -365,10 +368,11 @@ class BridgeHandle:
             raise BadRequest("key must be a string")
         if data is not None and type(data) is not dict:
             raise BadRequest("data must be a dict or None")
-        # ActorRef.tell() minus a call layer: this is every publication's path.
+        # ActorRef.tell() minus a call layer and the Envelope: this is every
+        # publication's path.
         if self._stopped.is_set():
             raise BridgeClosed("the bridge has stopped")
-        self._put(Envelope(Publish(topic, key, data, cid, reply)))
+        self._put_message(Publish(topic, key, data, cid, reply))
 
     def subscribe(self, prefixes: Iterable[str], sink: LocalSink) -> int:
         """Deliver a `Reset` with the current state, then every matching update.

@@ -10,7 +10,10 @@ only ever touched by the thread that owns it.
 
 `put()` runs in any thread and never blocks; it writes the eventfd only when
 the owner is (about to be) asleep in poll, so a busy actor pays no syscall per
-message. Relies on pykka's inbox protocol, hence the pin pykka<5.
+message. `tell()` is `put()` for a bare tell-message: it is queued as it is and
+only wrapped in pykka's Envelope if `get()` hands it to pykka, so a burst that
+the owner takes with `take_run` never builds one (the bridge's publications).
+Relies on pykka's inbox protocol, hence the pin pykka<5.
 """
 
 from __future__ import annotations
@@ -51,7 +54,8 @@ class PollingInbox:
     """pykka inbox multiplexing the mailbox, one socket and one timer."""
 
     def __init__(self) -> None:
-        self._queue: deque[Envelope[Any]] = deque()
+        # Envelopes, and bare tell-messages from tell()
+        self._queue: deque[Any] = deque()
         self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._efd_lock = threading.Lock()
         self._waiting = False
@@ -103,19 +107,31 @@ class PollingInbox:
         queue = self._queue
         out: list[Any] = []
         while queue and len(out) < limit:
-            env = queue[0]
-            if type(env.message) is not kind or env.reply_to is not None:
+            item = queue[0]
+            if type(item) is kind:
+                out.append(queue.popleft())
+            elif type(item) is Envelope and type(item.message) is kind and item.reply_to is None:
+                out.append(queue.popleft().message)
+            else:
                 break
-            out.append(queue.popleft().message)
         return out
 
     def put(self, envelope: Envelope[Any], /) -> None:
         self._queue.append(envelope)
         if self._waiting:
-            with self._efd_lock:
-                if self._efd >= 0:
-                    os.eventfd_write(self._efd, 1)
-                    self.wakeups += 1
+            self._wake()
+
+    def tell(self, message: object, /) -> None:
+        """Queue a tell-message (no reply) without an Envelope. Any thread; never blocks."""
+        self._queue.append(message)
+        if self._waiting:
+            self._wake()
+
+    def _wake(self) -> None:
+        with self._efd_lock:
+            if self._efd >= 0:
+                os.eventfd_write(self._efd, 1)
+                self.wakeups += 1
 
     def empty(self) -> bool:
         return not self._queue
@@ -133,7 +149,8 @@ class PollingInbox:
                     return Envelope(_READABLE)
         while True:
             if queue:
-                return queue.popleft()
+                item = queue.popleft()
+                return item if type(item) is Envelope else Envelope(item)
             poller = self._poller
             if poller is None:
                 self._sleep_without_socket()

@@ -18,6 +18,7 @@ from pipecast.transport import (
     Subscriber,
     Update,
 )
+from pipecast.transport._wire import encode_update
 
 
 def sync_call(endpoint: str, frames: list[bytes]) -> dict:
@@ -107,6 +108,39 @@ def test_malformed_frames_on_the_status_socket_are_counted_and_skipped():
                 if sub.wait_for(lambda s: s.statistics().malformed >= 2, 0.05):
                     break
             assert sub.statistics().malformed >= 2
+            assert sub.replica.synced
+    finally:
+        handle.stop()
+        pub.close()
+        ctx.term()
+
+
+@pytest.mark.parametrize(
+    "rogue",
+    [
+        [b"t", b"\xc1", b"stray"],  # three frames
+        [b"t", b"\x80", b"stray", b"more"],  # four frames
+        [b"\xff\xfe", b"\x80"],  # a topic that is not UTF-8
+        [b"t", b"\xc1" * 64],  # not msgpack
+    ],
+)
+def test_a_subscriber_stays_in_step_after_messages_of_the_wrong_shape(rogue):
+    ctx = zmq.Context()
+    pub = ctx.socket(zmq.PUB)
+    pub.linger = 0
+    pub.bind("tcp://127.0.0.1:*")
+    handle = start_bridge(BridgeConfig("tcp://127.0.0.1:*", "tcp://127.0.0.1:*"))
+    good = encode_update("k", {"n": 1}, 1, handle.epoch, 1.0, None)
+    try:
+        with Subscriber(pub.get(zmq.LAST_ENDPOINT).decode(), handle.sync_endpoint) as sub:
+            sub.wait_synced(5)
+            for _ in range(200):  # until the SUB has joined (slow joiner)
+                pub.send_multipart(rogue)
+                pub.send_multipart([b"t", good])
+                if sub.wait_for(lambda s: s.topic("t") == {"k": {"n": 1}}, 0.05):
+                    break
+            assert sub.topic("t") == {"k": {"n": 1}}  # the good message after it was read whole
+            assert sub.statistics().malformed >= 1
             assert sub.replica.synced
     finally:
         handle.stop()
