@@ -296,16 +296,19 @@ class CrfSearchStage(MediaStage):
 
     def _settle_if_clear(self) -> None:
         """Stop the probe here if its scored samples already give its verdict (7.3)."""
+        # the probe's own tasks; a cut still running or queued is for every probe
         left = [t for t in self._tasks if t[0] in ("encode", "score")]
-        if not self._may_settle or not (left or self._running):
+        running = [t for t in self._running if t[0] in ("encode", "score")]
+        if not self._may_settle or not (left or running):
             return
         means = [sum(r["scores"]) / len(r["scores"]) for r in self._scored()]
         if not settled_early(means, self._target):
             return
         for task in left:
             self._tasks.remove(task)
-        self._done_tasks += len(left) + len(self._running)
-        self._stop_running()  # only this probe's tasks run: a probe ends before the next
+        for task in running:
+            self._running.pop(task)[0].terminate()
+        self._done_tasks += len(left) + len(running)
         self._results = {i: r for i, r in self._results.items() if "scores" in r}
         self._settled_early += 1
 
