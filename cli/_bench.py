@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
@@ -260,7 +259,7 @@ def bench_crf(seconds: float, size: str, preset: int, kinds: str, as_json: bool)
         return f"{'-':>{width}}" if v is None else format(v, fmt)
 
     for row in r.rows:
-        clip = f"{Path(row.clip).name}"
+        clip = row.clip
         click.echo(
             f"{clip:<22} {row.strategy:<13} {row.outcome:<16} {num(row.crf, '6.2f')} "
             f"{row.probes:>6} {row.sample_encodes:>7} {num(row.predicted, '6.2f')} "
