@@ -9,6 +9,9 @@ high-water marks, large enough that neither run loses messages, so the ratio
 compares work done, not luck.
 
 Timing uses CLOCK_MONOTONIC, which is shared by all processes on the machine.
+A last measurement, in one process, splits the publishing side: CPU per
+publication through the bridge actor, and sequenced and sent in the caller's
+own thread; the difference is what the actor hop costs.
 """
 
 from __future__ import annotations
@@ -65,6 +68,10 @@ class BusBenchResult:
     raw_sub_cpu_us: float
     pipecast_pub_cpu_us: float
     pipecast_sub_cpu_us: float
+    # one process, no subscriber: CPU per publication through the bridge actor,
+    # and sequenced and sent in the caller's own thread (what the actor hop costs)
+    hop_bridge_cpu_us: float
+    hop_direct_cpu_us: float
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -278,6 +285,46 @@ def _replay_bench(n: int) -> float:
         handle.stop()
 
 
+def _hop_bench(n: int) -> tuple[float, float]:
+    """CPU per publication (us): through the bridge, and in the caller's thread.
+
+    Both in this process with nobody subscribed (the PUB socket drops), so the
+    difference is the actor hop alone: the mailbox, and the publishing thread
+    contending for the GIL, which pyzmq releases around every send.
+    """
+    import zmq  # noqa: PLC0415
+
+    from pipecast.actors import BridgeConfig, start_bridge  # noqa: PLC0415
+    from pipecast.transport import Sequencer  # noqa: PLC0415
+
+    handle = start_bridge(BridgeConfig("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", sndhwm=_HWM))
+    try:
+        publish = handle.publish
+        cpu0 = time.process_time()
+        for i in range(n):
+            publish(TOPIC, "encoder", status_value(i))
+        handle.statistics(timeout=120)  # everything above is sent once this returns
+        bridge = (time.process_time() - cpu0) / n * 1e6
+    finally:
+        handle.stop()
+    ctx = zmq.Context()
+    pub = ctx.socket(zmq.PUB)
+    pub.linger = 0
+    pub.bind("tcp://127.0.0.1:*")
+    seq, send, more = Sequencer("0123456789abcdef"), pub.send, int(zmq.SNDMORE)
+    topic = TOPIC.encode()
+    cpu0 = time.process_time()
+    for i in range(n):
+        out = seq.publish(TOPIC, "encoder", status_value(i), None, time.time())
+        assert out is not None
+        send(topic, more)
+        send(out.body, 0)
+    direct = (time.process_time() - cpu0) / n * 1e6
+    pub.close()
+    ctx.term()
+    return bridge, direct
+
+
 def run_bus_bench(
     count: int = 200_000, rate: int = 1000, seconds: float = 5.0, repeats: int = 3
 ) -> BusBenchResult:
@@ -296,6 +343,7 @@ def run_bus_bench(
     pc_lat_run = _run_pair("pipecast", n_lat, rate)
     pc_lat = pc_lat_run.latencies
     replay_ms = statistics.median(_replay_bench(1000) for _ in range(5))
+    hops = [_hop_bench(min(count, 100_000)) for _ in range(3)]
     return BusBenchResult(
         count=count,
         repeats=repeats,
@@ -315,4 +363,6 @@ def run_bus_bench(
         pipecast_sub_cpu_us=statistics.median(r.sub_cpu_us for r in pc_runs),
         replay_count=1000,
         replay_ms=replay_ms,
+        hop_bridge_cpu_us=statistics.median(h[0] for h in hops),
+        hop_direct_cpu_us=statistics.median(h[1] for h in hops),
     )
