@@ -45,9 +45,16 @@ from ._job_states import JobState, MediaFailure
 from ._media_config import OUR_MARK
 from ._media_stage import MediaStage
 from ._probe import Probe
-from ._samples import SamplePlan, cut_args, plan_samples, probe_order, score_probe
+from ._samples import (
+    SamplePlan,
+    cut_args,
+    plan_samples,
+    probe_order,
+    sample_centres,
+    score_probe,
+)
 from ._store import WorkItem
-from ._vmaf import VMAF_OPTIONS, count_frames, keyframes, read_vmaf_log, vmaf_args
+from ._vmaf import VMAF_OPTIONS, count_frames, keyframes_near, read_vmaf_log, vmaf_args
 
 __all__ = ["CrfSearchStage"]
 
@@ -113,7 +120,10 @@ class CrfSearchStage(MediaStage):
         self._info = Probe.from_dict(job.probe)
         video = self._info.video
         assert video is not None
-        self._plan = plan_samples(self._info.duration, video.fps or 0.0, keyframes(job.path))
+        # only the keyframes around each stratum's centre: seeks, not a read of the file
+        duration = self._info.duration
+        keys = keyframes_near(job.path, sample_centres(duration))
+        self._plan = plan_samples(duration, video.fps or 0.0, keys)
         self._start_search(full_pass=self._plan.full_pass)
 
     def _start_search(self, full_pass: bool) -> None:

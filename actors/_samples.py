@@ -17,7 +17,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Sample", "SamplePlan", "cut_args", "plan_samples", "probe_order", "score_probe"]
+__all__ = [
+    "Sample",
+    "SamplePlan",
+    "cut_args",
+    "plan_samples",
+    "probe_order",
+    "sample_centres",
+    "score_probe",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,25 +57,51 @@ def cut_args(source: str, sample: Sample, out: str) -> list[str]:
     ]  # fmt: skip
 
 
+EVERY, LENGTH, N_MIN, N_MAX = 480.0, 12.0, 4, 12
+
+
+def _strata(duration: float, every: float, length: float, n_min: int, n_max: int) -> list[float]:
+    """The start of each stratum of [2 %, 98 %] of the file; [] for a full pass."""
+    n = max(n_min, min(n_max, math.ceil(duration / every)))
+    if n * length >= 0.85 * duration:
+        return []
+    lo, hi = 0.02 * duration, 0.98 * duration
+    return [lo + i * (hi - lo) / n for i in range(n)]
+
+
+def sample_centres(
+    duration: float,
+    every: float = EVERY,
+    length: float = LENGTH,
+    n_min: int = N_MIN,
+    n_max: int = N_MAX,
+) -> list[float]:
+    """Where `plan_samples` would like each sample to start: the keyframes that
+    matter are the ones just before and just after these times."""
+    starts = _strata(duration, every, length, n_min, n_max)
+    width = 0.96 * duration / len(starts) if starts else 0.0
+    return [s + width / 2 - length / 2 for s in starts]
+
+
 def plan_samples(
     duration: float,
     fps: float,
     keyframes: Sequence[float],
-    every: float = 480.0,
-    length: float = 12.0,
-    n_min: int = 4,
-    n_max: int = 12,
+    every: float = EVERY,
+    length: float = LENGTH,
+    n_min: int = N_MIN,
+    n_max: int = N_MAX,
 ) -> SamplePlan:
-    n = max(n_min, min(n_max, math.ceil(duration / every)))
-    if n * length >= 0.85 * duration or fps <= 0:
+    """The samples, from all keyframes or only those around `sample_centres`."""
+    strata = _strata(duration, every, length, n_min, n_max)
+    if not strata or fps <= 0:
         return SamplePlan(True, ())
+    n = len(strata)
     frames = max(1, round(length * fps))
-    lo, hi = 0.02 * duration, 0.98 * duration
-    width = (hi - lo) / n
+    width = 0.96 * duration / n
     keys = sorted(k for k in keyframes if 0 <= k <= duration - length)
     chosen: list[Sample] = []
-    for i in range(n):
-        start_lo = lo + i * width
+    for start_lo in strata:
         centre = start_lo + width / 2 - length / 2
         inside = [k for k in keys if start_lo <= k <= start_lo + width - length]
         pool = inside or keys

@@ -12,13 +12,21 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import av
 
 from ._job_states import MediaFailure
 
-__all__ = ["VMAF_OPTIONS", "count_frames", "keyframes", "read_vmaf_log", "vmaf_args"]
+__all__ = [
+    "VMAF_OPTIONS",
+    "count_frames",
+    "keyframes",
+    "keyframes_near",
+    "read_vmaf_log",
+    "vmaf_args",
+]
 
 VMAF_OPTIONS = "libvmaf n_threads=auto, no subsampling, frames paired by index"  # in cache keys
 
@@ -93,6 +101,49 @@ def keyframes(path: str | Path) -> list[float]:
     except (av.error.FFmpegError, OSError, IndexError) as exc:
         raise MediaFailure("source_corrupt", "UNREADABLE", f"cannot read {path}: {exc}") from None
     return sorted(out)
+
+
+# Packets read forward from a seek point before giving up on finding the next
+# keyframe (a file with one keyframe every few minutes still fits).
+_MAX_SCAN = 20_000
+
+
+def keyframes_near(path: str | Path, times: Sequence[float]) -> list[float]:
+    """The keyframes just before and just after each time (s from the file's start).
+
+    Seeks instead of reading the whole file: a few GOPs per time, where
+    `keyframes` reads every packet (seconds to minutes for a film of many
+    GB). Falls back to `keyframes` if the container cannot seek.
+    """
+    found: set[float] = set()
+    try:
+        with av.open(str(path)) as c:
+            start = (c.start_time or 0) / 1_000_000
+            stream = c.streams.video[0]
+            tb = stream.time_base
+            if not tb:
+                return keyframes(path)
+            for t in times:
+                c.seek(max(0, int((t + start) / tb)), stream=stream, backward=True)
+                before: float | None = None
+                for n, packet in enumerate(c.demux(stream)):
+                    if n > _MAX_SCAN:
+                        break
+                    if not packet.is_keyframe or packet.pts is None:
+                        continue
+                    k = round(float(packet.pts * tb) - start, 6)
+                    if k <= t:
+                        before = k
+                        continue
+                    found.add(k)
+                    break
+                if before is not None:
+                    found.add(before)
+    except av.error.FFmpegError:
+        return keyframes(path)  # e.g. a container without an index to seek in
+    except (OSError, IndexError) as exc:
+        raise MediaFailure("source_corrupt", "UNREADABLE", f"cannot read {path}: {exc}") from None
+    return sorted(found)
 
 
 def count_frames(path: str | Path) -> int:

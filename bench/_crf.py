@@ -104,13 +104,18 @@ def _baseline(clip: Path, work: Path, settings: Any, width: int, height: int) ->
     from pipecast.actors._crf_search import AbAv1Search, ProbeResult  # noqa: PLC0415
     from pipecast.actors._ffmpeg import run_ffmpeg  # noqa: PLC0415
     from pipecast.actors._probe import probe  # noqa: PLC0415
-    from pipecast.actors._samples import cut_args, plan_samples, score_probe  # noqa: PLC0415
-    from pipecast.actors._vmaf import keyframes, read_vmaf_log, vmaf_args  # noqa: PLC0415
+    from pipecast.actors._samples import (  # noqa: PLC0415
+        cut_args,
+        plan_samples,
+        sample_centres,
+        score_probe,
+    )
+    from pipecast.actors._vmaf import keyframes_near, read_vmaf_log, vmaf_args  # noqa: PLC0415
 
     info = probe(clip)
     fps = info.video.fps if info.video and info.video.fps else 24.0
     t0 = time.perf_counter()
-    plan = plan_samples(info.duration, fps, keyframes(clip))
+    plan = plan_samples(info.duration, fps, keyframes_near(clip, sample_centres(info.duration)))
     refs: list[Path] = []
     if plan.full_pass:
         refs = [clip]

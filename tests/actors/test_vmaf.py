@@ -6,8 +6,14 @@ from pathlib import Path
 
 from pipecast.actors import EncodeSettings, make_clip
 from pipecast.actors._ffmpeg import run_ffmpeg
-from pipecast.actors._samples import Sample, cut_args
-from pipecast.actors._vmaf import count_frames, keyframes, read_vmaf_log, vmaf_args
+from pipecast.actors._samples import Sample, cut_args, plan_samples, sample_centres
+from pipecast.actors._vmaf import (
+    count_frames,
+    keyframes,
+    keyframes_near,
+    read_vmaf_log,
+    vmaf_args,
+)
 
 
 def test_threaded_scoring_gives_libvmafs_single_threaded_per_frame_scores(tmp_path: Path) -> None:
@@ -43,6 +49,7 @@ def test_a_sample_cut_mid_file_is_scored_frame_for_frame_against_its_retimed_enc
     assert code == 0, errors
     ref, out, log = tmp_path / "sample.mkv", tmp_path / "enc.mkv", tmp_path / "v.json"
     assert keyframes(source) == [0.0, 2.0, 4.0]  # from the file's start, as -ss counts
+    assert keyframes_near(source, [1.0, 3.5]) == [0.0, 2.0, 4.0]
     code, errors = run_ffmpeg(cut_args(str(source), Sample(0.0, 96), str(ref)))
     assert code == 0, errors
     code, errors = run_ffmpeg(EncodeSettings(preset=12, crf=20).args(str(ref), str(out)))
@@ -53,3 +60,20 @@ def test_a_sample_cut_mid_file_is_scored_frame_for_frame_against_its_retimed_enc
     scores = read_vmaf_log(log)
     assert len(scores) == 96
     assert min(scores) > 85  # a crf 20 encode: no frame compared with its neighbour
+
+
+def test_keyframes_near_the_sample_centres_plan_the_same_samples_as_all_keyframes(
+    tmp_path: Path,
+) -> None:
+    for name, gop in (("a.mkv", 48), ("b.mp4", 25), ("c.mkv", None)):
+        clip = make_clip(tmp_path / name, seconds=150, size="64x48", audio=False, gop=gop)
+        every = keyframes(clip)
+        centres = sample_centres(150.0)
+        assert len(centres) == 4
+        near = keyframes_near(clip, centres)
+        assert set(near) <= set(every)  # real keyframes only
+        assert len(near) <= 2 * len(centres)
+        for t in centres:  # the ones just before and just after each centre
+            assert max(k for k in every if k <= t) in near
+            assert min(k for k in every if k > t) in near
+        assert plan_samples(150.0, 24.0, near) == plan_samples(150.0, 24.0, every), name
