@@ -60,13 +60,19 @@ def cut_args(source: str, sample: Sample, out: str) -> list[str]:
 EVERY, LENGTH, N_MIN, N_MAX = 480.0, 12.0, 4, 12
 
 
-def _strata(duration: float, every: float, length: float, n_min: int, n_max: int) -> list[float]:
-    """The start of each stratum of [2 %, 98 %] of the file; [] for a full pass."""
+def _strata(
+    duration: float, every: float, length: float, n_min: int, n_max: int
+) -> list[tuple[float, float, float]]:
+    """Each stratum of [2 %, 98 %] of the file as (first start, last start, centre)
+    for a sample of `length` inside it; [] for a full pass."""
     n = max(n_min, min(n_max, math.ceil(duration / every)))
     if n * length >= 0.85 * duration:
         return []
-    lo, hi = 0.02 * duration, 0.98 * duration
-    return [lo + i * (hi - lo) / n for i in range(n)]
+    lo, width = 0.02 * duration, 0.96 * duration / n
+    return [
+        (lo + i * width, lo + (i + 1) * width - length, lo + (i + 0.5) * width - length / 2)
+        for i in range(n)
+    ]
 
 
 def sample_centres(
@@ -78,9 +84,7 @@ def sample_centres(
 ) -> list[float]:
     """Where `plan_samples` would like each sample to start: the keyframes that
     matter are the ones just before and just after these times."""
-    starts = _strata(duration, every, length, n_min, n_max)
-    width = 0.96 * duration / len(starts) if starts else 0.0
-    return [s + width / 2 - length / 2 for s in starts]
+    return [centre for _, _, centre in _strata(duration, every, length, n_min, n_max)]
 
 
 def plan_samples(
@@ -96,14 +100,11 @@ def plan_samples(
     strata = _strata(duration, every, length, n_min, n_max)
     if not strata or fps <= 0:
         return SamplePlan(True, ())
-    n = len(strata)
     frames = max(1, round(length * fps))
-    width = 0.96 * duration / n
     keys = sorted(k for k in keyframes if 0 <= k <= duration - length)
     chosen: list[Sample] = []
-    for start_lo in strata:
-        centre = start_lo + width / 2 - length / 2
-        inside = [k for k in keys if start_lo <= k <= start_lo + width - length]
+    for first, last, centre in strata:
+        inside = [k for k in keys if first <= k <= last]
         pool = inside or keys
         start = min(pool, key=lambda k: abs(k - centre)) if pool else max(0.0, centre)
         if chosen and start < chosen[-1].start + length:
