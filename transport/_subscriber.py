@@ -24,17 +24,16 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import msgpack
 import zmq
 
 from ._errors import MalformedFrame, NodeUnreachable
 from ._replica import Checkpoint, Event, Replica, ReplicaStatistics, Request
 from ._wire import (
     HEARTBEAT_TOPIC,
-    MAX_BODY_BYTES,
     decode_heartbeat,
     decode_sync_reply,
     encode_sync_request,
+    unpack_status,
     update_from_body,
 )
 
@@ -260,7 +259,7 @@ class Subscriber:
         replica = self.replica
         recv = sub.recv
         feed_update = replica.feed_update
-        unpackb = msgpack.unpackb
+        unpack = unpack_status
         topics = self._topic_names
         n = 0
         while n < _BATCH:
@@ -289,13 +288,7 @@ class Subscriber:
                     topic = topic_b.decode()
                     if len(topics) < _TOPIC_NAMES:
                         topics[topic_b] = topic
-                if len(body_b) > MAX_BODY_BYTES:
-                    raise MalformedFrame("body too large")
-                try:
-                    body = unpackb(body_b)
-                except Exception:  # msgpack raises many unrelated types on bad input
-                    raise MalformedFrame("body is not valid msgpack") from None
-                feed_update(update_from_body(topic, body), now)
+                feed_update(update_from_body(topic, unpack(body_b)), now)
             except (MalformedFrame, UnicodeDecodeError):
                 self._malformed += 1
         self._received += n
