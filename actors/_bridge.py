@@ -26,7 +26,6 @@ from typing import Any, NamedTuple
 import msgpack
 import pykka
 import zmq
-from pykka._envelope import Envelope
 
 from pipecast.transport import (
     BadRequest,
@@ -344,9 +343,8 @@ class BridgeHandle:
         self._next_token = 0
         self._stopped = ref.actor_stopped
         inbox = ref.actor_inbox
-        self._put_message: Callable[[object], None] = (
-            inbox.tell if isinstance(inbox, PollingInbox) else lambda m: inbox.put(Envelope(m))
-        )
+        assert isinstance(inbox, PollingInbox)  # a SocketActor's inbox
+        self._put_message = inbox.tell
 
     def publish(
         self,

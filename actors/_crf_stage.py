@@ -164,7 +164,7 @@ class CrfSearchStage(MediaStage):
         self._crf = self._search.next_crf()
         self._results = {}
         if self._crf is not None:
-            n = 1 if self._plan.full_pass else len(self._plan.samples)
+            n = self._sample_count()
             self._may_settle = n > 2 and not self._search.completing
             for i in probe_order(n):
                 self._tasks.extend([("encode", i), ("score", i)])
@@ -322,6 +322,10 @@ class CrfSearchStage(MediaStage):
         self._results = {i: r for i, r in self._results.items() if "scores" in r}
         self._settled_early += 1
 
+    def _sample_count(self) -> int:
+        """Samples a probe encodes and scores: the whole file counts as one."""
+        return 1 if self._plan.full_pass else len(self._plan.samples)
+
     def _scored(self) -> list[dict[str, Any]]:
         return [r for _, r in sorted(self._results.items()) if "scores" in r]
 
@@ -340,7 +344,7 @@ class CrfSearchStage(MediaStage):
         assert self._crf is not None
         results = self._scored()
         n = len(results)
-        planned = 1 if self._plan.full_pass else len(self._plan.samples)
+        planned = self._sample_count()
         scores = score_probe([r["scores"] for r in results])
         encoded = sum(r["size"] for r in results)
         if self._plan.full_pass:
@@ -425,7 +429,7 @@ class CrfSearchStage(MediaStage):
         expected = max(self._done_tasks + len(self._tasks) + 1, self._estimate())
         self.progress = max(self.progress, min(0.99, self._done_tasks / expected))
         kind, i = next(iter(self._running), ("planning", 0))
-        n = 1 if self._plan.full_pass else len(self._plan.samples)
+        n = self._sample_count()
         elapsed = time.monotonic() - self._search_started
         eta = elapsed * (1 - self.progress) / self.progress if self.progress > 0 else None
         self.detail = {
@@ -442,7 +446,7 @@ class CrfSearchStage(MediaStage):
         }
 
     def _estimate(self) -> int:
-        n = 1 if self._plan.full_pass else len(self._plan.samples)
+        n = self._sample_count()
         cuts = 0 if self._plan.full_pass else n
         return cuts + 4 * 2 * n  # about four probes of an encode and a score per sample
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -84,6 +85,16 @@ def read_vmaf_log(path: Path) -> list[float]:
     return scores
 
 
+def _start(container: av.container.InputContainer) -> float:
+    """The file's start time in seconds (container.start_time is in AV_TIME_BASE units)."""
+    return (container.start_time or 0) / 1_000_000
+
+
+def _seconds(pts: int, time_base: Fraction, start: float) -> float:
+    """A packet time as seconds from the file's start, as ffmpeg's input `-ss` counts."""
+    return round(float(pts * time_base) - start, 6)
+
+
 def keyframes(path: str | Path) -> list[float]:
     """Times (s) of the first video stream's keyframes, from the file's start.
 
@@ -93,11 +104,11 @@ def keyframes(path: str | Path) -> list[float]:
     out = []
     try:
         with av.open(str(path)) as c:
-            start = (c.start_time or 0) / 1_000_000  # AV_TIME_BASE units
+            start = _start(c)
             stream = c.streams.video[0]
             for packet in c.demux(stream):
                 if packet.is_keyframe and packet.pts is not None and packet.time_base:
-                    out.append(round(float(packet.pts * packet.time_base) - start, 6))
+                    out.append(_seconds(packet.pts, packet.time_base, start))
     except (av.error.FFmpegError, OSError, IndexError) as exc:
         raise MediaFailure("source_corrupt", "UNREADABLE", f"cannot read {path}: {exc}") from None
     return sorted(out)
@@ -118,7 +129,7 @@ def keyframes_near(path: str | Path, times: Sequence[float]) -> list[float]:
     found: set[float] = set()
     try:
         with av.open(str(path)) as c:
-            start = (c.start_time or 0) / 1_000_000
+            start = _start(c)
             stream = c.streams.video[0]
             tb = stream.time_base
             if not tb:
@@ -131,7 +142,7 @@ def keyframes_near(path: str | Path, times: Sequence[float]) -> list[float]:
                         break
                     if not packet.is_keyframe or packet.pts is None:
                         continue
-                    k = round(float(packet.pts * tb) - start, 6)
+                    k = _seconds(packet.pts, tb, start)
                     if k <= t:
                         before = k
                         continue
