@@ -5,13 +5,18 @@ by stream copy and check them, then for each CRF the strategy names, encode
 every sample with exactly the final encode's arguments and score it with
 libvmaf. Tasks are ffmpeg processes polled a step at a time (so pause,
 suspend, cancel and status interleave, and the state is published at least
-every 2 s); up to two run at once, one of each kind, so sample i is scored
-while sample i + 1 encodes (a sample's encode and score each leave a core
-idle at their start and end; overlapping them saved ~7 % of a probe's wall
-time on 2 cores, at 320x240 and at 1280x720 alike). Samples go in
+every 2 s). A sample's probe is one process that encodes it and scores its
+own output (`scored_encode_args`, ffmpeg >= 7.1), else an encode and then a
+score; the job's first sample is always run split, its encode timed alone:
+that time per frame predicts the final encode's time. One probe task runs at
+a time, beside the cuts: a probe task keeps both cores busy by itself (two
+side by side finished six samples no sooner, at 160x120), and one at a time
+means a probe settled early wastes nothing. The previous arrangement (the
+score of sample i beside the encode of sample i + 1, two processes per
+sample) took ~15 % longer per sample. Samples go in
 `probe_order` (spread over the file), and a probe whose scored samples
-already sit clearly on one side of the target (`settled_early`) stops there:
-what still runs for it is killed, and it is fed to the search as partial
+already sit clearly on one side of the target (`settled_early`) stops there
+and is fed to the search as partial
 (completed later if it is ever to be the answer). Each finished
 probe is stored (`crf_probes`); each sample encode + score is cached under a
 key of the source fingerprint, the sample, the ffmpeg build, the arguments
@@ -33,14 +38,14 @@ import statistics
 import subprocess
 import time
 from collections import deque
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from pipecast.transport import BadRequest
 
 from ._crf_search import CrfSearch, Outcome, ProbeResult, encoder_model, settled_early
-from ._ffmpeg import FfmpegJob, classify_failure, ffmpeg_exe
+from ._ffmpeg import FfmpegJob, classify_failure, ffmpeg_exe, loopback_decoding
 from ._job_states import JobState, MediaFailure
 from ._media_config import OUR_MARK
 from ._media_stage import MediaStage
@@ -54,14 +59,32 @@ from ._samples import (
     score_probe,
 )
 from ._store import WorkItem
-from ._vmaf import VMAF_OPTIONS, count_frames, keyframes_near, read_vmaf_log, vmaf_args
+from ._vmaf import (
+    VMAF_OPTIONS,
+    count_frames,
+    keyframes_near,
+    read_vmaf_log,
+    scored_encode_args,
+    vmaf_args,
+)
 
 __all__ = ["CrfSearchStage"]
 
 log = logging.getLogger("pipecast.crf")
 
 _STEP_WAIT = 0.25
-_LANES = 2  # ffmpeg tasks at once, at most one of each kind
+_LANES = 2  # tasks at once, at most one of each kind (cut, probe)
+
+
+@dataclass(slots=True)
+class _Running:
+    """A task's ffmpeg (stage thread only): what it does, since when, what follows it."""
+
+    job: FfmpegJob
+    label: str  # cut | encode | score | encode+score
+    started: float
+    rest: list[tuple[str, list[str]]]  # (label, args) to run after it, in order
+    encode_seconds: float | None = None  # a split probe's encode, timed alone
 
 
 @functools.cache
@@ -90,8 +113,9 @@ class CrfSearchStage(MediaStage):
         self._reset()
 
     def _reset(self) -> None:
-        # running tasks -> (process, start time), in start order
-        self._running: dict[tuple[str, int], tuple[FfmpegJob, float]] = {}
+        self._running: dict[tuple[str, int], _Running] = {}  # in start order
+        self._fused = False  # probes encode and score in one process
+        self._encode_rate: float | None = None  # seconds per frame, an encode timed alone
         self._tasks: deque[tuple[str, int]] = deque()
         self._search: CrfSearch | None = None
         self._crf: float | None = None
@@ -113,6 +137,7 @@ class CrfSearchStage(MediaStage):
     def begin_item(self, item: WorkItem) -> None:
         self._reset()
         self._search_started = time.monotonic()
+        self._fused = loopback_decoding()
         job = self.library.get(item.id)
         assert job is not None
         assert job.probe is not None
@@ -166,8 +191,7 @@ class CrfSearchStage(MediaStage):
         if self._crf is not None:
             n = self._sample_count()
             self._may_settle = n > 2 and not self._search.completing
-            for i in probe_order(n):
-                self._tasks.extend([("encode", i), ("score", i)])
+            self._tasks.extend(("probe", i) for i in probe_order(n))
 
     def advance(self, item: WorkItem) -> dict[str, Any] | None:
         if self._running:
@@ -199,16 +223,7 @@ class CrfSearchStage(MediaStage):
         kind, i = task
         if any(k == kind for k, _ in self._running):
             return False
-        if kind == "encode":
-            # at most one encoded sample waits beside the one being scored: running
-            # further ahead gains nothing (one lane each) and is wasted if it settles
-            waiting = sum("size" in r and "scores" not in r for r in self._results.values())
-            if waiting >= 2:
-                return False
-            return self._plan.full_pass or i in self._sample_sizes
-        if kind == "score":
-            return "size" in self._results.get(i, {})
-        return True
+        return kind == "cut" or self._plan.full_pass or i in self._sample_sizes
 
     def _fill(self) -> None:
         """Start queued tasks, in queue order, while a lane is free and their inputs exist."""
@@ -224,102 +239,144 @@ class CrfSearchStage(MediaStage):
             self._start(task)
 
     def _stop_running(self) -> None:
-        for job, _ in self._running.values():
-            job.terminate()
+        for run in self._running.values():
+            run.job.terminate()
         self._running.clear()
 
     def _start(self, task: tuple[str, int]) -> None:
         kind, i = task
-        ref, dist, vlog = self._paths(i)
         if kind == "cut":
-            args = cut_args(self._jobrow.path, self._plan.samples[i], ref)
-        elif kind == "encode":
+            ref = self._paths(i)[0]
+            commands = [("cut", cut_args(self._jobrow.path, self._plan.samples[i], ref))]
+        else:
             cached = self.library.cache_get(self._cache_key(i))
             if cached is not None:
                 self._results[i] = {**cached, "cached": True}
-                with contextlib.suppress(ValueError):
-                    self._tasks.remove(("score", i))
-                self._done_tasks += 2
+                self._done_tasks += 1
+                self._learn_rate(cached)
+                self._settle_if_clear()
                 return
-            args = self.settings.args(ref, dist, self._crf)
+            commands = self._probe_commands(i)
             self._sample_encodes += 1
-        else:
-            video = self._info.video
-            assert video is not None
-            args = vmaf_args(dist, ref, vlog, video.width or 0, video.height or 0)
-        name = f".{self._jobrow.id}{OUR_MARK}{kind}{i}.log"
+        (label, args), *rest = commands
+        self._running[task] = _Running(self._launch(label, i, args), label, time.monotonic(), rest)
+
+    def _launch(self, label: str, i: int, args: list[str]) -> FfmpegJob:
+        name = f".{self._jobrow.id}{OUR_MARK}{label.replace('+', '-')}{i}.log"
         job = FfmpegJob(args, self.work_dir / name)
-        self._running[task] = (job, time.monotonic())
         self.library.set_fields(self._jobrow.id, pgid=job.pgid)
+        return job
+
+    def _probe_commands(self, i: int) -> list[tuple[str, list[str]]]:
+        """Sample i at the current CRF: one process, or an encode (timed alone) then a score."""
+        ref, dist, vlog = self._paths(i)
+        video = self._info.video
+        assert video is not None
+        w, h = video.width or 0, video.height or 0
+        encode = self.settings.args(ref, dist, self._crf)
+        if self._fused and self._encode_rate is not None:
+            return [("encode+score", scored_encode_args(encode, vlog, w, h))]
+        return [("encode", encode), ("score", vmaf_args(dist, ref, vlog, w, h))]
+
+    def _learn_rate(self, result: dict[str, Any]) -> None:
+        """Keep the first encode time per frame measured alone (a split probe's)."""
+        seconds, frames = result.get("seconds"), result.get("frames")
+        if self._encode_rate is None and seconds and frames:
+            self._encode_rate = seconds / frames
 
     def _poll(self) -> None:
         """Wait up to a step for the running tasks; handle the first that has ended."""
-        for job, _ in self._running.values():
-            job.read_progress(_STEP_WAIT / len(self._running))
-        ended = next(((t, j) for t, (j, _) in self._running.items() if j.poll() is not None), None)
+        for run in self._running.values():
+            run.job.read_progress(_STEP_WAIT / len(self._running))
+        ended = next(((t, r) for t, r in self._running.items() if r.job.poll() is not None), None)
         if ended is None:
             return
-        (kind, i), job = ended
-        code = job.poll()
-        errors = job.errors()
-        job.close()
-        seconds = time.monotonic() - self._running.pop((kind, i))[1]
+        task, run = ended
+        code = run.job.poll()
+        errors = run.job.errors()
+        run.job.close()
+        kind, i = task
+        if code == 0 and run.rest:
+            # a split probe's encode is done, timed alone; its score comes next
+            run.encode_seconds = time.monotonic() - run.started
+            run.label, args = run.rest.pop(0)
+            run.job, run.started = self._launch(run.label, i, args), time.monotonic()
+            return
+        del self._running[task]
         self._done_tasks += 1
         if code != 0:
-            if kind == "score" and not self._metric_retried:
-                self._metric_retried = True  # G7: a scoring failure is retried once
-                self._tasks.appendleft(("score", i))
-                return
-            failure = classify_failure(code, errors, f"crf {kind}")
-            if kind == "score":
-                raise MediaFailure("metric", failure.code, str(failure))
-            raise failure
-        ref, dist, vlog = self._paths(i)
-        if kind == "cut":
-            self._check_cut(i, ref)
-        elif kind == "encode":
-            self._results[i] = {"size": Path(dist).stat().st_size, "seconds": seconds}
+            self._failed(task, run.label, code, errors)
+        elif kind == "cut":
+            self._check_cut(i, self._paths(i)[0])
         else:
-            try:
-                scores = read_vmaf_log(Path(vlog))
-            except MediaFailure:
-                if self._metric_retried:
-                    raise
-                self._metric_retried = True
-                self._tasks.appendleft(("score", i))
-                return
-            ref_frames = count_frames(ref)
-            if len(scores) != ref_frames or count_frames(dist) != ref_frames:
-                # G1: never a score from misaligned frames; one retry as a full pass
-                why = f"sample {i}: {len(scores)} frames scored, {ref_frames} in the reference"
-                if self._plan.full_pass or self._retries >= 3:
-                    raise _Misaligned(why)
-                log.warning("%s: %s; searching again on the full file", self.actor_name, why)
-                self._retries += 1
-                self._probes.clear()
-                self._start_search(full_pass=True)
-                return
-            self._results[i]["scores"] = scores
-            self.library.cache_put(self._cache_key(i), self._results[i])
-            Path(dist).unlink(missing_ok=True)
-            self._settle_if_clear()
+            self._probed(i, run.encode_seconds)
+
+    def _failed(self, task: tuple[str, int], label: str, code: int | None, errors: str) -> None:
+        failure = classify_failure(code, errors, f"crf {label}")
+        if label == "encode+score":
+            # which half failed? Run it again split, and the rest of the job too:
+            # the split commands say whether the encode or the metric fails
+            log.warning("%s: %s; probing split from here", self.actor_name, failure)
+            self._fused = False
+            self._tasks.appendleft(task)
+        elif label == "score":
+            self._retry_metric(task, failure)
+        else:
+            raise failure
+
+    def _retry_metric(self, task: tuple[str, int], failure: MediaFailure) -> None:
+        """G7: a scoring failure is retried once per job, then the job fails as `metric`."""
+        if self._metric_retried:
+            raise MediaFailure("metric", failure.code, str(failure))
+        self._metric_retried = True
+        self._tasks.appendleft(task)
+
+    def _probed(self, i: int, encode_seconds: float | None) -> None:
+        """Sample i is encoded and scored: check the frames, keep and cache the result."""
+        ref, dist, vlog = self._paths(i)
+        try:
+            scores = read_vmaf_log(Path(vlog))
+        except MediaFailure as exc:
+            self._retry_metric(("probe", i), exc)
+            return
+        ref_frames = count_frames(ref)
+        if len(scores) != ref_frames or count_frames(dist) != ref_frames:
+            # G1: never a score from misaligned frames; one retry as a full pass
+            why = f"sample {i}: {len(scores)} frames scored, {ref_frames} in the reference"
+            if self._plan.full_pass or self._retries >= 3:
+                raise _Misaligned(why)
+            log.warning("%s: %s; searching again on the full file", self.actor_name, why)
+            self._retries += 1
+            self._probes.clear()
+            self._start_search(full_pass=True)
+            return
+        result = {
+            "size": Path(dist).stat().st_size,
+            "seconds": encode_seconds,  # None: encoded and scored in one process
+            "frames": ref_frames,
+            "scores": scores,
+        }
+        self._results[i] = result
+        self._learn_rate(result)
+        self.library.cache_put(self._cache_key(i), result)
+        Path(dist).unlink(missing_ok=True)
+        self._settle_if_clear()
 
     def _settle_if_clear(self) -> None:
-        """Stop the probe here if its scored samples already give its verdict (7.3)."""
-        # the probe's own tasks; a cut still running or queued is for every probe
-        left = [t for t in self._tasks if t[0] in ("encode", "score")]
-        running = [t for t in self._running if t[0] in ("encode", "score")]
-        if not self._may_settle or not (left or running):
+        """Stop the probe here if its scored samples already give its verdict (7.3).
+
+        Runs when a probe task has ended (or came from the cache), so none of
+        the probe's runs: what is left of it is queued.
+        """
+        left = [t for t in self._tasks if t[0] == "probe"]
+        if not self._may_settle or not left:
             return
         means = [sum(r["scores"]) / len(r["scores"]) for r in self._scored()]
         if not settled_early(means, self._target):
             return
         for task in left:
             self._tasks.remove(task)
-        for task in running:
-            self._running.pop(task)[0].terminate()
-        self._done_tasks += len(left) + len(running)
-        self._results = {i: r for i, r in self._results.items() if "scores" in r}
+        self._done_tasks += len(left)
         self._settled_early += 1
 
     def _sample_count(self) -> int:
@@ -352,7 +409,8 @@ class CrfSearchStage(MediaStage):
         else:
             base = sum(self._sample_sizes[i] for i in self._results)
         percent = 100.0 * encoded / base if base else 100.0
-        seconds = sum(r["seconds"] for r in results) * planned / n
+        # the samples' encode time, from the rate of an encode timed alone (0: none yet)
+        seconds = (self._encode_rate or 0.0) * self._sampled_frames()
         probe = ProbeResult(
             self._crf, scores.mean, scores.worst, scores.p1, round(percent, 3), seconds,
             complete=n == planned,
@@ -398,12 +456,18 @@ class CrfSearchStage(MediaStage):
             return {"outcome": "skipped", "reason": "not_beneficial", "search": summary}
         raise MediaFailure(result.outcome.value, result.outcome.name, result.reason)
 
+    def _sampled_frames(self) -> float:
+        """Frames a complete probe encodes: every sample's, or the whole file's."""
+        if self._plan.full_pass:
+            video = self._info.video
+            return self._info.duration * ((video.fps if video else None) or 1.0)
+        return sum(s.frames for s in self._plan.samples)
+
     def _summary(self, result: Any) -> dict[str, Any]:
         probe = result.probe
         info = self._info
         fps = (info.video.fps if info.video else None) or 1.0
-        frames = sum(s.frames for s in self._plan.samples)
-        sampled = info.duration if self._plan.full_pass else frames / fps
+        sampled = info.duration if self._plan.full_pass else self._sampled_frames() / fps
         out: dict[str, Any] = {
             "outcome": result.outcome.value,
             "reason": result.reason,
@@ -421,14 +485,19 @@ class CrfSearchStage(MediaStage):
                 p1=probe.p1,
                 predicted_percent=probe.percent,
                 predicted_size=round(self._jobrow.size * probe.percent / 100),
-                predicted_seconds=round(probe.seconds * info.duration / max(sampled, 1e-6), 2),
+                predicted_seconds=(
+                    round(probe.seconds * info.duration / max(sampled, 1e-6), 2)
+                    if probe.seconds
+                    else None  # every sample came from an older cache entry, untimed
+                ),
             )
         return out
 
     def _publish_detail(self) -> None:
         expected = max(self._done_tasks + len(self._tasks) + 1, self._estimate())
         self.progress = max(self.progress, min(0.99, self._done_tasks / expected))
-        kind, i = next(iter(self._running), ("planning", 0))
+        first = next(iter(self._running.items()), None)
+        kind, i = ("planning", 0) if first is None else (first[1].label, first[0][1])
         n = self._sample_count()
         elapsed = time.monotonic() - self._search_started
         eta = elapsed * (1 - self.progress) / self.progress if self.progress > 0 else None
@@ -438,7 +507,7 @@ class CrfSearchStage(MediaStage):
             "probe": len(self._probes) + 1,
             "crf": self._crf,
             "sample": f"{i + 1}/{n}",
-            "running": [f"{k} {j + 1}/{n}" for k, j in self._running],
+            "running": [f"{r.label} {j + 1}/{n}" for (_, j), r in self._running.items()],
             "probes": [
                 {k: p[k] for k in ("crf", "mean", "worst", "p1", "percent", "complete")}
                 for p in self._probes
@@ -448,7 +517,7 @@ class CrfSearchStage(MediaStage):
     def _estimate(self) -> int:
         n = self._sample_count()
         cuts = 0 if self._plan.full_pass else n
-        return cuts + 4 * 2 * n  # about four probes of an encode and a score per sample
+        return cuts + 4 * n  # about four probes of a task per sample
 
     def end_item(self, item: WorkItem) -> None:
         self._stop_running()
@@ -457,12 +526,12 @@ class CrfSearchStage(MediaStage):
                 path.unlink()
 
     def suspend_item(self, item: WorkItem) -> None:
-        for job, _ in self._running.values():
-            job.suspend()
+        for run in self._running.values():
+            run.job.suspend()
 
     def resume_item(self, item: WorkItem) -> None:
-        for job, _ in self._running.values():
-            job.resume()
+        for run in self._running.values():
+            run.job.resume()
 
     def cancel_item(self, item: WorkItem) -> None:
         self._stop_running()

@@ -28,7 +28,14 @@ from pathlib import Path
 
 from ._job_states import MediaFailure
 
-__all__ = ["FfmpegJob", "classify_failure", "ffmpeg_exe", "kill_orphan", "run_ffmpeg"]
+__all__ = [
+    "FfmpegJob",
+    "classify_failure",
+    "ffmpeg_exe",
+    "kill_orphan",
+    "loopback_decoding",
+    "run_ffmpeg",
+]
 
 
 @functools.cache
@@ -39,6 +46,22 @@ def ffmpeg_exe() -> str:
     import imageio_ffmpeg  # noqa: PLC0415 - only when there is no ffmpeg on PATH
 
     return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+@functools.cache
+def loopback_decoding() -> bool:
+    """True if our ffmpeg can decode its own encoder's output (`-dec`, ffmpeg >= 7.1).
+
+    Caller's thread; blocks ~30 ms once per process (a 2-frame raw encode
+    decoded back); any failure, or an older ffmpeg, says False.
+    """
+    probe = "testsrc2=s=32x32:r=5:d=0.4"
+    code, _ = run_ffmpeg(
+        ["-f", "lavfi", "-i", probe, "-map", "0:v", "-c:v", "rawvideo", "-f", "null", "-",
+         "-dec", "0:0", "-filter_complex", "[dec:0]null[v]", "-map", "[v]", "-f", "null", "-"],
+        timeout=30.0,
+    )  # fmt: skip
+    return code == 0
 
 
 @functools.cache

@@ -4,16 +4,48 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
+import pytest
+
 from pipecast.actors import EncodeSettings, make_clip
-from pipecast.actors._ffmpeg import run_ffmpeg
+from pipecast.actors._ffmpeg import loopback_decoding, run_ffmpeg
 from pipecast.actors._samples import Sample, cut_args, plan_samples, sample_centres
 from pipecast.actors._vmaf import (
     count_frames,
     keyframes,
     keyframes_near,
     read_vmaf_log,
+    scored_encode_args,
     vmaf_args,
 )
+
+
+def _packets(path: Path) -> list[tuple[int | None, bytes]]:
+    with av.open(str(path)) as c:
+        return [(p.pts, bytes(p)) for p in c.demux(c.streams.video[0]) if p.size]
+
+
+@pytest.mark.skipif(not loopback_decoding(), reason="ffmpeg < 7.1: no loopback decoders")
+def test_an_encode_that_scores_itself_writes_the_same_packets_and_scores_as_encode_then_score(
+    tmp_path: Path,
+) -> None:
+    source = make_clip(tmp_path / "src.mkv", seconds=3, size="320x240", source="mandelbrot")
+    settings = EncodeSettings(preset=12)
+    split, fused = tmp_path / "split.mkv", tmp_path / "fused.mkv"
+    split_log, fused_log = tmp_path / "split.json", tmp_path / "fused.json"
+    code, errors = run_ffmpeg(settings.args(str(source), str(split), 40.0))
+    assert code == 0, errors
+    code, errors = run_ffmpeg(vmaf_args(str(split), str(source), str(split_log), 320, 240))
+    assert code == 0, errors
+    encode = settings.args(str(source), str(fused), 40.0)
+    args = scored_encode_args(encode, str(fused_log), 320, 240)
+    assert args[: len(encode)] == encode  # the final encode's arguments, untouched
+    code, errors = run_ffmpeg(args)
+    assert code == 0, errors
+    assert _packets(fused) == _packets(split)
+    scores = read_vmaf_log(fused_log)
+    assert scores == read_vmaf_log(split_log)
+    assert len(scores) == count_frames(source)
 
 
 def test_threaded_scoring_gives_libvmafs_single_threaded_per_frame_scores(tmp_path: Path) -> None:
