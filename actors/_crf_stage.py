@@ -44,7 +44,15 @@ from typing import Any
 
 from pipecast.transport import BadRequest
 
-from ._crf_search import CrfSearch, Outcome, ProbeResult, encoder_model, settled_early
+from ._crf_search import (
+    CrfSearch,
+    Outcome,
+    ProbeResult,
+    encoder_model,
+    learned_model,
+    settled_early,
+    u_slope_of,
+)
 from ._ffmpeg import FfmpegJob, classify_failure, ffmpeg_exe, loopback_decoding
 from ._job_states import JobState, MediaFailure
 from ._media_config import OUR_MARK
@@ -127,6 +135,7 @@ class CrfSearchStage(MediaStage):
         self._sample_encodes = 0
         self._may_settle = False
         self._settled_early = 0
+        self._learned_from = 0
         self._retries = 0
         self._metric_retried = False
         self._target = self.target
@@ -157,10 +166,10 @@ class CrfSearchStage(MediaStage):
         if full_pass and not self._plan.full_pass:
             self._plan = SamplePlan(True, ())
         prior = self._prior()
-        self._search = CrfSearch(
-            self._target, self.max_percent, encoder_model(self.settings.encoder), prior,
-            self.max_probes,
-        )  # fmt: skip
+        slopes = self.library.recent_slopes(self._encoder_key())
+        self._learned_from = len(slopes)
+        model = learned_model(encoder_model(self.settings.encoder), slopes)
+        self._search = CrfSearch(self._target, self.max_percent, model, prior, self.max_probes)
         self._tasks.clear()
         if not self._plan.full_pass and not self._sample_sizes:
             self._tasks.extend(("cut", i) for i in range(len(self._plan.samples)))
@@ -172,6 +181,12 @@ class CrfSearchStage(MediaStage):
             "history or siblings" if prior is not None else "the cold start",
         )
         self._next_probe()
+
+    def _encoder_key(self) -> str:
+        """Names the encoder and its arguments (not the CRF): searches learn its u-slope."""
+        args = self.settings.args("{in}", "{out}", 0.0)
+        blob = json.dumps([_ffmpeg_build(), args]).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
 
     def _prior(self) -> float | None:
         job = self._jobrow
@@ -475,6 +490,13 @@ class CrfSearchStage(MediaStage):
             "probes": len(self._probes),
             "sample_encodes": self._sample_encodes,
             "settled_early": self._settled_early,
+            "encoder": self._encoder_key(),
+            # the slope this search fitted (CRFs >= 1 apart), for the searches after it
+            "u_slope": _rounded(
+                u_slope_of([(p["crf"], p["mean"]) for p in self._probes], min_span=1.0)
+            ),
+            "model_u_slope": _rounded(self._search.model.u_slope if self._search else None),
+            "slope_learned_from": self._learned_from,
             "samples": "full" if self._plan.full_pass else len(self._plan.samples),
             "seconds": round(time.monotonic() - self._search_started, 3),
         }
@@ -535,6 +557,10 @@ class CrfSearchStage(MediaStage):
 
     def cancel_item(self, item: WorkItem) -> None:
         self._stop_running()
+
+
+def _rounded(x: float | None) -> float | None:
+    return None if x is None else round(x, 5)
 
 
 class _Misaligned(MediaFailure):

@@ -416,6 +416,21 @@ class Library:
             {**dict(zip(keys, r[:-1], strict=True)), "samples": json.loads(r[-1])} for r in rows
         ]
 
+    def recent_slopes(self, encoder: str, limit: int = 50) -> list[float]:
+        """The u-slopes the latest searches with `encoder` (their arguments' key) fitted."""
+        rows = (
+            self.store.connection()
+            .execute(
+                "SELECT json_extract(search, '$.u_slope') FROM media_files "
+                "WHERE json_valid(search) AND json_extract(search, '$.encoder') = ? "
+                "AND json_type(search, '$.u_slope') IN ('real', 'integer') "
+                "ORDER BY updated DESC, id DESC LIMIT ?",
+                (encoder, limit),
+            )
+            .fetchall()
+        )
+        return [float(r[0]) for r in rows]
+
     def sibling_crfs(self, directory: str, height: int | None, exclude: int) -> list[float]:
         """Chosen CRFs of other files in `directory` with the same height (same class)."""
         rows = (

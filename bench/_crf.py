@@ -3,9 +3,13 @@
 Clips of different complexity are made at run time, two of each kind in one
 folder (the second is a sibling of the first). Ours runs in a node (the real
 stage, analyze -> crf_search -> encode), first kind by kind without history,
-then the siblings with it. The baseline drives `AbAv1Search` over the same
-sample plan with the same probe machinery (cut, encode with the final
-arguments, libvmaf), then encodes the file at its choice. For both, the
+then the siblings with it. The node learns the encoder's u-slope from
+each search it ends (media_anchors.md 7.6), so the kinds after the first
+start from the slope the earlier ones fitted, as on a real library; the
+first clip starts from the encoder's prior (column k, "from 0"). The
+baseline drives `AbAv1Search` over the same sample plan with the same probe
+machinery (cut, encode with the final arguments, libvmaf), then encodes the
+file at its choice. For both, the
 final encode is scored on the whole file, and the prediction's error is
 predicted - actual. Search time is a percent of the final encode's time.
 Targets: median probes <= 4 without history and <= 3 with history, fewer
@@ -42,6 +46,12 @@ class CrfRow:
     actual: float | None
     search_seconds: float | None
     encode_seconds: float | None  # the final encode's
+    # ours only: the predicted size and encode time against the final encode's
+    # (percent of the actual), and the u-slope the search started from
+    size_error: float | None = None
+    time_error: float | None = None
+    model_slope: float | None = None
+    slope_learned_from: int = 0
 
     @property
     def search_percent(self) -> float | None:
@@ -155,6 +165,13 @@ def _baseline(clip: Path, work: Path, settings: Any, width: int, height: int) ->
     )  # fmt: skip
 
 
+def _error(predicted: float | None, actual: float | None) -> float | None:
+    """(predicted - actual) as a percent of actual."""
+    if predicted is None or not actual:
+        return None
+    return round(100.0 * (predicted - actual) / actual, 1)
+
+
 def _ours(clips: list[Path], data: Path, settings: Any, label: str, w: int, h: int) -> list[CrfRow]:
     from pipecast.actors import MediaPolicy, Node, NodeConfig  # noqa: PLC0415
     from pipecast.transport import Update  # noqa: PLC0415
@@ -205,6 +222,10 @@ def _ours(clips: list[Path], data: Path, settings: Any, label: str, w: int, h: i
                     actual,
                     s.get("seconds"),
                     encode_s,
+                    _error(s.get("predicted_size"), j.get("output_size") if encode_s else None),
+                    _error(s.get("predicted_seconds"), encode_s),
+                    s.get("model_u_slope"),
+                    s.get("slope_learned_from", 0),
                 )
             )
     finally:

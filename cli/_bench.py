@@ -257,7 +257,8 @@ def bench_crf(seconds: float, size: str, preset: int, kinds: str, as_json: bool)
     click.echo(f"clips of {seconds:g} s at {size}, libsvtav1 preset {preset}, target VMAF 95")
     click.echo(f"{'clip':<22} {'strategy':<13} {'outcome':<16} {'crf':>6} {'probes':>6} "
                f"{'encodes':>7} {'pred':>6} {'actual':>6} {'error':>6} {'search s':>8} "
-               f"{'encode s':>8} {'search%':>8}")  # fmt: skip
+               f"{'encode s':>8} {'search%':>8} {'size err%':>9} {'time err%':>9} "
+               f"{'k (from n)':>12}")  # fmt: skip
 
     def num(v: float | None, fmt: str) -> str:
         width = int(fmt.lstrip("+").split(".")[0])
@@ -270,8 +271,11 @@ def bench_crf(seconds: float, size: str, preset: int, kinds: str, as_json: bool)
             f"{row.probes:>6} {row.sample_encodes:>7} {num(row.predicted, '6.2f')} "
             f"{num(row.actual, '6.2f')} {num(row.error, '+6.2f')} "
             f"{num(row.search_seconds, '8.2f')} {num(row.encode_seconds, '8.2f')} "
-            f"{num(row.search_percent, '8.1f')}"
-        )
+            f"{num(row.search_percent, '8.1f')} {num(row.size_error, '+9.1f')} "
+            f"{num(row.time_error, '+9.1f')} "
+            + ("           -" if row.model_slope is None
+               else f"{row.model_slope:7.4f} ({row.slope_learned_from:>2})")
+        )  # fmt: skip
     d = r.as_dict()
     mp, w1 = d["median_probes"], d["within_1_vmaf"]
     click.echo(

@@ -17,7 +17,9 @@ from pipecast.actors._crf_search import (
     ProbeResult,
     SearchResult,
     encoder_model,
+    learned_model,
     settled_early,
+    u_slope_of,
 )
 
 Curve = Callable[[float], float]
@@ -287,3 +289,60 @@ def test_with_early_settling_every_answer_rests_on_every_sample(
         assert result.probe.complete
     if result.outcome is Outcome.FOUND:
         assert search.passes(result.probe)  # type: ignore[arg-type]
+
+
+def test_the_fitted_u_slope_is_the_curves_and_needs_two_crfs_far_enough_apart() -> None:
+    curve = u_linear(34.0, k=0.105)
+    points = [(c, curve(c)) for c in (30.0, 33.5, 34.0)]
+    slope = u_slope_of(points)
+    assert slope == pytest.approx(0.105)
+    assert u_slope_of(points[:1]) is None
+    assert u_slope_of([(30.0, 96.0), (30.0, 97.0)]) is None
+    assert u_slope_of(points[1:], min_span=1.0) is None  # 0.5 CRF apart: too noisy to learn
+    assert u_slope_of(points, min_span=1.0) == pytest.approx(0.105)
+
+
+def test_the_learned_slope_is_the_median_of_earlier_searches_within_bounds() -> None:
+    prior = encoder_model("libsvtav1")
+    assert learned_model(prior, []) == prior
+    assert learned_model(prior, [0.0, -0.1, math.nan, math.inf]) == prior
+    assert learned_model(prior, [0.10, 0.116, 0.5]).u_slope == pytest.approx(0.116)
+    assert learned_model(prior, [0.001]).u_slope == pytest.approx(0.5 * prior.u_slope)
+    assert learned_model(prior, [9.0]).u_slope == pytest.approx(2 * prior.u_slope)
+    assert learned_model(prior, [0.11]).cold_start == prior.cold_start  # only the slope
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=30))
+def test_a_learned_slope_never_leaves_half_to_twice_the_prior(slopes: list[float]) -> None:
+    prior = encoder_model("libsvtav1")
+    k = learned_model(prior, slopes).u_slope
+    assert 0.5 * prior.u_slope <= k <= 2 * prior.u_slope
+
+
+CROSSINGS = [c / 10 for c in range(200, 500, 3)]
+
+
+@pytest.mark.parametrize("k", [0.09, 0.105, 0.16])
+def test_a_slope_learned_from_files_like_it_saves_probes_over_the_prior(
+    k: float,
+) -> None:  # media_anchors.md 7.6
+    model = learned_model(encoder_model("libsvtav1"), [k])
+    prior, learned = [], []
+    for crossing in CROSSINGS:
+        curve = u_linear(crossing, k=k)
+        prior.append(len(run(CrfSearch(), curve)[1]))
+        result, tried = run(CrfSearch(model=model), curve)
+        assert result.crf is not None
+        assert crossing - 1.0 <= result.crf <= crossing
+        learned.append(len(tried))
+    assert statistics.mean(learned) < statistics.mean(prior) - 0.4
+    assert max(learned) <= 3
+
+
+def test_steps_aim_inside_the_window_that_stops_the_search() -> None:
+    # aimed at target + 0.15, the middle of "a pass within 0.3 VMAF": with the
+    # curve's own slope a cold search mostly ends on its second probe
+    counts = [len(run(CrfSearch(), u_linear(crossing))[1]) for crossing in CROSSINGS]
+    assert statistics.mean(counts) < 2.4
+    assert max(counts) <= 3

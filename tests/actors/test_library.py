@@ -119,3 +119,21 @@ def test_a_queued_job_is_cancelled_and_a_running_one_is_left_to_its_stage(
     assert job.state is JobState.FAILED
     assert job.failure is not None
     assert job.failure["category"] == "cancelled"
+
+
+def test_recent_slopes_are_those_searches_with_the_same_encoder_fitted_newest_first(
+    lib: Library, tmp_path: Path
+) -> None:  # media_anchors.md 7.6
+    searches = [
+        {"encoder": "svt-p10", "u_slope": 0.11},
+        {"encoder": "x264", "u_slope": 0.2},  # another encoder
+        {"encoder": "svt-p10", "u_slope": None},  # probes too close to fit one
+        {"encoder": "svt-p10"},  # an older summary, before slopes were kept
+        {"encoder": "svt-p10", "u_slope": 0.12},
+    ]
+    for i, search in enumerate(searches):
+        _, job_id = lib.add(touch(tmp_path, f"{i}.mkv"))
+        lib.set_fields(job_id, search=search)
+    assert lib.recent_slopes("svt-p10") == [0.12, 0.11]
+    assert lib.recent_slopes("svt-p10", limit=1) == [0.12]
+    assert lib.recent_slopes("nothing") == []

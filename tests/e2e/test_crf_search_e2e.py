@@ -139,11 +139,15 @@ def test_the_same_content_elsewhere_is_searched_from_the_cache(searching: Search
     shutil.copy2(a, b)
     (second,) = searching.client.call("enqueue", paths=[str(b)])["ids"]
     job = searching.wait(second, "encoded", "skipped")
-    assert job["search"]["sample_encodes"] == 0
-    assert all(p["cached"] for p in searching.probes(second))
-    assert [p["crf"] for p in searching.probes(second)] == [
-        p["crf"] for p in searching.probes(first)
-    ]
+    # Both start at the cold start; the second may place later probes elsewhere
+    # (it learned the encoder's u-slope from the first), but every CRF the
+    # first probed comes from the cache, and only new CRFs are encoded (a 3 s
+    # file is one full-pass sample per probe).
+    before = {p["crf"] for p in searching.probes(first)}
+    again = searching.probes(second)
+    assert again[0]["crf"] in before
+    assert all(p["cached"] for p in again if p["crf"] in before)
+    assert job["search"]["sample_encodes"] == sum(p["crf"] not in before for p in again)
 
 
 def test_other_encoder_arguments_miss_the_cache(tmp_path: Path) -> None:  # G8
