@@ -3,7 +3,7 @@
 Per job: plan samples at keyframes (or a full pass for short files), cut them
 by stream copy and check them, then for each CRF the strategy names, encode
 every sample with exactly the final encode's arguments and score it with
-libvmaf. Tasks are ffmpeg processes polled a step at a time (so pause,
+libvmaf. Tasks are ffmpeg processes (`Tasks`) polled a step at a time (so pause,
 suspend, cancel and status interleave, and the state is published at least
 every 2 s). A sample's probe is one process that encodes it and scores its
 own output (`scored_encode_args`, ffmpeg >= 7.1), else an encode and then a
@@ -38,7 +38,7 @@ import statistics
 import subprocess
 import time
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,8 @@ from ._crf_search import (
     settled_early,
     u_slope_of,
 )
-from ._ffmpeg import FfmpegJob, classify_failure, ffmpeg_exe, loopback_decoding
+from ._crf_tasks import Tasks
+from ._ffmpeg import classify_failure, ffmpeg_exe, loopback_decoding
 from ._job_states import JobState, MediaFailure
 from ._media_config import OUR_MARK
 from ._media_stage import MediaStage
@@ -61,6 +62,7 @@ from ._probe import Probe
 from ._samples import (
     SamplePlan,
     cut_args,
+    file_percent,
     plan_samples,
     probe_order,
     sample_centres,
@@ -82,17 +84,6 @@ log = logging.getLogger("pipecast.crf")
 
 _STEP_WAIT = 0.25
 _LANES = 2  # tasks at once, at most one of each kind (cut, probe)
-
-
-@dataclass(slots=True)
-class _Running:
-    """A task's ffmpeg (stage thread only): what it does, since when, what follows it."""
-
-    job: FfmpegJob
-    label: str  # cut | encode | score | encode+score
-    started: float
-    rest: list[tuple[str, list[str]]]  # (label, args) to run after it, in order
-    encode_seconds: float | None = None  # a split probe's encode, timed alone
 
 
 @functools.cache
@@ -120,8 +111,9 @@ class CrfSearchStage(MediaStage):
         self.target, self.max_percent, self.max_probes = target, max_percent, max_probes
         self._reset()
 
-    def _reset(self) -> None:
-        self._running: dict[tuple[str, int], _Running] = {}  # in start order
+    def _reset(self, job_id: int | None = None) -> None:
+        prefix = f".{job_id}{OUR_MARK}"
+        self._running = Tasks(self.work_dir, prefix, self._record_pgid)
         self._fused = False  # probes encode and score in one process
         self._encode_rate: float | None = None  # seconds per frame, an encode timed alone
         self._tasks: deque[tuple[str, int]] = deque()
@@ -143,8 +135,11 @@ class CrfSearchStage(MediaStage):
 
     # -- one job -----------------------------------------------------------------------
 
+    def _record_pgid(self, pgid: int) -> None:
+        self.library.set_fields(self._jobrow.id, pgid=pgid)
+
     def begin_item(self, item: WorkItem) -> None:
-        self._reset()
+        self._reset(item.id)
         self._search_started = time.monotonic()
         self._fused = loopback_decoding()
         job = self.library.get(item.id)
@@ -162,7 +157,7 @@ class CrfSearchStage(MediaStage):
 
     def _start_search(self, full_pass: bool) -> None:
         job = self._jobrow
-        self._stop_running()  # a restart as a full pass: what runs belongs to the old plan
+        self._running.stop()  # a restart as a full pass: what runs belongs to the old plan
         if full_pass and not self._plan.full_pass:
             self._plan = SamplePlan(True, ())
         prior = self._prior()
@@ -236,7 +231,7 @@ class CrfSearchStage(MediaStage):
 
     def _ready(self, task: tuple[str, int]) -> bool:
         kind, i = task
-        if any(k == kind for k, _ in self._running):
+        if self._running.busy(kind):
             return False
         return kind == "cut" or self._plan.full_pass or i in self._sample_sizes
 
@@ -253,11 +248,6 @@ class CrfSearchStage(MediaStage):
             self._tasks.remove(task)
             self._start(task)
 
-    def _stop_running(self) -> None:
-        for run in self._running.values():
-            run.job.terminate()
-        self._running.clear()
-
     def _start(self, task: tuple[str, int]) -> None:
         kind, i = task
         if kind == "cut":
@@ -273,14 +263,7 @@ class CrfSearchStage(MediaStage):
                 return
             commands = self._probe_commands(i)
             self._sample_encodes += 1
-        (label, args), *rest = commands
-        self._running[task] = _Running(self._launch(label, i, args), label, time.monotonic(), rest)
-
-    def _launch(self, label: str, i: int, args: list[str]) -> FfmpegJob:
-        name = f".{self._jobrow.id}{OUR_MARK}{label.replace('+', '-')}{i}.log"
-        job = FfmpegJob(args, self.work_dir / name)
-        self.library.set_fields(self._jobrow.id, pgid=job.pgid)
-        return job
+        self._running.start(task, commands)
 
     def _probe_commands(self, i: int) -> list[tuple[str, list[str]]]:
         """Sample i at the current CRF: one process, or an encode (timed alone) then a score."""
@@ -301,30 +284,17 @@ class CrfSearchStage(MediaStage):
 
     def _poll(self) -> None:
         """Wait up to a step for the running tasks; handle the first that has ended."""
-        for run in self._running.values():
-            run.job.read_progress(_STEP_WAIT / len(self._running))
-        ended = next(((t, r) for t, r in self._running.items() if r.job.poll() is not None), None)
+        ended = self._running.poll(_STEP_WAIT)
         if ended is None:
             return
-        task, run = ended
-        code = run.job.poll()
-        errors = run.job.errors()
-        run.job.close()
-        kind, i = task
-        if code == 0 and run.rest:
-            # a split probe's encode is done, timed alone; its score comes next
-            run.encode_seconds = time.monotonic() - run.started
-            run.label, args = run.rest.pop(0)
-            run.job, run.started = self._launch(run.label, i, args), time.monotonic()
-            return
-        del self._running[task]
         self._done_tasks += 1
-        if code != 0:
-            self._failed(task, run.label, code, errors)
+        kind, i = ended.key
+        if ended.code != 0:
+            self._failed(ended.key, ended.label, ended.code, ended.errors)
         elif kind == "cut":
             self._check_cut(i, self._paths(i)[0])
         else:
-            self._probed(i, run.encode_seconds)
+            self._probed(i, ended.first_seconds)
 
     def _failed(self, task: tuple[str, int], label: str, code: int | None, errors: str) -> None:
         failure = classify_failure(code, errors, f"crf {label}")
@@ -473,22 +443,13 @@ class CrfSearchStage(MediaStage):
         raise MediaFailure(result.outcome.value, result.outcome.name, result.reason)
 
     def _file_percent(self, video_ratio: float) -> float:
-        """The file's encode as a percent of the source, from the samples' ratio.
-
-        Samples hold the video stream alone, so their ratio applies to the
-        video's share of the file only (estimated from the cut samples' bytes
-        per frame); the rest (audio, subtitles) is copied as it is, or dropped.
-        Applied to the whole file, the ratio predicted 6-16 % too small on
-        160x120 clips whose audio is a twentieth to a fifth of them.
-        """
-        size = self._jobrow.size
-        frames = sum(self._plan.samples[i].frames for i in self._sample_sizes)
-        if not size or not frames:
-            return 100.0 * video_ratio
-        per_frame = sum(self._sample_sizes.values()) / frames
-        video = min(float(size), per_frame * self._file_frames())
-        kept = size - video if self.settings.audio == "copy" else 0.0
-        return 100.0 * (kept + video * video_ratio) / size
+        """The file's predicted encode as a percent of the source (`file_percent`)."""
+        sizes = self._sample_sizes
+        frames = sum(self._plan.samples[i].frames for i in sizes)
+        copies = self.settings.audio == "copy"
+        return file_percent(
+            video_ratio, self._jobrow.size, sum(sizes.values()), frames, self._file_frames(), copies
+        )
 
     def _file_frames(self) -> float:
         video = self._info.video
@@ -540,8 +501,8 @@ class CrfSearchStage(MediaStage):
     def _publish_detail(self) -> None:
         expected = max(self._done_tasks + len(self._tasks) + 1, self._estimate())
         self.progress = max(self.progress, min(0.99, self._done_tasks / expected))
-        first = next(iter(self._running.items()), None)
-        kind, i = ("planning", 0) if first is None else (first[1].label, first[0][1])
+        labels = self._running.labels()
+        kind, i = labels[0] if labels else ("planning", 0)
         n = self._sample_count()
         elapsed = time.monotonic() - self._search_started
         eta = elapsed * (1 - self.progress) / self.progress if self.progress > 0 else None
@@ -551,7 +512,7 @@ class CrfSearchStage(MediaStage):
             "probe": len(self._probes) + 1,
             "crf": self._crf,
             "sample": f"{i + 1}/{n}",
-            "running": [f"{r.label} {j + 1}/{n}" for (_, j), r in self._running.items()],
+            "running": [f"{label} {j + 1}/{n}" for label, j in labels],
             "probes": [
                 {k: p[k] for k in ("crf", "mean", "worst", "p1", "percent", "complete")}
                 for p in self._probes
@@ -564,21 +525,19 @@ class CrfSearchStage(MediaStage):
         return cuts + 4 * n  # about four probes of a task per sample
 
     def end_item(self, item: WorkItem) -> None:
-        self._stop_running()
+        self._running.stop()
         for path in self.work_dir.glob(f".{item.id}{OUR_MARK}*"):
             with contextlib.suppress(OSError):
                 path.unlink()
 
     def suspend_item(self, item: WorkItem) -> None:
-        for run in self._running.values():
-            run.job.suspend()
+        self._running.suspend()
 
     def resume_item(self, item: WorkItem) -> None:
-        for run in self._running.values():
-            run.job.resume()
+        self._running.resume()
 
     def cancel_item(self, item: WorkItem) -> None:
-        self._stop_running()
+        self._running.stop()
 
 
 def _rounded(x: float | None) -> float | None:

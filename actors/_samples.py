@@ -6,7 +6,8 @@ nearest its stratum's centre (so a stream copy cuts it frame-exactly); when
 the samples would cover 85 % of the file or more, it plans a full pass
 instead. `score_probe` turns per-sample frame scores and sizes into the
 probe's mean (frame-weighted), worst sample, 1st-percentile frame and
-standard error. `probe_order` is the order a probe encodes and scores its
+standard error, and `file_percent` the file's predicted size from the
+samples'. `probe_order` is the order a probe encodes and scores its
 samples in: spread over the file from the first two on, so a probe settled
 early on a few samples has still looked at far-apart parts of it.
 """
@@ -21,6 +22,7 @@ __all__ = [
     "Sample",
     "SamplePlan",
     "cut_args",
+    "file_percent",
     "plan_samples",
     "probe_order",
     "sample_centres",
@@ -160,3 +162,27 @@ def score_probe(frame_scores: Sequence[Sequence[float]]) -> ProbeScores:
     return ProbeScores(
         round(mean, 4), round(min(means), 4), round(p1, 4), round(se, 4), tuple(means)
     )
+
+
+def file_percent(
+    video_ratio: float,
+    size: int,
+    sampled_bytes: int,
+    sampled_frames: int,
+    file_frames: float,
+    copies_the_rest: bool,
+) -> float:
+    """The file's encode as a percent of the source's `size`, from the samples' size ratio.
+
+    Samples hold the video stream alone, so `video_ratio` (encoded / source
+    samples) applies to the video's share of the file only: its bytes per
+    frame in the samples times the file's frames (at most the whole file).
+    The rest (audio, subtitles) is copied as it is, or dropped. Applied to the
+    whole file, the ratio predicted 6-16 % too small on 160x120 clips whose
+    audio is a twentieth to a fifth of them.
+    """
+    if size <= 0 or sampled_frames <= 0:
+        return 100.0 * video_ratio
+    video = min(float(size), sampled_bytes / sampled_frames * file_frames)
+    rest = size - video if copies_the_rest else 0.0
+    return 100.0 * (rest + video * video_ratio) / size

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipecast.actors._samples import plan_samples, probe_order, score_probe
+from pipecast.actors._samples import file_percent, plan_samples, probe_order, score_probe
 
 
 @pytest.mark.parametrize("duration", [3.0, 11.0, 40.0, 56.0])
@@ -68,3 +68,32 @@ def test_probe_order_visits_every_sample_once_and_starts_far_apart(n: int) -> No
         assert order[0] == 0
         assert order[1] >= n // 2  # the second sample from the other half of the file
     assert probe_order(4) == [0, 2, 1, 3]
+
+
+def test_the_samples_ratio_applies_to_the_videos_share_and_the_copied_rest_stays() -> None:
+    # 1000 bytes: 800 of video (8 per frame x 100 frames), 200 of audio
+    assert file_percent(0.5, 1000, 80, 10, 100, copies_the_rest=True) == pytest.approx(60.0)
+    assert file_percent(0.5, 1000, 80, 10, 100, copies_the_rest=False) == pytest.approx(40.0)
+    # samples denser than the file average: the video is at most the whole file
+    assert file_percent(0.5, 1000, 200, 10, 100, copies_the_rest=True) == pytest.approx(50.0)
+    assert file_percent(0.5, 0, 80, 10, 100, copies_the_rest=True) == pytest.approx(50.0)
+    assert file_percent(0.5, 1000, 0, 0, 100, copies_the_rest=True) == pytest.approx(50.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.floats(0.01, 3.0),
+    st.integers(1, 10**12),
+    st.integers(1, 10**9),
+    st.integers(1, 10**6),
+    st.floats(1, 10**7),
+    st.booleans(),
+)
+def test_the_predicted_percent_lies_between_the_video_ratio_and_keeping_everything(
+    ratio: float, size: int, sampled: int, frames: int, file_frames: float, copies: bool
+) -> None:
+    percent = file_percent(ratio, size, sampled, frames, file_frames, copies)
+    if copies:  # somewhere between the ratio applied to all and the file kept as it is
+        assert min(ratio, 1.0) * 100 - 1e-6 <= percent <= max(ratio, 1.0) * 100 + 1e-6
+    else:  # never more than the ratio applied to all
+        assert 0 <= percent <= ratio * 100 + 1e-6

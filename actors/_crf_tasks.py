@@ -1,0 +1,111 @@
+"""The ffmpeg tasks of one CRF search: started, chained, polled, paused and stopped.
+
+The I/O shell under `CrfSearchStage`: a task is a key (kind, sample index)
+and a chain of commands run one after another (a cut; a probe as one
+process, or as an encode then its score). `poll` waits a bounded time and
+reports one task that has ended, with how long its first command took
+alone (a split probe's encode). Everything runs in the owning stage's
+thread and never blocks longer than the wait given to `poll`; a process
+that fails ends its chain and is reported with its exit status and error
+lines, and the stage decides.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._ffmpeg import FfmpegJob
+
+__all__ = ["Ended", "Tasks"]
+
+Key = tuple[str, int]  # (kind, sample index)
+Command = tuple[str, list[str]]  # (label, ffmpeg arguments)
+
+
+@dataclass(slots=True)
+class _Running:
+    job: FfmpegJob
+    label: str  # what the running command does: cut | encode | score | encode+score
+    started: float
+    rest: list[Command]  # to run after it, in order
+    first_seconds: float | None = None  # the first command's time, when a chain goes on
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """A task that has ended: its last command's label, exit status and errors."""
+
+    key: Key
+    label: str
+    code: int | None
+    errors: str
+    first_seconds: float | None  # the first command of a chain, timed alone; None: one command
+
+
+class Tasks:
+    """Running tasks, in start order; at most one per kind is the caller's rule."""
+
+    def __init__(self, log_dir: Path, log_prefix: str, on_start: Callable[[int], None]) -> None:
+        self._log_dir, self._prefix, self._on_start = log_dir, log_prefix, on_start
+        self._running: dict[Key, _Running] = {}
+
+    def __len__(self) -> int:
+        return len(self._running)
+
+    def busy(self, kind: str) -> bool:
+        return any(k == kind for k, _ in self._running)
+
+    def labels(self) -> list[tuple[str, int]]:
+        """(label, sample index) of each running task, oldest first."""
+        return [(r.label, i) for (_, i), r in self._running.items()]
+
+    def start(self, key: Key, commands: list[Command]) -> None:
+        (label, args), *rest = commands
+        job = self._launch(label, key[1], args)
+        self._running[key] = _Running(job, label, time.monotonic(), rest)
+
+    def _launch(self, label: str, i: int, args: list[str]) -> FfmpegJob:
+        name = f"{self._prefix}{label.replace('+', '-')}{i}.log"
+        job = FfmpegJob(args, self._log_dir / name)
+        self._on_start(job.pgid)  # recorded, so a restarted node can kill an orphan
+        return job
+
+    def poll(self, wait: float) -> Ended | None:
+        """Wait up to `wait` s in all for progress; report the first task that has ended.
+
+        A chain whose command succeeded goes on with its next command instead
+        (reported as nothing ended).
+        """
+        for run in self._running.values():
+            run.job.read_progress(wait / len(self._running))
+        ended = next(((k, r) for k, r in self._running.items() if r.job.poll() is not None), None)
+        if ended is None:
+            return None
+        key, run = ended
+        code = run.job.poll()
+        errors = run.job.errors()
+        run.job.close()
+        if code == 0 and run.rest:
+            run.first_seconds = time.monotonic() - run.started
+            run.label, args = run.rest.pop(0)
+            run.job, run.started = self._launch(run.label, key[1], args), time.monotonic()
+            return None
+        del self._running[key]
+        return Ended(key, run.label, code, errors, run.first_seconds)
+
+    def stop(self) -> None:
+        """Kill every running task (its whole process group)."""
+        for run in self._running.values():
+            run.job.terminate()
+        self._running.clear()
+
+    def suspend(self) -> None:
+        for run in self._running.values():
+            run.job.suspend()
+
+    def resume(self) -> None:
+        for run in self._running.values():
+            run.job.resume()
