@@ -79,6 +79,8 @@ class Tasks:
         A chain whose command succeeded goes on with its next command instead
         (reported as nothing ended).
         """
+        if not self._running:
+            return None
         for run in self._running.values():
             run.job.read_progress(wait / len(self._running))
         ended = next(((k, r) for k, r in self._running.items() if r.job.poll() is not None), None)

@@ -1,0 +1,66 @@
+"""The CRF search's ffmpeg task chains, with the real ffmpeg."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from pipecast.actors._crf_tasks import Ended, Tasks
+
+TINY = ["-f", "lavfi", "-i", "testsrc2=s=32x32:r=10:d=0.3", "-f", "null", "-"]
+BAD = ["-f", "lavfi", "-i", "no_such_source", "-f", "null", "-"]
+LONG = ["-re", "-f", "lavfi", "-i", "testsrc2=s=32x32:r=10:d=60", "-f", "null", "-"]
+
+
+def _until_ended(tasks: Tasks, timeout: float = 30.0) -> Ended:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ended = tasks.poll(0.25)
+        if ended is not None:
+            return ended
+    raise AssertionError("no task ended in time")
+
+
+def test_a_chain_runs_its_commands_in_order_and_times_the_first_alone(tmp_path: Path) -> None:
+    pgids: list[int] = []
+    tasks = Tasks(tmp_path, ".1-", pgids.append)
+    tasks.start(("probe", 0), [("encode", TINY), ("score", TINY)])
+    assert tasks.busy("probe")
+    assert not tasks.busy("cut")
+    assert tasks.labels() == [("encode", 0)]
+    ended = _until_ended(tasks)
+    assert (ended.key, ended.label, ended.code) == (("probe", 0), "score", 0)
+    assert ended.first_seconds is not None
+    assert ended.first_seconds > 0
+    assert len(pgids) == 2  # each process recorded as it started
+    assert len(tasks) == 0
+    assert (tmp_path / ".1-encode0.log").exists()
+    assert (tmp_path / ".1-score0.log").exists()
+
+
+def test_a_failing_command_ends_its_chain_with_its_label_and_errors(tmp_path: Path) -> None:
+    tasks = Tasks(tmp_path, ".1-", lambda _: None)
+    tasks.start(("probe", 2), [("encode", BAD), ("score", TINY)])
+    ended = _until_ended(tasks)
+    assert (ended.key, ended.label) == (("probe", 2), "encode")
+    assert ended.code not in (0, None)
+    assert "no_such_source" in ended.errors
+    assert ended.first_seconds is None
+    assert len(tasks) == 0
+
+
+def test_one_command_is_not_timed_as_a_chain(tmp_path: Path) -> None:
+    tasks = Tasks(tmp_path, ".1-", lambda _: None)
+    tasks.start(("probe", 1), [("encode+score", TINY)])
+    ended = _until_ended(tasks)
+    assert (ended.label, ended.code, ended.first_seconds) == ("encode+score", 0, None)
+
+
+def test_stop_kills_every_running_task(tmp_path: Path) -> None:
+    tasks = Tasks(tmp_path, ".1-", lambda _: None)
+    tasks.start(("cut", 3), [("cut", LONG)])
+    tasks.start(("probe", 0), [("encode", LONG), ("score", TINY)])
+    assert tasks.poll(0.1) is None  # nothing ends on its own for a minute
+    tasks.stop()
+    assert len(tasks) == 0
+    assert tasks.poll(0.1) is None
