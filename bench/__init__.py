@@ -2,6 +2,7 @@
 
 from ._bus import BusBenchResult, run_bus_bench
 from ._crf import CrfBenchResult, run_crf_bench
+from ._crf_strategy import StrategyRow, run_crf_strategy_bench
 from ._network import NetworkBenchResult, run_network_bench
 from ._pipeline import PipelineBenchResult, run_pipeline_bench
 from ._supervision import SupervisionBenchResult, run_supervision_bench
@@ -12,10 +13,12 @@ __all__ = [
     "CrfBenchResult",
     "NetworkBenchResult",
     "PipelineBenchResult",
+    "StrategyRow",
     "SupervisionBenchResult",
     "WatchersBenchResult",
     "run_bus_bench",
     "run_crf_bench",
+    "run_crf_strategy_bench",
     "run_network_bench",
     "run_pipeline_bench",
     "run_supervision_bench",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import click
 
@@ -224,6 +225,41 @@ def bench_pipeline(
         f"  without the full-decode gate {r.no_decode_seconds:8.2f} s   "
         f"ratio {r.no_decode_ratio:.3f}"
     )
+
+
+@bench.command("crf-strategy", epilog=EXIT_CODES)
+@click.option("--files", type=click.IntRange(10, 100_000), default=400, show_default=True)
+@click.option(
+    "--sigmas",
+    default="0.05,0.5,1,2",
+    show_default=True,
+    help="spreads (VMAF) of the samples around the file's curve, comma-separated",
+)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="emit one JSON object")
+def bench_crf_strategy(files: int, sigmas: str, seed: int, as_json: bool) -> None:
+    """The search strategies alone on simulated files: sample encodes and probes."""
+    from pipecast.bench import run_crf_strategy_bench  # noqa: PLC0415
+
+    try:
+        spreads = tuple(float(x) for x in sigmas.split(","))
+    except ValueError:
+        raise click.BadParameter("sigmas are numbers, comma-separated") from None
+    if not spreads or not all(0 <= x <= 10 for x in spreads):
+        raise click.BadParameter("each sigma is from 0 to 10")
+    rows = run_crf_strategy_bench(files, spreads, seed)
+    if as_json:
+        click.echo(json.dumps({"rows": [asdict(r) for r in rows]}))
+        return
+    click.echo(f"{files} simulated files per sigma, 5 samples, target VMAF 95")
+    click.echo(
+        f"{'sigma':>6} {'strategy':<18} {'encodes':>8} {'p90':>5} {'probes':>7} {'below':>6}"
+    )
+    for r in rows:
+        click.echo(
+            f"{r.sigma:6g} {r.strategy:<18} {r.encodes:8.2f} {r.encodes_p90:5g} {r.probes:7.2f} "
+            f"{r.below_target:6}"
+        )
 
 
 @bench.command("crf", epilog=EXIT_CODES)

@@ -90,6 +90,28 @@ def test_bad_arguments_exit_2_and_change_nothing():
         assert f"size must be WIDTHxHEIGHT, e.g. {example}" in out.stderr
 
 
+def test_bench_crf_strategy_compares_the_strategies_on_the_same_simulated_files():
+    out = run("bench", "crf-strategy", "--files", "60", "--sigmas", "0.05,1", "--json")
+    assert out.returncode == 0, out.stderr
+    rows = {(r["strategy"], r["sigma"]): r for r in json.loads(out.stdout)["rows"]}
+    assert set(rows) == {
+        (s, sigma) for s in ("ours", "ours, slope known", "ab-av1") for sigma in (0.05, 1.0)
+    }
+    for sigma in (0.05, 1.0):
+        ours, known, ab = (rows[(s, sigma)] for s in ("ours", "ours, slope known", "ab-av1"))
+        assert ours["files"] == 60
+        assert known["encodes"] <= ours["encodes"] < ab["encodes"]
+        assert ours["probes"] < ab["probes"]
+        assert ours["below_target"] == known["below_target"] == 0
+
+
+def test_bench_crf_strategy_refuses_bad_spreads_with_exit_2():
+    for sigmas in ("wide", "-1", "0.5,,1"):
+        out = run("bench", "crf-strategy", "--sigmas", sigmas)
+        assert out.returncode == 2, (sigmas, out.stdout)
+        assert "sigma" in out.stderr
+
+
 def test_bench_supervision_reports_every_crash_as_json():
     out = run("bench", "supervision", "--crashes", "5", "--json")
     assert out.returncode == 0, out.stderr
