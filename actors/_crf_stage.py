@@ -53,7 +53,7 @@ from ._crf_search import (
     settled_early,
     u_slope_of,
 )
-from ._crf_tasks import Tasks
+from ._crf_tasks import Ended, Tasks
 from ._ffmpeg import classify_failure, ffmpeg_exe, loopback_decoding
 from ._job_states import JobState, MediaFailure
 from ._media_config import OUR_MARK
@@ -294,7 +294,7 @@ class CrfSearchStage(MediaStage):
         elif kind == "cut":
             self._check_cut(i, self._paths(i)[0])
         else:
-            self._probed(i, ended.first_seconds)
+            self._probed(i, ended)
 
     def _failed(self, task: tuple[str, int], label: str, code: int | None, errors: str) -> None:
         failure = classify_failure(code, errors, f"crf {label}")
@@ -316,7 +316,7 @@ class CrfSearchStage(MediaStage):
         self._metric_retried = True
         self._tasks.appendleft(task)
 
-    def _probed(self, i: int, encode_seconds: float | None) -> None:
+    def _probed(self, i: int, ended: Ended) -> None:
         """Sample i is encoded and scored: check the frames, keep and cache the result."""
         ref, dist, vlog = self._paths(i)
         try:
@@ -337,7 +337,8 @@ class CrfSearchStage(MediaStage):
             return
         result = {
             "size": Path(dist).stat().st_size,
-            "seconds": encode_seconds,  # None: encoded and scored in one process
+            # None: encoded and scored in one process, untimed
+            "seconds": ended.first_seconds_without_start_up(ref_frames),
             "frames": ref_frames,
             "scores": scores,
         }

@@ -117,7 +117,7 @@ def run_ffmpeg(args: list[str], timeout: float = 600.0) -> tuple[int, str]:
 class FfmpegJob:
     """One running ffmpeg (see module docstring). Owned by one stage thread."""
 
-    def __init__(self, args: list[str], log_path: Path) -> None:
+    def __init__(self, args: list[str], log_path: Path, stats_period: float = 0.5) -> None:
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("wb") as log:
@@ -133,7 +133,7 @@ class FfmpegJob:
                     "-progress",
                     "pipe:1",
                     "-stats_period",
-                    "0.5",
+                    f"{stats_period:g}",
                     *args,
                 ],
                 stdin=subprocess.DEVNULL,

@@ -5,11 +5,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from pipecast.actors._crf_tasks import Ended, Tasks
 
 TINY = ["-f", "lavfi", "-i", "testsrc2=s=32x32:r=10:d=0.3", "-f", "null", "-"]
 BAD = ["-f", "lavfi", "-i", "no_such_source", "-f", "null", "-"]
 LONG = ["-re", "-f", "lavfi", "-i", "testsrc2=s=32x32:r=10:d=60", "-f", "null", "-"]
+# one second in real time (-re), so progress reports come while it runs
+SECOND = ["-re", "-f", "lavfi", "-i", "testsrc2=s=32x32:r=20:d=1", "-f", "null", "-"]
 
 
 def _until_ended(tasks: Tasks, timeout: float = 30.0) -> Ended:
@@ -64,3 +68,28 @@ def test_stop_kills_every_running_task(tmp_path: Path) -> None:
     tasks.stop()
     assert len(tasks) == 0
     assert tasks.poll(0.1) is None
+
+
+def test_a_timed_command_marks_its_first_frame_done_so_start_up_can_be_left_out(
+    tmp_path: Path,
+) -> None:
+    tasks = Tasks(tmp_path, ".1-", lambda _: None)
+    tasks.start(("probe", 0), [("encode", SECOND), ("score", TINY)])
+    ended = _until_ended(tasks)
+    assert ended.code == 0
+    assert ended.first_seconds is not None
+    assert ended.first_mark is not None
+    at, done = ended.first_mark
+    assert 0 < at < ended.first_seconds
+    assert 1 <= done < 20  # reported while it ran, not at its end
+
+
+def test_the_first_commands_time_leaves_out_its_start_up_when_it_can_tell() -> None:
+    def ended(seconds: float | None, mark: tuple[float, int] | None) -> Ended:
+        return Ended(("probe", 0), "score", 0, "", seconds, mark)
+
+    # 0.2 s to the first of 100 frames, then 99 more in 0.99 s: 1 s for all 100
+    assert ended(1.19, (0.2, 1)).first_seconds_without_start_up(100) == pytest.approx(1.0)
+    assert ended(1.19, None).first_seconds_without_start_up(100) == 1.19
+    assert ended(1.19, (1.0, 60)).first_seconds_without_start_up(100) == 1.19  # too late
+    assert ended(None, None).first_seconds_without_start_up(100) is None
