@@ -4,11 +4,27 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from typing import TypeVar
 
 import click
 
 from ._app import main
 from ._errors import EXIT_CODES
+
+N = TypeVar("N", int, float)
+
+
+def _listed(
+    text: str, kind: type[N], low: N, high: N, not_numbers: str, out_of_range: str
+) -> tuple[N, ...]:
+    """A comma-separated option as numbers within [low, high]; BadParameter (exit 2) else."""
+    try:
+        values = tuple(kind(x) for x in text.split(","))
+    except ValueError:
+        raise click.BadParameter(not_numbers) from None
+    if not values or not all(low <= v <= high for v in values):
+        raise click.BadParameter(out_of_range)
+    return values
 
 
 @main.group(epilog=EXIT_CODES)
@@ -119,12 +135,10 @@ def bench_watchers(sizes: str, rounds: int, churn: int, as_json: bool) -> None:
     """Dispatch to many watchers vs one actor per watcher; churn; count reads."""
     from pipecast.bench import run_watchers_bench  # noqa: PLC0415
 
-    try:
-        parsed = tuple(int(x) for x in sizes.split(","))
-    except ValueError:
-        raise click.BadParameter("sizes must be comma-separated integers") from None
-    if not parsed or not all(1 <= n <= 50_000 for n in parsed):
-        raise click.BadParameter("each size must be 1 to 50,000")
+    parsed = _listed(
+        sizes, int, 1, 50_000, "sizes must be comma-separated integers",
+        "each size must be 1 to 50,000",
+    )  # fmt: skip
     r = run_watchers_bench(parsed, rounds, churn)
     if as_json:
         click.echo(json.dumps(r.as_dict()))
@@ -241,12 +255,9 @@ def bench_crf_strategy(files: int, sigmas: str, seed: int, as_json: bool) -> Non
     """The search strategies alone on simulated files: sample encodes and probes."""
     from pipecast.bench import run_crf_strategy_bench  # noqa: PLC0415
 
-    try:
-        spreads = tuple(float(x) for x in sigmas.split(","))
-    except ValueError:
-        raise click.BadParameter("sigmas are numbers, comma-separated") from None
-    if not spreads or not all(0 <= x <= 10 for x in spreads):
-        raise click.BadParameter("each sigma is from 0 to 10")
+    spreads = _listed(
+        sigmas, float, 0, 10, "sigmas are numbers, comma-separated", "each sigma is from 0 to 10"
+    )
     rows = run_crf_strategy_bench(files, spreads, seed)
     if as_json:
         click.echo(json.dumps({"rows": [asdict(r) for r in rows]}))
