@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pykka
 import pytest
 
 from pipecast.actors import (
@@ -81,6 +82,11 @@ class Harness:
         if ref is not None:
             ref.stop()
         self.sup.stop()
+        # every incarnation still alive stops before the store closes: once, under
+        # CI load, one was first stopped at teardown and published from the closed
+        # store (its connection's fds counted as leaked)
+        for late in pykka.ActorRegistry.get_by_class(CrashyStage):
+            late.stop()
         self.store.close()
 
 
