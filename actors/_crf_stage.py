@@ -50,7 +50,6 @@ from ._crf_search import (
     ProbeResult,
     encoder_model,
     learned_model,
-    settled_early,
     u_slope_of,
 )
 from ._crf_tasks import Ended, Tasks
@@ -58,6 +57,7 @@ from ._ffmpeg import classify_failure, ffmpeg_exe, loopback_decoding
 from ._job_states import JobState, MediaFailure
 from ._media_config import OUR_MARK
 from ._media_stage import MediaStage
+from ._paired import PairedEstimate, SampleScore, may_stop, nearest_complete
 from ._probe import Probe
 from ._samples import (
     SamplePlan,
@@ -121,6 +121,9 @@ class CrfSearchStage(MediaStage):
         self._crf: float | None = None
         self._plan = SamplePlan(True, ())
         self._results: dict[int, dict[str, Any]] = {}
+        # every sample scored at each CRF this search: a complete probe pairs later ones
+        self._scored_at: dict[float, dict[int, SampleScore]] = {}
+        self._estimate_now: PairedEstimate | None = None  # what the current probe settled on
         self._sample_sizes: dict[int, int] = {}
         self._done_tasks = 0
         self._probes: list[dict[str, Any]] = []
@@ -198,6 +201,7 @@ class CrfSearchStage(MediaStage):
         assert self._search is not None
         self._crf = self._search.next_crf()
         self._results = {}
+        self._estimate_now = None
         if self._crf is not None:
             n = self._sample_count()
             self._may_settle = n > 2 and not self._search.completing
@@ -333,6 +337,7 @@ class CrfSearchStage(MediaStage):
             log.warning("%s: %s; searching again on the full file", self.actor_name, why)
             self._retries += 1
             self._probes.clear()
+            self._scored_at.clear()
             self._start_search(full_pass=True)
             return
         result = {
@@ -351,14 +356,20 @@ class CrfSearchStage(MediaStage):
     def _settle_if_clear(self) -> None:
         """Stop the probe here if its scored samples already give its verdict (7.3).
 
+        Paired with the complete probe at the nearest CRF when there is one
+        (`may_stop`); the estimate it stops on then stands for the probe.
         Runs when a probe task has ended (or came from the cache), so none of
         the probe's runs: what is left of it is queued.
         """
         left = [t for t in self._tasks if t[0] == "probe"]
         if not self._may_settle or not left:
             return
-        means = [sum(r["scores"]) / len(r["scores"]) for r in self._scored()]
-        if not settled_early(means, self._target):
+        assert self._crf is not None
+        scored = {i: _sample_score(r) for i, r in self._results.items() if "scores" in r}
+        ref = nearest_complete(self._scored_at, self._crf, self._sample_count())
+        reference = None if ref is None else (ref, self._scored_at[ref])
+        stop, self._estimate_now = may_stop(scored, reference, self._target)
+        if not stop:
             return
         for task in left:
             self._tasks.remove(task)
@@ -396,18 +407,29 @@ class CrfSearchStage(MediaStage):
         else:
             base = sum(self._sample_sizes[i] for i in self._results)
             percent = self._file_percent(encoded / base if base else 1.0)
+        mean, worst, se = scores.mean, scores.worst, scores.se
+        paired = self._estimate_now
+        if paired is not None and n < planned:
+            # settled on a few samples paired with a complete probe: its estimate of
+            # every sample beats the plain mean of the few
+            mean, worst, se = paired.mean, paired.worst, paired.se
+            base = sum(self._sample_sizes.values())
+            percent = self._file_percent(paired.size / base if base else 1.0)
         # the samples' encode time, from the rate of an encode timed alone (0: none yet)
         seconds = (self._encode_rate or 0.0) * self._sampled_frames()
         probe = ProbeResult(
-            self._crf, scores.mean, scores.worst, scores.p1, round(percent, 3), seconds,
-            complete=n == planned,
-        )  # fmt: skip
+            self._crf, mean, worst, scores.p1, round(percent, 3), seconds, complete=n == planned
+        )
         self._search.feed(probe)
+        self._scored_at.setdefault(self._crf, {}).update(
+            (i, _sample_score(r)) for i, r in self._results.items() if "scores" in r
+        )
         record = {
             **asdict(probe),
-            "se": scores.se,
+            "se": se,
             "samples": list(scores.per_sample),
             "cached": all(r.get("cached") for r in results),
+            "paired_with": paired.reference if paired is not None and n < planned else None,
         }
         # a completed probe replaces its partial record, here and in the store
         self._probes = [p for p in self._probes if p["crf"] != probe.crf]
@@ -539,6 +561,11 @@ class CrfSearchStage(MediaStage):
 
     def cancel_item(self, item: WorkItem) -> None:
         self._running.stop()
+
+
+def _sample_score(result: dict[str, Any]) -> SampleScore:
+    scores = result["scores"]
+    return SampleScore(sum(scores) / len(scores), len(scores), result["size"])
 
 
 def _rounded(x: float | None) -> float | None:

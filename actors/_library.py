@@ -73,7 +73,8 @@ CREATE TABLE IF NOT EXISTS crf_probes (
     seconds REAL NOT NULL,
     samples TEXT NOT NULL,
     cached INTEGER NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    paired_with REAL  -- a partial probe's estimate came from the complete probe at this CRF
 );
 CREATE INDEX IF NOT EXISTS crf_probes_by_job ON crf_probes (job, id);
 CREATE TABLE IF NOT EXISTS crf_cache (
@@ -165,6 +166,9 @@ class Library:
     def __init__(self, store: Store) -> None:
         self.store = store
         store.ensure_schema(_SCHEMA)
+        columns = {row[1] for row in store.connection().execute("PRAGMA table_info(crf_probes)")}
+        if "paired_with" not in columns:  # a store written before probes were paired
+            store.ensure_schema("ALTER TABLE crf_probes ADD COLUMN paired_with REAL;")
 
     # -- reading -------------------------------------------------------------------
 
@@ -393,11 +397,11 @@ class Library:
             )
             db.execute(
                 "INSERT INTO crf_probes (job, target, crf, mean, worst, p1, se, percent, seconds, "
-                "samples, cached, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "samples, cached, created, paired_with) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     job_id, target, probe["crf"], probe["mean"], probe["worst"], probe["p1"],
                     probe["se"], probe["percent"], probe["seconds"], json.dumps(probe["samples"]),
-                    int(probe["cached"]), time.time(),
+                    int(probe["cached"]), time.time(), probe.get("paired_with"),
                 ),
             )  # fmt: skip
 
@@ -405,13 +409,17 @@ class Library:
         rows = (
             self.store.connection()
             .execute(
-                "SELECT target, crf, mean, worst, p1, se, percent, seconds, cached, samples "
+                "SELECT target, crf, mean, worst, p1, se, percent, seconds, cached, paired_with, "
+                "samples "
                 "FROM crf_probes WHERE job=? ORDER BY id",
                 (job_id,),
             )
             .fetchall()
         )
-        keys = ("target", "crf", "mean", "worst", "p1", "se", "percent", "seconds", "cached")
+        keys = (
+            "target", "crf", "mean", "worst", "p1", "se", "percent", "seconds", "cached",
+            "paired_with",
+        )  # fmt: skip
         return [
             {**dict(zip(keys, r[:-1], strict=True)), "samples": json.loads(r[-1])} for r in rows
         ]

@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 import random
 import statistics
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipecast.actors._crf_search import (
@@ -29,15 +28,15 @@ from pipecast.actors._crf_search import (
     ProbeResult,
     encoder_model,
     learned_model,
-    settled_early,
 )
+from pipecast.actors._paired import SampleScore, may_stop, nearest_complete
 from pipecast.actors._samples import probe_order
 
 __all__ = ["StrategyRow", "run_crf_strategy_bench"]
 
 TARGET = 95.0
 SAMPLES = 5
-STRATEGIES = ("ours", "ours, slope known", "ab-av1")
+STRATEGIES = ("ours", "ours, unpaired", "ours, slope known", "ab-av1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,43 +50,74 @@ class StrategyRow:
     below_target: int  # answers whose whole-file VMAF is under the target
 
 
-def _curve(crossing: float, k: float) -> Callable[[float], float]:
-    base = math.log(100.0 - TARGET)
-    return lambda crf: 100.0 - math.exp(base + k * (crf - crossing))
+@dataclass(frozen=True, slots=True)
+class _File:
+    """Sample i scores 100 - (5 - offsets[i]) * exp(slopes[i] * (crf - crossing))."""
+
+    crossing: float
+    k: float  # the file's u-slope, around which the samples' slopes spread
+    offsets: tuple[float, ...]
+    slopes: tuple[float, ...]
+
+    def sample(self, i: int, crf: float) -> float:
+        gap = (100.0 - TARGET - self.offsets[i]) * math.exp(self.slopes[i] * (crf - self.crossing))
+        return min(99.99, 100.0 - gap)
+
+    def vmaf(self, crf: float) -> float:
+        return statistics.fmean(self.sample(i, crf) for i in range(SAMPLES))
 
 
-def _search(
-    strategy: str, curve: Callable[[float], float], k: float, offsets: list[float]
-) -> tuple[int, int, float | None]:
+def _file(rng: random.Random, sigma: float) -> _File:
+    offsets = [rng.gauss(0.0, sigma) for _ in range(SAMPLES)]
+    centre = statistics.fmean(offsets)
+    # keep every sample's gap to 100 positive (a sample at VMAF 100 has no slope)
+    offsets = [min(4.8, o - centre) for o in offsets]
+    k = rng.uniform(0.09, 0.16)
+    # samples that score apart move apart: SD 1.4-1.7 goes with slopes ~30 % apart
+    # on the Reencodarr fixture (media_anchors.md 5.2)
+    spread = min(0.3, 0.15 * sigma)
+    slopes = [k * max(0.5, 1.0 + rng.gauss(0.0, spread)) for _ in range(SAMPLES)]
+    return _File(rng.uniform(22.0, 48.0), k, tuple(offsets), tuple(slopes))
+
+
+def _search(strategy: str, file: _File) -> tuple[int, int, float | None]:
     """(sample encodes, probes, the answer's whole-file VMAF or None) of one file."""
     if strategy == "ab-av1":
         search: CrfSearch | AbAv1Search = AbAv1Search(TARGET)
     else:
         model = encoder_model("libsvtav1")
         if strategy == "ours, slope known":
-            model = learned_model(model, [k])
+            model = learned_model(model, [file.k])
         search = CrfSearch(TARGET, model=model)
+    pairing = strategy != "ours, unpaired"
     encodes = probes = 0
+    scored_at: dict[float, dict[int, SampleScore]] = {}
     while (crf := search.next_crf()) is not None and probes < 40:
         probes += 1
         may_settle = isinstance(search, CrfSearch) and not search.completing
-        means: list[float] = []
-        for i in probe_order(SAMPLES):
-            means.append(min(99.99, curve(crf) + offsets[i]))
-            encodes += 1
-            if may_settle and len(means) < SAMPLES and settled_early(means, TARGET):
-                break
-        mean = sum(means) / len(means)
+        ref = nearest_complete(scored_at, crf, SAMPLES) if pairing else None
+        reference = None if ref is None else (ref, scored_at[ref])
         size = 10.0 * math.exp(-0.115 * (crf - 30.0))
+        scored = scored_at.setdefault(crf, {})
+        estimate = None
+        for i in probe_order(SAMPLES):
+            scored[i] = SampleScore(file.sample(i, crf), 100, round(1000 * size))
+            encodes += 1
+            if may_settle and len(scored) < SAMPLES:
+                stop, estimate = may_stop(scored, reference, TARGET)
+                if stop:
+                    break
+        means = [s.mean for s in scored.values()]
+        mean, worst = (
+            (estimate.mean, estimate.worst) if estimate else (statistics.fmean(means), min(means))
+        )
         search.feed(
-            ProbeResult(
-                crf, mean, min(means), min(means) - 4.0, size, complete=len(means) == SAMPLES
-            )
+            ProbeResult(crf, mean, worst, worst - 4.0, size, complete=len(scored) == SAMPLES)
         )
     result = search.result
     answer = None
     if result is not None and result.crf is not None:
-        answer = curve(result.crf) + sum(offsets) / SAMPLES
+        answer = file.vmaf(result.crf)
     return encodes, probes, answer
 
 
@@ -98,14 +128,9 @@ def run_crf_strategy_bench(
     rows = []
     for sigma in sigmas:
         rng = random.Random(f"{seed}/{sigma}")
-        cases = []
-        for _ in range(files):
-            offsets = [rng.gauss(0.0, sigma) for _ in range(SAMPLES)]
-            centre = sum(offsets) / SAMPLES
-            k = rng.uniform(0.09, 0.16)
-            cases.append((_curve(rng.uniform(22.0, 48.0), k), k, [o - centre for o in offsets]))
+        cases = [_file(rng, sigma) for _ in range(files)]
         for strategy in STRATEGIES:
-            runs = [_search(strategy, curve, k, offsets) for curve, k, offsets in cases]
+            runs = [_search(strategy, file) for file in cases]
             encodes = sorted(e for e, _, _ in runs)
             rows.append(
                 StrategyRow(

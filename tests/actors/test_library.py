@@ -137,3 +137,40 @@ def test_recent_slopes_are_those_searches_with_the_same_encoder_fitted_newest_fi
     assert lib.recent_slopes("svt-p10") == [0.12, 0.11]
     assert lib.recent_slopes("svt-p10", limit=1) == [0.12]
     assert lib.recent_slopes("nothing") == []
+
+
+def _probe(crf: float, **extra: object) -> dict[str, object]:
+    return {
+        "crf": crf, "mean": 95.0, "worst": 94.0, "p1": 90.0, "se": 0.1, "percent": 40.0,
+        "seconds": 1.0, "samples": [95.0, 95.0], "cached": False, **extra,
+    }  # fmt: skip
+
+
+def test_a_store_from_before_paired_probes_gains_the_column_and_keeps_its_probes(
+    tmp_path: Path,
+) -> None:
+    import sqlite3  # noqa: PLC0415
+
+    path = tmp_path / "old.db"
+    store = Store(path)
+    lib = Library(store)
+    _, job_id = lib.add(touch(tmp_path, "a.mkv"))
+    lib.record_probe(job_id, 95.0, _probe(30.0))
+    store.close()
+    # take the column away again, as a store written by the version before had it
+    db = sqlite3.connect(path)
+    try:
+        db.execute("ALTER TABLE crf_probes DROP COLUMN paired_with")
+        db.commit()
+    finally:
+        db.close()
+    store = Store(path)
+    try:
+        lib = Library(store)
+        lib.record_probe(job_id, 95.0, _probe(32.0, paired_with=30.0))
+        assert [(p["crf"], p["paired_with"]) for p in lib.probes_of(job_id)] == [
+            (30.0, None),
+            (32.0, 30.0),
+        ]
+    finally:
+        store.close()

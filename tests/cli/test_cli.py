@@ -94,15 +94,14 @@ def test_bench_crf_strategy_compares_the_strategies_on_the_same_simulated_files(
     out = run("bench", "crf-strategy", "--files", "60", "--sigmas", "0.05,1", "--json")
     assert out.returncode == 0, out.stderr
     rows = {(r["strategy"], r["sigma"]): r for r in json.loads(out.stdout)["rows"]}
-    assert set(rows) == {
-        (s, sigma) for s in ("ours", "ours, slope known", "ab-av1") for sigma in (0.05, 1.0)
-    }
+    strategies = ("ours", "ours, unpaired", "ours, slope known", "ab-av1")
+    assert set(rows) == {(s, sigma) for s in strategies for sigma in (0.05, 1.0)}
     for sigma in (0.05, 1.0):
-        ours, known, ab = (rows[(s, sigma)] for s in ("ours", "ours, slope known", "ab-av1"))
+        ours, unpaired, known, ab = (rows[(s, sigma)] for s in strategies)
         assert ours["files"] == 60
-        assert known["encodes"] <= ours["encodes"] < ab["encodes"]
+        assert known["encodes"] <= ours["encodes"] <= unpaired["encodes"] < ab["encodes"]
         assert ours["probes"] < ab["probes"]
-        assert ours["below_target"] == known["below_target"] == 0
+        assert ours["below_target"] == unpaired["below_target"] == known["below_target"] == 0
 
 
 def test_bench_crf_strategy_refuses_bad_spreads_with_exit_2():
