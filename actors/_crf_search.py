@@ -90,7 +90,7 @@ def encoder_model(encoder: str) -> EncoderModel:
     if encoder in ("libx264", "libx265"):
         cold = 20.0 if encoder == "libx264" else 22.0
         return EncoderModel(10.0, 46.0, 0.25, cold, 0.17)
-    return EncoderModel(5.0, 70.0, 0.25, 30.0, 0.13)  # svt-av1 (>= 4.0 takes quarter steps)
+    return EncoderModel(5.0, 70.0, 0.25, 30.0, 0.115)  # svt-av1 (>= 4.0 takes quarter steps)
 
 
 @dataclass(frozen=True, slots=True)

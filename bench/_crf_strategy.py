@@ -72,7 +72,7 @@ def _file(rng: random.Random, sigma: float) -> _File:
     centre = statistics.fmean(offsets)
     # keep every sample's gap to 100 positive (a sample at VMAF 100 has no slope)
     offsets = [min(4.8, o - centre) for o in offsets]
-    k = rng.uniform(0.09, 0.16)
+    k = rng.uniform(0.075, 0.145)
     # samples that score apart move apart: SD 1.4-1.7 goes with slopes ~30 % apart
     # on the Reencodarr fixture (media_anchors.md 5.2)
     spread = min(0.3, 0.15 * sigma)

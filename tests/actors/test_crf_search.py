@@ -343,6 +343,7 @@ def test_a_slope_learned_from_files_like_it_saves_probes_over_the_prior(
 def test_steps_aim_inside_the_window_that_stops_the_search() -> None:
     # aimed at target + 0.15, the middle of "a pass within 0.3 VMAF": with the
     # curve's own slope a cold search mostly ends on its second probe
-    counts = [len(run(CrfSearch(), u_linear(crossing))[1]) for crossing in CROSSINGS]
+    k = encoder_model("libsvtav1").u_slope
+    counts = [len(run(CrfSearch(), u_linear(crossing, k))[1]) for crossing in CROSSINGS]
     assert statistics.mean(counts) < 2.4
     assert max(counts) <= 3
