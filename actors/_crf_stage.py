@@ -15,8 +15,9 @@ means a probe settled early wastes nothing. The previous arrangement (the
 score of sample i beside the encode of sample i + 1, two processes per
 sample) took ~15 % longer per sample. Samples go in
 `probe_order` (spread over the file), and a probe whose scored samples
-already sit clearly on one side of the target (`settled_early`) stops there
-and is fed to the search as partial
+already sit clearly on one side of the target stops there (`may_stop`:
+paired with the complete probe at the nearest CRF when there is one, so its
+estimate covers every sample) and is fed to the search as partial
 (completed later if it is ever to be the answer). Each finished
 probe is stored (`crf_probes`); each sample encode + score is cached under a
 key of the source fingerprint, the sample, the ffmpeg build, the arguments

@@ -1,14 +1,16 @@
 """`pipecast bench crf-strategy`: the search strategies alone, on simulated files.
 
 No ffmpeg: each simulated file has a VMAF curve linear in u = ln(100 - VMAF)
-(crossing the target at a CRF drawn from [22, 48], u-slope from [0.09,
-0.16], around svt-av1's prior 0.13) and five samples that each sit a fixed
-offset from it, drawn from N(0, sigma) and centred, so the whole file
-crosses where the curve does: sigma 0.05 is a uniform clip, 1-2 a film whose
-scenes score differently. Ours runs as the stage drives it (samples in
-`probe_order`, a probe settled early once `settled_early` says so, a
-partial answer completed); "ours, slope known" starts from the file's own
-slope, the best a learned slope can do (media_anchors.md 7.6); ab-av1's
+(crossing the target at a CRF drawn from [22, 48], u-slope from [0.075,
+0.145]: our clips' and the public film traces', docs/crf_search.md) and five
+samples that sit N(0, sigma) VMAF from it at the target, centred, and move
+with slopes of their own (spread by 15 % of sigma, at most 30 %): sigma 0.05
+is a uniform clip, 1-2 a film whose scenes score differently. Ours runs as
+the stage drives it (samples in `probe_order`, a probe stopped early once
+`may_stop` says so, paired with the nearest complete probe, a partial
+answer completed); "ours, unpaired" settles on the scored samples alone;
+"ours, slope known" starts from the file's own slope, the best a learned
+slope can do (media_anchors.md 7.6); ab-av1's
 strategy scores every sample of every probe. Printed per strategy and
 sigma: mean sample encodes and probes (the search's cost), the 90th
 percentile of encodes, and answers whose whole-file VMAF is below the
