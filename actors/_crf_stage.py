@@ -177,7 +177,7 @@ class CrfSearchStage(MediaStage):
             self.actor_name,
             job.id,
             "full pass" if self._plan.full_pass else f"{len(self._plan.samples)} samples",
-            "history or siblings" if prior is not None else "the cold start",
+            "history, a copy or siblings" if prior is not None else "the cold start",
         )
         self._next_probe()
 
@@ -188,10 +188,17 @@ class CrfSearchStage(MediaStage):
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def _prior(self) -> float | None:
+        """The first CRF: this job's history, a copy's answer, its siblings' median, else None."""
         job = self._jobrow
         history = [p for p in self.library.probes_of(job.id) if p["mean"] >= self._target]
         if history:
             return float(max(p["crf"] for p in history))
+        # the same content searched elsewhere (a copy): its answer comes from the cache
+        same = self.library.same_content_crf(
+            job.size, job.digest, job.id, self._encoder_key(), self._target
+        )
+        if same is not None:
+            return same
         video = self._info.video
         siblings = self.library.sibling_crfs(
             str(Path(job.path).parent), video.height if video else None, job.id

@@ -439,6 +439,24 @@ class Library:
         )
         return [float(r[0]) for r in rows]
 
+    def same_content_crf(
+        self, size: int, digest: str, exclude: int, encoder: str, target: float
+    ) -> float | None:
+        """The CRF a search chose for the same content (size and digest) elsewhere,
+        with the same encoder arguments (`encoder` key) and target; the latest."""
+        row = (
+            self.store.connection()
+            .execute(
+                "SELECT crf FROM media_files WHERE id != ? AND size = ? AND digest = ? "
+                "AND crf IS NOT NULL AND state IN ('crf_searched', 'encoding', 'encoded') "
+                "AND json_valid(search) AND json_extract(search, '$.encoder') = ? "
+                "AND json_extract(search, '$.target') = ? ORDER BY updated DESC LIMIT 1",
+                (exclude, size, digest, encoder, target),
+            )
+            .fetchone()
+        )
+        return None if row is None else float(row[0])
+
     def sibling_crfs(self, directory: str, height: int | None, exclude: int) -> list[float]:
         """Chosen CRFs of other files in `directory` with the same height (same class)."""
         rows = (

@@ -174,3 +174,26 @@ def test_a_store_from_before_paired_probes_gains_the_column_and_keeps_its_probes
         ]
     finally:
         store.close()
+
+
+def test_a_copy_finds_the_crf_chosen_for_the_same_content_with_the_same_encoder_and_target(
+    lib: Library, tmp_path: Path
+) -> None:
+    content = b"same bytes" * 50
+    _, a = lib.add(touch(tmp_path, "a.mkv", content))
+    _, b = lib.add(touch(tmp_path, "b.mkv", content))
+    _, other = lib.add(touch(tmp_path, "c.mkv", b"other" * 100))
+    ja = lib.get(a)
+    assert ja is not None
+    assert lib.same_content_crf(ja.size, ja.digest, b, "enc1", 95.0) is None  # nothing searched
+    lib.take(JobState.NEEDS_ANALYSIS)
+    lib.done(a, probe={"x": 1})
+    lib.take(JobState.ANALYZED)
+    lib.done(a, crf=33.5, search={"encoder": "enc1", "target": 95.0})
+    assert lib.same_content_crf(ja.size, ja.digest, b, "enc1", 95.0) == 33.5
+    assert lib.same_content_crf(ja.size, ja.digest, a, "enc1", 95.0) is None  # not itself
+    assert lib.same_content_crf(ja.size, ja.digest, b, "enc2", 95.0) is None  # other arguments
+    assert lib.same_content_crf(ja.size, ja.digest, b, "enc1", 94.0) is None  # other target
+    jo = lib.get(other)
+    assert jo is not None
+    assert lib.same_content_crf(jo.size, jo.digest, b, "enc1", 95.0) is None  # other content

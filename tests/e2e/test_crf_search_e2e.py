@@ -148,15 +148,21 @@ def test_the_same_content_elsewhere_is_searched_from_the_cache(searching: Search
     shutil.copy2(a, b)
     (second,) = searching.client.call("enqueue", paths=[str(b)])["ids"]
     job = searching.wait(second, "encoded", "skipped")
-    # Both start at the cold start; the second may place later probes elsewhere
-    # (it learned the encoder's u-slope from the first), but every CRF the
-    # first probed comes from the cache, and only new CRFs are encoded (a 3 s
-    # file is one full-pass sample per probe).
+    # The copy starts where the first search ended, and that comes from the cache.
+    # Later probes may go elsewhere (it learned the encoder's u-slope from the
+    # first search), but every CRF the first probed is cached, and only new CRFs
+    # are encoded (a 3 s file is one full-pass sample per probe).
+    first_job = next(j for j in searching.client.call("jobs")["jobs"] if j["id"] == first)
     before = {p["crf"] for p in searching.probes(first)}
     again = searching.probes(second)
-    assert again[0]["crf"] in before
+    assert again[0]["crf"] == first_job["crf"]
     assert all(p["cached"] for p in again if p["crf"] in before)
     assert job["search"]["sample_encodes"] == sum(p["crf"] not in before for p in again)
+    # here the first search ended on a pass within 0.3 VMAF, so that one probe,
+    # from the cache, is the copy's whole search: not one sample encoded
+    assert first_job["search"]["reason"] == "within 0.3 VMAF of the target"
+    assert len(again) == 1
+    assert job["search"]["sample_encodes"] == 0
 
 
 def test_other_encoder_arguments_miss_the_cache(tmp_path: Path) -> None:  # G8
