@@ -128,15 +128,16 @@ def test_a_probe_far_from_the_target_stops_after_two_samples_and_the_answer_has_
     assert len(chosen[0]["samples"]) == 4  # the answer rests on every sample
     assert len({p["crf"] for p in probes}) == len(probes) == search["probes"]
     assert search["sample_encodes"] < 4 * search["probes"]  # the settled probe encoded fewer
-    # a probe after a complete one stops on two samples paired with it; its mean is
-    # the estimate of all four, not the plain mean of the two it scored
+    # a probe after a complete one stops on some samples paired with it; its mean
+    # is the estimate of all four, not the plain mean of the ones it scored
     paired = [p for p in probes if p["paired_with"] is not None]
     assert paired, probes
     for p in paired:
         reference = next(q for q in probes if q["crf"] == p["paired_with"])
         assert len(reference["samples"]) == 4
-        assert len(p["samples"]) == 2
-        assert p["mean"] != pytest.approx(sum(p["samples"]) / 2, abs=1e-3)
+        assert 2 <= len(p["samples"]) < 4
+        plain = sum(p["samples"]) / len(p["samples"])
+        assert p["mean"] != pytest.approx(plain, abs=1e-3)
 
 
 def test_the_same_content_elsewhere_is_searched_from_the_cache(searching: Searching) -> None:  # G8
