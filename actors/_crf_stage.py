@@ -48,7 +48,6 @@ from pipecast.transport import BadRequest
 from ._crf_search import (
     CrfSearch,
     Outcome,
-    ProbeResult,
     encoder_model,
     learned_model,
     u_slope_of,
@@ -58,8 +57,8 @@ from ._ffmpeg import classify_failure, ffmpeg_exe, loopback_decoding
 from ._job_states import JobState, MediaFailure
 from ._media_config import OUR_MARK
 from ._media_stage import MediaStage
-from ._paired import PairedEstimate, SampleScore, may_stop, nearest_complete
 from ._probe import Probe
+from ._probe_book import ProbeBook
 from ._samples import (
     SamplePlan,
     cut_args,
@@ -67,7 +66,6 @@ from ._samples import (
     plan_samples,
     probe_order,
     sample_centres,
-    score_probe,
 )
 from ._store import WorkItem
 from ._vmaf import (
@@ -121,16 +119,11 @@ class CrfSearchStage(MediaStage):
         self._search: CrfSearch | None = None
         self._crf: float | None = None
         self._plan = SamplePlan(True, ())
-        self._results: dict[int, dict[str, Any]] = {}
-        # every sample scored at each CRF this search: a complete probe pairs later ones
-        self._scored_at: dict[float, dict[int, SampleScore]] = {}
-        self._estimate_now: PairedEstimate | None = None  # what the current probe settled on
+        self._book = ProbeBook(1)  # sized when the plan is known
         self._sample_sizes: dict[int, int] = {}
         self._done_tasks = 0
-        self._probes: list[dict[str, Any]] = []
         self._sample_encodes = 0
         self._may_settle = False
-        self._settled_early = 0
         self._learned_from = 0
         self._retries = 0
         self._metric_retried = False
@@ -164,6 +157,8 @@ class CrfSearchStage(MediaStage):
         self._running.stop()  # a restart as a full pass: what runs belongs to the old plan
         if full_pass and not self._plan.full_pass:
             self._plan = SamplePlan(True, ())
+        if self._book.samples != self._sample_count():  # a new plan: the old probes are void
+            self._book.clear(self._sample_count())
         prior = self._prior()
         slopes = self.library.recent_slopes(self._encoder_key())
         self._learned_from = len(slopes)
@@ -208,8 +203,7 @@ class CrfSearchStage(MediaStage):
     def _next_probe(self) -> None:
         assert self._search is not None
         self._crf = self._search.next_crf()
-        self._results = {}
-        self._estimate_now = None
+        self._book.open(self._crf)
         if self._crf is not None:
             n = self._sample_count()
             self._may_settle = n > 2 and not self._search.completing
@@ -268,7 +262,7 @@ class CrfSearchStage(MediaStage):
         else:
             cached = self.library.cache_get(self._cache_key(i))
             if cached is not None:
-                self._results[i] = {**cached, "cached": True}
+                self._book.add(i, {**cached, "cached": True})
                 self._done_tasks += 1
                 self._learn_rate(cached)
                 self._settle_if_clear()
@@ -344,8 +338,6 @@ class CrfSearchStage(MediaStage):
                 raise _Misaligned(why)
             log.warning("%s: %s; searching again on the full file", self.actor_name, why)
             self._retries += 1
-            self._probes.clear()
-            self._scored_at.clear()
             self._start_search(full_pass=True)
             return
         result = {
@@ -355,7 +347,7 @@ class CrfSearchStage(MediaStage):
             "frames": ref_frames,
             "scores": scores,
         }
-        self._results[i] = result
+        self._book.add(i, result)
         self._learn_rate(result)
         self.library.cache_put(self._cache_key(i), result)
         Path(dist).unlink(missing_ok=True)
@@ -372,24 +364,15 @@ class CrfSearchStage(MediaStage):
         left = [t for t in self._tasks if t[0] == "probe"]
         if not self._may_settle or not left:
             return
-        assert self._crf is not None
-        scored = {i: _sample_score(r) for i, r in self._results.items() if "scores" in r}
-        ref = nearest_complete(self._scored_at, self._crf, self._sample_count())
-        reference = None if ref is None else (ref, self._scored_at[ref])
-        stop, self._estimate_now = may_stop(scored, reference, self._target)
-        if not stop:
+        if not self._book.may_stop(self._target):
             return
         for task in left:
             self._tasks.remove(task)
         self._done_tasks += len(left)
-        self._settled_early += 1
 
     def _sample_count(self) -> int:
         """Samples a probe encodes and scores: the whole file counts as one."""
         return 1 if self._plan.full_pass else len(self._plan.samples)
-
-    def _scored(self) -> list[dict[str, Any]]:
-        return [r for _, r in sorted(self._results.items()) if "scores" in r]
 
     def _check_cut(self, i: int, path: str) -> None:
         size = Path(path).stat().st_size if Path(path).exists() else 0
@@ -404,45 +387,17 @@ class CrfSearchStage(MediaStage):
     def _finish_probe(self) -> None:
         assert self._search is not None
         assert self._crf is not None
-        results = self._scored()
-        n = len(results)
-        planned = self._sample_count()
-        scores = score_probe([r["scores"] for r in results])
-        encoded = sum(r["size"] for r in results)
         if self._plan.full_pass:
             size = self._jobrow.size
-            percent = 100.0 * encoded / size if size else 100.0
+            cut_sizes, to_percent = {0: size}, (lambda ratio: 100.0 * ratio)
         else:
-            base = sum(self._sample_sizes[i] for i in self._results)
-            percent = self._file_percent(encoded / base if base else 1.0)
-        mean, worst, se = scores.mean, scores.worst, scores.se
-        paired = self._estimate_now
-        if paired is not None and n < planned:
-            # settled on a few samples paired with a complete probe: its estimate of
-            # every sample beats the plain mean of the few
-            mean, worst, se = paired.mean, paired.worst, paired.se
-            base = sum(self._sample_sizes.values())
-            percent = self._file_percent(paired.size / base if base else 1.0)
+            cut_sizes, to_percent = self._sample_sizes, self._file_percent
         # the samples' encode time, from the rate of an encode timed alone (0: none yet)
         seconds = (self._encode_rate or 0.0) * self._sampled_frames()
-        probe = ProbeResult(
-            self._crf, mean, worst, scores.p1, round(percent, 3), seconds, complete=n == planned
-        )
+        probe, record = self._book.close(cut_sizes, to_percent, seconds)
         self._search.feed(probe)
-        self._scored_at.setdefault(self._crf, {}).update(
-            (i, _sample_score(r)) for i, r in self._results.items() if "scores" in r
-        )
-        record = {
-            **asdict(probe),
-            "se": se,
-            "samples": list(scores.per_sample),
-            "cached": all(r.get("cached") for r in results),
-            "paired_with": paired.reference if paired is not None and n < planned else None,
-        }
-        # a completed probe replaces its partial record, here and in the store
-        self._probes = [p for p in self._probes if p["crf"] != probe.crf]
         self.library.record_probe(self._jobrow.id, self._target, record)
-        self._probes.append(record)
+        n, planned, percent = len(record["samples"]), self._sample_count(), probe.percent
         log.info(
             "%s: job %d crf %g -> VMAF %.2f (worst %.2f, p1 %.2f) %.1f %% over %d of %d sample(s)",
             self.actor_name, self._jobrow.id, probe.crf, probe.mean, probe.worst, probe.p1,
@@ -501,13 +456,13 @@ class CrfSearchStage(MediaStage):
             "outcome": result.outcome.value,
             "reason": result.reason,
             "target": self._target,
-            "probes": len(self._probes),
+            "probes": len(self._book.records),
             "sample_encodes": self._sample_encodes,
-            "settled_early": self._settled_early,
+            "settled_early": self._book.settled,
             "encoder": self._encoder_key(),
             # the slope this search fitted (CRFs >= 1 apart), for the searches after it
             "u_slope": _rounded(
-                u_slope_of([(p["crf"], p["mean"]) for p in self._probes], min_span=1.0)
+                u_slope_of([(p["crf"], p["mean"]) for p in self._book.records], min_span=1.0)
             ),
             "model_u_slope": _rounded(self._search.model.u_slope if self._search else None),
             "slope_learned_from": self._learned_from,
@@ -540,13 +495,13 @@ class CrfSearchStage(MediaStage):
         self.detail = {
             "phase": kind,
             "eta": None if eta is None else round(eta, 1),
-            "probe": len(self._probes) + 1,
+            "probe": len(self._book.records) + 1,
             "crf": self._crf,
             "sample": f"{i + 1}/{n}",
             "running": [f"{label} {j + 1}/{n}" for label, j in labels],
             "probes": [
                 {k: p[k] for k in ("crf", "mean", "worst", "p1", "percent", "complete")}
-                for p in self._probes
+                for p in self._book.records
             ],
         }
 
@@ -569,11 +524,6 @@ class CrfSearchStage(MediaStage):
 
     def cancel_item(self, item: WorkItem) -> None:
         self._running.stop()
-
-
-def _sample_score(result: dict[str, Any]) -> SampleScore:
-    scores = result["scores"]
-    return SampleScore(sum(scores) / len(scores), len(scores), result["size"])
 
 
 def _rounded(x: float | None) -> float | None:
