@@ -26,7 +26,7 @@ import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ._crf_search import settled_early
+from ._crf_search import _u, settled_early
 
 __all__ = [
     "PairedEstimate",
@@ -60,10 +60,6 @@ class PairedEstimate:
     step: float  # mean step in u from the reference
 
 
-def _u(vmaf: float) -> float:
-    return math.log(100.0 - min(vmaf, 99.9))
-
-
 def paired_estimate(
     scored: Mapping[int, SampleScore], reference: Mapping[int, SampleScore], crf: float = 0.0
 ) -> PairedEstimate | None:
@@ -88,7 +84,7 @@ def paired_estimate(
             means[i] = scored[i].mean
             size += scored[i].size
         else:
-            means[i] = 100.0 - (100.0 - min(ref.mean, 99.9)) * math.exp(step)
+            means[i] = 100.0 - math.exp(_u(ref.mean) + step)
             size += ref.size * math.exp(size_step)
             sensitivity += ref.frames * (100.0 - means[i])
     frames = sum(ref.frames for ref in reference.values()) or 1

@@ -36,7 +36,8 @@ def _sample_score(result: Mapping[str, Any]) -> SampleScore:
 class ProbeBook:
     """See module docstring. Used by one stage actor's thread; raises only on misuse."""
 
-    def __init__(self, samples: int) -> None:
+    def __init__(self, samples: int, pairing: bool = True) -> None:
+        self.pairing = pairing  # False: a probe settles on its scored samples alone
         self.crf: float | None = None
         self.results: dict[int, dict[str, Any]] = {}  # the open probe's, by sample
         self._estimate: PairedEstimate | None = None
@@ -64,7 +65,7 @@ class ProbeBook:
         counts it as settled. The caller drops the samples still queued."""
         assert self.crf is not None
         scored = {i: _sample_score(r) for i, r in self.results.items() if "scores" in r}
-        ref = nearest_complete(self._scored_at, self.crf, self.samples)
+        ref = nearest_complete(self._scored_at, self.crf, self.samples) if self.pairing else None
         reference = None if ref is None else (ref, self._scored_at[ref])
         stop, self._estimate = may_stop(scored, reference, target)
         self.settled += stop

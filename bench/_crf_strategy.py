@@ -27,17 +27,18 @@ from dataclasses import dataclass
 from pipecast.actors._crf_search import (
     AbAv1Search,
     CrfSearch,
-    ProbeResult,
     encoder_model,
     learned_model,
 )
-from pipecast.actors._paired import SampleScore, may_stop, nearest_complete
+from pipecast.actors._probe_book import ProbeBook
 from pipecast.actors._samples import probe_order
 
 __all__ = ["StrategyRow", "run_crf_strategy_bench"]
 
 TARGET = 95.0
 SAMPLES = 5
+_CUT = 10**8  # each sample's source bytes: the encoded sizes carry the percent exactly
+_CUTS = dict.fromkeys(range(SAMPLES), _CUT)
 STRATEGIES = ("ours", "ours, unpaired", "ours, slope known", "ab-av1")
 
 
@@ -91,31 +92,22 @@ def _search(strategy: str, file: _File) -> tuple[int, int, float | None]:
         if strategy == "ours, slope known":
             model = learned_model(model, [file.k])
         search = CrfSearch(TARGET, model=model)
-    pairing = strategy != "ours, unpaired"
+    # the stage's own bookkeeping: settling, pairing, the partial probe's estimate
+    book = ProbeBook(SAMPLES, pairing=strategy != "ours, unpaired")
     encodes = probes = 0
-    scored_at: dict[float, dict[int, SampleScore]] = {}
     while (crf := search.next_crf()) is not None and probes < 40:
         probes += 1
         may_settle = isinstance(search, CrfSearch) and not search.completing
-        ref = nearest_complete(scored_at, crf, SAMPLES) if pairing else None
-        reference = None if ref is None else (ref, scored_at[ref])
-        size = 10.0 * math.exp(-0.115 * (crf - 30.0))
-        scored = scored_at.setdefault(crf, {})
-        estimate = None
+        size = 10.0 * math.exp(-0.115 * (crf - 30.0))  # percent of the source
+        book.open(crf)
         for i in probe_order(SAMPLES):
-            scored[i] = SampleScore(file.sample(i, crf), 100, round(1000 * size))
+            sample = {"scores": [file.sample(i, crf)], "size": round(_CUT * size / 100.0)}
+            book.add(i, sample)
             encodes += 1
-            if may_settle and len(scored) < SAMPLES:
-                stop, estimate = may_stop(scored, reference, TARGET)
-                if stop:
-                    break
-        means = [s.mean for s in scored.values()]
-        mean, worst = (
-            (estimate.mean, estimate.worst) if estimate else (statistics.fmean(means), min(means))
-        )
-        search.feed(
-            ProbeResult(crf, mean, worst, worst - 4.0, size, complete=len(scored) == SAMPLES)
-        )
+            if may_settle and len(book.results) < SAMPLES and book.may_stop(TARGET):
+                break
+        probe, _ = book.close(_CUTS, lambda ratio: 100.0 * ratio, 0.0)
+        search.feed(probe)
     result = search.result
     answer = None
     if result is not None and result.crf is not None:

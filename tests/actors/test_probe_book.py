@@ -105,3 +105,15 @@ def test_a_new_plan_forgets_the_probes_and_pairs_with_none_of_them() -> None:
     probe, record = book.close({0: 1000}, percent, 0.0)
     assert probe.complete
     assert record["paired_with"] is None
+
+
+def test_without_pairing_the_same_samples_settle_on_their_plain_mean_alone() -> None:
+    for pairing, settles in ((True, True), (False, False)):
+        book = ProbeBook(4, pairing=pairing)
+        complete_probe(book, 30.0)
+        book.open(31.0)
+        # a step just below the target: paired, clearly a fail; alone, two samples
+        # within 1.5 VMAF of the target settle nothing
+        book.add(0, result(moved(BASE[0], 0.3), 100))
+        book.add(2, result(moved(BASE[2], 0.3), 100))
+        assert book.may_stop(95.0) is settles
