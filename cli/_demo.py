@@ -18,6 +18,7 @@ from pipecast.transport._control import ControlClient
 
 from ._app import main
 from ._errors import EXIT_CODES, BindFailed, CliError
+from ._events import event_record, note_text
 
 
 @main.command(epilog=EXIT_CODES)
@@ -31,7 +32,9 @@ from ._errors import EXIT_CODES, BindFailed, CliError
     show_default=True,
     help="length of the sample clip",
 )
-@click.option("--json", "as_json", is_flag=True, help="print one JSON object per update")
+@click.option(
+    "--json", "as_json", is_flag=True, help="print one JSON object per event (as `watch --json`)"
+)
 def demo(status_ep: str, sync_ep: str, control_ep: str, seconds: float, as_json: bool) -> None:
     """Make a sample clip, run it through the pipeline, and watch it live until it is encoded.
 
@@ -92,15 +95,21 @@ def _demo_watch(node: Any, clip: Path, as_json: bool) -> None:
     done = threading.Event()
 
     def show(ev: Any) -> None:
+        # --json prints every event as `watch --json` does (a recovery or a
+        # stale spell on a loaded machine is a line of its own, never text
+        # in the middle of the JSON stream); the text form skips the join.
+        record = event_record(ev)
+        if record is None:
+            return
+        if as_json:
+            click.echo(json.dumps(record))
+        elif isinstance(ev, Update):
+            click.echo(_line(ev))
+        elif not isinstance(ev, Reset):
+            click.echo(note_text(record))
         if not isinstance(ev, Update):
-            if not isinstance(ev, Reset):
-                click.echo(f"-- {ev}")
             return
         d = ev.data or {}
-        if as_json:
-            click.echo(json.dumps({"topic": ev.topic, "seq": ev.seq, "data": ev.data}))
-        else:
-            click.echo(_line(ev))
         ended = (d.get("done") or 0) + (d.get("failed") or 0) + (d.get("skipped") or 0)
         if ev.topic == "stage/encode" and ended >= 1 and d.get("status") == "idle":
             done.set()

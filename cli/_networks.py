@@ -26,6 +26,7 @@ from pipecast.transport import (
 
 from ._app import main
 from ._errors import EXIT_CODES, UnreachableError, UsageError
+from ._events import event_record, note_text
 from ._node import Endpoints, RemotePresence, _call, _client_options, _emit
 from ._screen import describe_run, render
 
@@ -166,9 +167,9 @@ class _Screen:
             else:
                 changed = self.view.apply(ev.key, ev.data)
         elif isinstance(ev, Recovered | Stale) and not self.tty:
-            self._note({"event": type(ev).__name__.lower(), "reason": getattr(ev, "reason", None)})
+            self._note(ev)
         elif isinstance(ev, Ended):
-            self._note({"event": "ended", "epoch": ev.epoch})
+            self._note(ev)
             if self.exit_on_end:
                 self.done.set()
         if changed:
@@ -183,11 +184,13 @@ class _Screen:
         self.run = run
         return True
 
-    def _note(self, line: dict[str, Any]) -> None:
+    def _note(self, ev: Recovered | Stale | Ended) -> None:
+        line = event_record(ev)
+        assert line is not None  # every one of these has a record
         if self.as_json:
-            click.echo(json.dumps({k: getattr(v, "value", v) for k, v in line.items()}))
+            click.echo(json.dumps(line))
         elif not self.tty:
-            click.echo("-- " + " ".join(f"{k}={getattr(v, 'value', v)}" for k, v in line.items()))
+            click.echo(note_text(line))
 
     def draw(self) -> None:
         with self._lock:

@@ -22,10 +22,7 @@ from pipecast.transport import (
     Ended,
     NodeUnreachable,
     PipecastError,
-    Recovered,
     RemoteError,
-    Reset,
-    Stale,
     Subscriber,
     Update,
 )
@@ -34,6 +31,7 @@ from pipecast.transport._control import ControlClient
 from ._app import main
 from ._config import load_node_config
 from ._errors import EXIT_CODES, BindFailed, CliError, UnreachableError, UsageError
+from ._events import event_record, note_text
 from ._logging import setup_logging
 
 log = logging.getLogger("pipecast.cli")
@@ -304,39 +302,11 @@ def watch(
     seen = [0]
 
     def show(ev: Any) -> None:
-        line: dict[str, Any]
-        if isinstance(ev, Update):
-            line = {
-                "event": "update",
-                "topic": ev.topic,
-                "key": ev.key,
-                "seq": ev.seq,
-                "data": ev.data,
-                "cid": ev.cid,
-            }
-            seen[0] += 1
-        elif isinstance(ev, Reset):
-            line = {
-                "event": "reset",
-                "epoch": ev.epoch,
-                "reason": ev.reason.value if ev.reason else None,
-                "state": {t: dict(kv) for t, kv in ev.state.items()},
-            }
-        elif isinstance(ev, Recovered):
-            line = {
-                "event": "recovered",
-                "reason": ev.reason.value,
-                "topic": ev.topic,
-                "replayed": ev.replayed,
-                "snapshot": ev.snapshot,
-                "skipped": ev.skipped,
-            }
-        elif isinstance(ev, Stale):
-            line = {"event": "stale", "silent_for": round(ev.silent_for, 3)}
-        elif isinstance(ev, Ended):
-            line = {"event": "ended", "epoch": ev.epoch}
-        else:
+        line = event_record(ev)
+        if line is None:
             return
+        if isinstance(ev, Update):
+            seen[0] += 1
         if as_json:
             click.echo(json.dumps(line))
         elif line["event"] == "update":
@@ -347,11 +317,7 @@ def watch(
                 for key, value in sorted(kv.items()):
                     click.echo(f"   {topic} {key} {json.dumps(value, sort_keys=True)}")
         else:
-            click.echo(
-                "-- "
-                + " ".join(f"{k}={v}" for k, v in line.items() if k != "event")
-                + f" ({line['event']})"
-            )
+            click.echo(note_text(line))
         if (count is not None and seen[0] >= count) or (exit_on_end and isinstance(ev, Ended)):
             done.set()
 

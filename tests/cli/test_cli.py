@@ -43,7 +43,8 @@ def test_demo_encodes_a_clip_and_streams_the_pipeline_in_order():
     )
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines()]
-    encode = [x for x in lines if x["topic"] == "stage/encode"]
+    assert lines[0]["event"] == "reset", lines[0]
+    encode = [x for x in lines if x["event"] == "update" and x["topic"] == "stage/encode"]
     seqs = [x["seq"] for x in encode]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), seqs
     progress = [x["data"]["progress"] for x in encode if x["data"]["status"] == "running"]
