@@ -146,11 +146,24 @@ class FfmpegJob:
         self._out = self.proc.stdout
         os.set_blocking(self._out.fileno(), False)
         self._buf = b""
+        self._eof = False
         self.pgid = self.proc.pid  # a new session: the group id is its pid
 
     def read_progress(self, timeout: float) -> list[dict[str, str]]:
-        """The progress blocks completed within `timeout` seconds (may be none)."""
+        """The progress blocks completed within `timeout` seconds (may be none).
+
+        Stage thread; blocks at most `timeout`. Once ffmpeg has closed its
+        end of the pipe it waits for the process to exit instead: a pipe at
+        EOF is always readable, and without the wait every step between
+        ffmpeg's last write and its exit (its teardown, slow on a loaded
+        machine) would return at once and the stage would publish hundreds
+        of identical updates in a few milliseconds.
+        """
         if self._out.closed:
+            return []
+        if self._eof:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout)
             return []
         ready, _, _ = select.select([self._out], [], [], timeout)
         if ready:
@@ -158,6 +171,8 @@ class FfmpegJob:
                 chunk = self._out.read()
                 if chunk:
                     self._buf += chunk
+                elif chunk == b"":
+                    self._eof = True
         blocks = []
         while b"progress=" in self._buf:
             end = self._buf.find(b"\n", self._buf.find(b"progress="))
