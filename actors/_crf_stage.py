@@ -7,9 +7,9 @@ libvmaf. Tasks are ffmpeg processes (`Tasks`) polled a step at a time (so pause,
 suspend, cancel and status interleave, and the state is published at least
 every 2 s). A sample's probe is one process that encodes it and scores its
 own output (`scored_encode_args`, ffmpeg >= 7.1), else an encode and then a
-score; the job's first sample is always run split, its encode timed alone:
-that time per frame predicts the final encode's time. One probe task runs at
-a time, beside the cuts: a probe task keeps both cores busy by itself (two
+score; the job's first two sample encodes are always run split, timed
+alone: their pace per frame predicts the final encode's time. One probe
+task runs at a time, beside the cuts: a probe task keeps both cores busy by itself (two
 side by side finished six samples no sooner, at 160x120), and one at a time
 means a probe settled early wastes nothing. The previous arrangement (the
 score of sample i beside the encode of sample i + 1, two processes per
@@ -83,6 +83,7 @@ log = logging.getLogger("pipecast.crf")
 
 _STEP_WAIT = 0.25
 _LANES = 2  # tasks at once, at most one of each kind (cut, probe)
+_TIMED_SAMPLES = 2  # sample encodes timed alone per search, for the predicted encode time
 
 
 @functools.cache
@@ -114,7 +115,7 @@ class CrfSearchStage(MediaStage):
         prefix = f".{job_id}{OUR_MARK}"
         self._running = Tasks(self.work_dir, prefix, self._record_pgid)
         self._fused = False  # probes encode and score in one process
-        self._encode_rate: float | None = None  # seconds per frame, an encode timed alone
+        self._timed: list[tuple[float, int]] = []  # (seconds, frames) of encodes timed alone
         self._tasks: deque[tuple[str, int]] = deque()
         self._search: CrfSearch | None = None
         self._crf: float | None = None
@@ -278,15 +279,27 @@ class CrfSearchStage(MediaStage):
         assert video is not None
         w, h = video.width or 0, video.height or 0
         encode = self.settings.args(ref, dist, self._crf)
-        if self._fused and self._encode_rate is not None:
+        if self._fused and len(self._timed) >= self._timed_wanted():
             return [("encode+score", scored_encode_args(encode, vlog, w, h))]
         return [("encode", encode), ("score", vmaf_args(dist, ref, vlog, w, h))]
 
+    def _timed_wanted(self) -> int:
+        """Sample encodes to time alone: two samples' pace averages their
+        content (one alone missed full encodes by -6 +- 6 %, two by -3 +- 5 %,
+        docs/crf_search.md); a full pass is the whole file already."""
+        return 1 if self._plan.full_pass else _TIMED_SAMPLES
+
     def _learn_rate(self, result: dict[str, Any]) -> None:
-        """Keep the first encode time per frame measured alone (a split probe's)."""
+        """Keep the first encode times measured alone (split probes', or cached ones)."""
         seconds, frames = result.get("seconds"), result.get("frames")
-        if self._encode_rate is None and seconds and frames:
-            self._encode_rate = seconds / frames
+        if len(self._timed) < self._timed_wanted() and seconds and frames:
+            self._timed.append((seconds, frames))
+
+    @property
+    def _encode_rate(self) -> float | None:
+        """Seconds per frame of the encodes timed alone, together; None before any."""
+        frames = sum(f for _, f in self._timed)
+        return sum(s for s, _ in self._timed) / frames if frames else None
 
     def _poll(self) -> None:
         """Wait up to a step for the running tasks; handle the first that has ended."""

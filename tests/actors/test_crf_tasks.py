@@ -82,14 +82,35 @@ def test_a_timed_command_marks_its_first_frame_done_so_start_up_can_be_left_out(
     at, done = ended.first_mark
     assert 0 < at < ended.first_seconds
     assert 1 <= done < 20  # reported while it ran, not at its end
+    assert ended.last_mark is not None
+    last_at, last_done = ended.last_mark
+    assert at <= last_at <= ended.first_seconds
+    assert done <= last_done < 20  # the last report *before* the end (20 frames in all)
 
 
 def test_the_first_commands_time_leaves_out_its_start_up_when_it_can_tell() -> None:
-    def ended(seconds: float | None, mark: tuple[float, int] | None) -> Ended:
-        return Ended(("probe", 0), "score", 0, "", seconds, mark)
+    def ended(
+        seconds: float | None,
+        mark: tuple[float, int] | None,
+        last: tuple[float, int] | None = None,
+    ) -> Ended:
+        return Ended(("probe", 0), "score", 0, "", seconds, mark, last)
 
     # 0.2 s to the first of 100 frames, then 99 more in 0.99 s: 1 s for all 100
     assert ended(1.19, (0.2, 1)).first_seconds_without_start_up(100) == pytest.approx(1.0)
     assert ended(1.19, None).first_seconds_without_start_up(100) == 1.19
     assert ended(1.19, (1.0, 60)).first_seconds_without_start_up(100) == 1.19  # too late
     assert ended(None, None).first_seconds_without_start_up(100) is None
+
+
+def test_the_first_commands_time_is_its_pace_while_going_without_the_flush_at_its_end() -> None:
+    def ended(last: tuple[float, int] | None) -> Ended:
+        return Ended(("probe", 0), "encode", 0, "", 1.0, (0.2, 10), last)
+
+    # 10 -> 70 frames from 0.2 to 0.8 s: 10 ms a frame, 1 s for 100, though the
+    # last 30 came out in 0.2 s (the lookahead flushed at the end)
+    assert ended((0.8, 70)).first_seconds_without_start_up(100) == pytest.approx(1.0)
+    # reports fewer than a quarter of the frames apart: from the first frame to the end
+    assert ended((0.3, 30)).first_seconds_without_start_up(100) == pytest.approx(0.8 * 100 / 90)
+    assert ended(None).first_seconds_without_start_up(100) == pytest.approx(0.8 * 100 / 90)
+    assert ended((0.2, 10)).first_seconds_without_start_up(100) == pytest.approx(0.8 * 100 / 90)

@@ -96,10 +96,11 @@ def test_a_sampled_search_keeps_its_promise_on_the_whole_file(searching: Searchi
     assert any((u.data["detail"] or {}).get("crf") is not None for u in running)
     gaps = [b.ts - a.ts for a, b in itertools.pairwise(running)]
     assert max(gaps, default=0) <= 2.0
-    # the job's first sample is encoded alone (timed: it predicts the encode's
-    # time), then scored; the others encode and score in one process
+    # the job's first two samples in probe order (0, then 2 of 0-3) are encoded
+    # alone (timed: they predict the encode's time), then scored; the others
+    # encode and score in one process
     seen = {t for u in running for t in (u.data["detail"] or {}).get("running", [])}
-    assert {"encode 1/4", "score 1/4"} <= seen, seen
+    assert {"encode 1/4", "score 1/4", "encode 3/4", "score 3/4"} <= seen, seen
     if loopback_decoding():
         assert any(t.startswith("encode+score") for t in seen), seen
     assert search["predicted_seconds"] > 0
@@ -300,7 +301,7 @@ def test_suspend_stops_every_running_task_and_cancel_kills_them(tmp_path: Path) 
 
 
 def _search_with_a_directory_in_the_way(tmp_path: Path, name: str) -> dict[str, Any]:
-    """Search a 64 s clip as job 1 while a directory stands where sample 2's `name` goes."""
+    """Search a 64 s clip as job 1 while a directory stands where `name` goes."""
     s = Searching(tmp_path)
     try:
         clip = make_clip(s.lib / "long.mkv", seconds=64, source="testsrc2", gop=48)
@@ -325,10 +326,10 @@ def test_a_score_that_cannot_be_read_is_retried_once_then_fails_as_metric(
 def test_a_probe_process_that_fails_is_run_again_split_to_tell_which_half_failed(
     tmp_path: Path,
 ) -> None:
-    # sample 2 is the first encoded and scored in one process (sample 0 runs split,
-    # timed); its output cannot be written, so that process fails, and the split
-    # retry names the encode
-    job = _search_with_a_directory_in_the_way(tmp_path, "probe2.mkv")
+    # sample 1 is the first encoded and scored in one process (samples 0 and 2,
+    # first in probe order, run split, timed); its output cannot be written, so
+    # that process fails, and the split retry names the encode
+    job = _search_with_a_directory_in_the_way(tmp_path, "probe1.mkv")
     assert job["state"] == "failed", job
     assert job["failure"]["category"] == "encoder_error", job["failure"]
     assert "crf encode:" in job["failure"]["message"], job["failure"]
