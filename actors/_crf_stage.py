@@ -31,29 +31,26 @@ and metric -> failed with that category.
 from __future__ import annotations
 
 import contextlib
-import functools
-import hashlib
-import json
 import logging
 import statistics
-import subprocess
 import time
 from collections import deque
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from pipecast.transport import BadRequest
 
+from ._crf_keys import encoder_key, sample_key
+from ._crf_report import SearchFacts, live_detail, progress_and_eta, search_summary
 from ._crf_search import (
     CrfSearch,
     Outcome,
+    SearchResult,
     encoder_model,
     learned_model,
-    u_slope_of,
 )
 from ._crf_tasks import Ended, Tasks
-from ._ffmpeg import classify_failure, ffmpeg_exe, loopback_decoding
+from ._ffmpeg import classify_failure, loopback_decoding
 from ._job_states import JobState, MediaFailure
 from ._media_config import OUR_MARK
 from ._media_stage import MediaStage
@@ -69,7 +66,6 @@ from ._samples import (
 )
 from ._store import WorkItem
 from ._vmaf import (
-    VMAF_OPTIONS,
     count_frames,
     keyframes_near,
     read_vmaf_log,
@@ -84,14 +80,6 @@ log = logging.getLogger("pipecast.crf")
 _STEP_WAIT = 0.25
 _LANES = 2  # tasks at once, at most one of each kind (cut, probe)
 _TIMED_SAMPLES = 2  # sample encodes timed alone per search, for the predicted encode time
-
-
-@functools.cache
-def _ffmpeg_build() -> str:
-    out = subprocess.run(  # noqa: S603 - our binary
-        [ffmpeg_exe(), "-version"], capture_output=True, text=True, check=False
-    )
-    return out.stdout.splitlines()[0] if out.stdout else "unknown"
 
 
 class CrfSearchStage(MediaStage):
@@ -178,10 +166,7 @@ class CrfSearchStage(MediaStage):
         self._next_probe()
 
     def _encoder_key(self) -> str:
-        """Names the encoder and its arguments (not the CRF): searches learn its u-slope."""
-        args = self.settings.args("{in}", "{out}", 0.0)
-        blob = json.dumps([_ffmpeg_build(), args]).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        return encoder_key(self.settings)
 
     def _prior(self) -> float | None:
         """The first CRF: this job's history, a copy's answer, its siblings' median, else None."""
@@ -231,10 +216,10 @@ class CrfSearchStage(MediaStage):
         return ref, f"{base}probe{i}.mkv", f"{base}vmaf{i}.json"
 
     def _cache_key(self, i: int) -> str:
-        sample = "full" if self._plan.full_pass else asdict(self._plan.samples[i])
-        args = self.settings.args("{in}", "{out}", self._crf)
-        key = [self._jobrow.size, self._jobrow.digest, sample, _ffmpeg_build(), args, VMAF_OPTIONS]
-        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+        assert self._crf is not None
+        sample = None if self._plan.full_pass else self._plan.samples[i]
+        job = self._jobrow
+        return sample_key(job.size, job.digest, sample, self.settings, self._crf)
 
     def _ready(self, task: tuple[str, int]) -> bool:
         kind, i = task
@@ -460,63 +445,32 @@ class CrfSearchStage(MediaStage):
             return self._file_frames()
         return sum(s.frames for s in self._plan.samples)
 
-    def _summary(self, result: Any) -> dict[str, Any]:
-        probe = result.probe
+    def _summary(self, result: SearchResult) -> dict[str, Any]:
         info = self._info
         fps = (info.video.fps if info.video else None) or 1.0
-        sampled = info.duration if self._plan.full_pass else self._sampled_frames() / fps
-        out: dict[str, Any] = {
-            "outcome": result.outcome.value,
-            "reason": result.reason,
-            "target": self._target,
-            "probes": len(self._book.records),
-            "sample_encodes": self._sample_encodes,
-            "settled_early": self._book.settled,
-            "encoder": self._encoder_key(),
-            # the slope this search fitted (CRFs >= 1 apart), for the searches after it
-            "u_slope": _rounded(
-                u_slope_of([(p["crf"], p["mean"]) for p in self._book.records], min_span=1.0)
+        facts = SearchFacts(
+            target=self._target,
+            sample_encodes=self._sample_encodes,
+            settled=self._book.settled,
+            encoder=self._encoder_key(),
+            model_u_slope=self._search.model.u_slope if self._search else None,
+            learned_from=self._learned_from,
+            samples=None if self._plan.full_pass else len(self._plan.samples),
+            seconds=time.monotonic() - self._search_started,
+            source_size=self._jobrow.size,
+            duration=info.duration,
+            sampled_seconds=(
+                info.duration if self._plan.full_pass else self._sampled_frames() / fps
             ),
-            "model_u_slope": _rounded(self._search.model.u_slope if self._search else None),
-            "slope_learned_from": self._learned_from,
-            "samples": "full" if self._plan.full_pass else len(self._plan.samples),
-            "seconds": round(time.monotonic() - self._search_started, 3),
-        }
-        if probe is not None:
-            out.update(
-                predicted_vmaf=probe.mean,
-                worst_sample=probe.worst,
-                p1=probe.p1,
-                predicted_percent=probe.percent,
-                predicted_size=round(self._jobrow.size * probe.percent / 100),
-                predicted_seconds=(
-                    round(probe.seconds * info.duration / max(sampled, 1e-6), 2)
-                    if probe.seconds
-                    else None  # every sample came from an older cache entry, untimed
-                ),
-            )
-        return out
+        )
+        return search_summary(result, self._book.records, facts)
 
     def _publish_detail(self) -> None:
         expected = max(self._done_tasks + len(self._tasks) + 1, self._estimate())
-        self.progress = max(self.progress, min(0.99, self._done_tasks / expected))
-        labels = self._running.labels()
-        kind, i = labels[0] if labels else ("planning", 0)
-        n = self._sample_count()
         elapsed = time.monotonic() - self._search_started
-        eta = elapsed * (1 - self.progress) / self.progress if self.progress > 0 else None
-        self.detail = {
-            "phase": kind,
-            "eta": None if eta is None else round(eta, 1),
-            "probe": len(self._book.records) + 1,
-            "crf": self._crf,
-            "sample": f"{i + 1}/{n}",
-            "running": [f"{label} {j + 1}/{n}" for label, j in labels],
-            "probes": [
-                {k: p[k] for k in ("crf", "mean", "worst", "p1", "percent", "complete")}
-                for p in self._book.records
-            ],
-        }
+        self.progress, eta = progress_and_eta(self._done_tasks, expected, self.progress, elapsed)
+        labels = self._running.labels()
+        self.detail = live_detail(self._book.records, labels, self._sample_count(), self._crf, eta)
 
     def _estimate(self) -> int:
         n = self._sample_count()
@@ -537,10 +491,6 @@ class CrfSearchStage(MediaStage):
 
     def cancel_item(self, item: WorkItem) -> None:
         self._running.stop()
-
-
-def _rounded(x: float | None) -> float | None:
-    return None if x is None else round(x, 5)
 
 
 class _Misaligned(MediaFailure):

@@ -1,0 +1,112 @@
+"""What a CRF search tells: its summary (kept with the job) and its live detail.
+
+Pure functions of the search's bookkeeping; the stage (`CrfSearchStage`)
+gathers the figures and publishes or stores what these return. No I/O, no
+clock: the caller passes the elapsed times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ._crf_search import SearchResult, u_slope_of
+
+__all__ = ["SearchFacts", "live_detail", "progress_and_eta", "search_summary"]
+
+_SHOWN = ("crf", "mean", "worst", "p1", "percent", "complete")
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFacts:
+    """What the stage knows of one search besides the strategy's result."""
+
+    target: float  # the target searched for (lowered by retries)
+    sample_encodes: int  # encodes run (cache hits excluded)
+    settled: int  # probes stopped on part of their samples
+    encoder: str  # the encoder key: the build and arguments without the CRF
+    model_u_slope: float | None  # the slope the strategy started from
+    learned_from: int  # earlier searches that slope was learned from
+    samples: int | None  # samples in the plan; None: a full pass
+    seconds: float  # the search's wall time so far
+    source_size: int  # bytes
+    duration: float  # the source's, seconds
+    sampled_seconds: float  # of the source a complete probe encodes
+
+
+def _rounded(x: float | None) -> float | None:
+    return None if x is None else round(x, 5)
+
+
+def search_summary(
+    result: SearchResult, records: Sequence[Mapping[str, Any]], facts: SearchFacts
+) -> dict[str, Any]:
+    """The `search` map stored with the job: the outcome, its cost and its predictions.
+
+    The predicted encode time scales the chosen probe's sample encode time
+    to the whole file; None when every sample came from an untimed cache entry.
+    """
+    out: dict[str, Any] = {
+        "outcome": result.outcome.value,
+        "reason": result.reason,
+        "target": facts.target,
+        "probes": len(records),
+        "sample_encodes": facts.sample_encodes,
+        "settled_early": facts.settled,
+        "encoder": facts.encoder,
+        # the slope this search fitted (CRFs >= 1 apart), for the searches after it
+        "u_slope": _rounded(u_slope_of([(p["crf"], p["mean"]) for p in records], min_span=1.0)),
+        "model_u_slope": _rounded(facts.model_u_slope),
+        "slope_learned_from": facts.learned_from,
+        "samples": "full" if facts.samples is None else facts.samples,
+        "seconds": round(facts.seconds, 3),
+    }
+    probe = result.probe
+    if probe is not None:
+        out.update(
+            predicted_vmaf=probe.mean,
+            worst_sample=probe.worst,
+            p1=probe.p1,
+            predicted_percent=probe.percent,
+            predicted_size=round(facts.source_size * probe.percent / 100),
+            predicted_seconds=(
+                round(probe.seconds * facts.duration / max(facts.sampled_seconds, 1e-6), 2)
+                if probe.seconds
+                else None
+            ),
+        )
+    return out
+
+
+def progress_and_eta(
+    done: int, expected: int, before: float, elapsed: float
+) -> tuple[float, float | None]:
+    """The search's progress (0..0.99, never backwards from `before`) and its eta, seconds.
+
+    `done` tasks of about `expected`; the eta assumes the pace so far.
+    """
+    progress = max(before, min(0.99, done / max(expected, 1)))
+    eta = elapsed * (1 - progress) / progress if progress > 0 else None
+    return progress, None if eta is None else round(eta, 1)
+
+
+def live_detail(
+    records: Sequence[Mapping[str, Any]],
+    running: Sequence[tuple[str, int]],
+    samples: int,
+    crf: float | None,
+    eta: float | None,
+) -> dict[str, Any]:
+    """The stage's published `detail` while it searches: which probe, which CRF,
+    what runs (label and sample, 1-based of `samples`) and every probe so far."""
+    kind, i = running[0] if running else ("planning", 0)
+    return {
+        "phase": kind,
+        "eta": eta,
+        "probe": len(records) + 1,
+        "crf": crf,
+        "sample": f"{i + 1}/{samples}",
+        "running": [f"{label} {j + 1}/{samples}" for label, j in running],
+        "probes": [{k: p[k] for k in _SHOWN} for p in records],
+    }
