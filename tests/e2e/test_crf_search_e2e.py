@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -324,15 +325,20 @@ def test_a_score_that_cannot_be_read_is_retried_once_then_fails_as_metric(
 
 @pytest.mark.skipif(not loopback_decoding(), reason="ffmpeg < 7.1: every probe runs split")
 def test_a_probe_process_that_fails_is_run_again_split_to_tell_which_half_failed(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # sample 1 is the first encoded and scored in one process (samples 0 and 2,
     # first in probe order, run split, timed); its output cannot be written, so
     # that process fails, and the split retry names the encode
+    caplog.set_level(logging.WARNING, logger="pipecast.crf")
     job = _search_with_a_directory_in_the_way(tmp_path, "probe1.mkv")
     assert job["state"] == "failed", job
     assert job["failure"]["category"] == "encoder_error", job["failure"]
     assert "crf encode:" in job["failure"]["message"], job["failure"]
+    # the one-process probe failed first (a split encode fails with the same words)
+    fused = [r.getMessage() for r in caplog.records if "probing split from here" in r.getMessage()]
+    assert len(fused) == 1, caplog.text
+    assert "encode+score" in fused[0], fused
 
 
 def test_the_predicted_size_counts_the_audio_the_encode_copies(tmp_path: Path) -> None:
