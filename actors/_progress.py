@@ -44,6 +44,13 @@ class EncodeProgress:
             self.speed = float(speed) if speed and speed != "N/A" else self.speed
         if fields.get("progress") == "end":
             self.ended = True
+        # the total is an estimate (duration x fps: 193 for a clip of 192 frames
+        # whose audio runs 40 ms longer); a dashboard must not show a finished
+        # job at 192/193, nor a running one at 210/200
+        if self.ended and self.frames:
+            self.total = self.frames
+        elif self.total:
+            self.total = max(self.total, self.frames)
         if self.total:
             pct = min(100.0, 100.0 * self.frames / self.total)
         else:

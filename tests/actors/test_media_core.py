@@ -263,6 +263,20 @@ def test_progress_is_monotonic_within_0_and_100(total: int, events: list[tuple[s
         assert p.percent >= last
         last = p.percent
         assert p.active(now) <= now
+        assert p.frames <= p.total or p.total == 0
+        if p.ended and p.frames:
+            assert p.total == p.frames  # the real count, once it is known
+
+
+def test_an_ended_job_shows_its_real_frame_count_not_the_estimate() -> None:
+    p = EncodeProgress(193, 5.0, 0.0)  # 8.04 s x 24 fps: the audio is 40 ms longer
+    p.update({"frame": "150"}, 1.0)
+    assert (p.as_dict(1.0)["frames"], p.as_dict(1.0)["total_frames"]) == (150, 193)
+    p.update({"frame": "192", "progress": "end"}, 1.3)
+    assert (p.as_dict(1.3)["frames"], p.as_dict(1.3)["total_frames"], p.percent) == (192, 192, 100)
+    q = EncodeProgress(200, 5.0, 0.0)
+    q.update({"frame": "210"}, 1.0)  # an estimate too low: never more done than in all
+    assert q.as_dict(1.0)["total_frames"] == 210
 
 
 def test_suspended_time_is_excluded_from_fps_eta_and_the_stall_clock() -> None:
