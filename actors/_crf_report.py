@@ -8,12 +8,12 @@ clock: the caller passes the elapsed times.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._crf_search import SearchResult, u_slope_of
 
-__all__ = ["SearchFacts", "live_detail", "progress_and_eta", "search_summary"]
+__all__ = ["SearchFacts", "SearchTotals", "live_detail", "progress_and_eta", "search_summary"]
 
 _SHOWN = ("crf", "mean", "worst", "p1", "percent", "complete")
 
@@ -110,3 +110,45 @@ def live_detail(
         "running": [f"{label} {j + 1}/{samples}" for label, j in running],
         "probes": [{k: p[k] for k in _SHOWN} for p in records],
     }
+
+
+@dataclass(slots=True)
+class SearchTotals:
+    """What a CRF search stage has done since it started: its `statistics()`.
+
+    Owned by the stage's thread; `add` once per search that began, however it
+    ended (`outcome`: found, not_beneficial, a failure's category, cancelled,
+    or interrupted when the stage stopped under it).
+    """
+
+    searches: int = 0
+    probes: int = 0
+    sample_encodes: int = 0
+    cache_hits: int = 0
+    settled_early: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def add(
+        self, outcome: str, probes: int, sample_encodes: int, cache_hits: int, settled: int
+    ) -> None:
+        self.searches += 1
+        self.probes += probes
+        self.sample_encodes += sample_encodes
+        self.cache_hits += cache_hits
+        self.settled_early += settled
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+    def as_dict(self) -> dict[str, Any]:
+        n = self.searches
+        looked_up = self.sample_encodes + self.cache_hits
+        return {
+            "searches": n,
+            "outcomes": dict(self.outcomes),
+            "probes": self.probes,
+            "sample_encodes": self.sample_encodes,
+            "cache_hits": self.cache_hits,
+            "settled_early": self.settled_early,
+            "probes_per_search": round(self.probes / n, 3) if n else None,
+            "sample_encodes_per_search": round(self.sample_encodes / n, 3) if n else None,
+            "cache_hit_ratio": round(self.cache_hits / looked_up, 3) if looked_up else None,
+        }

@@ -41,7 +41,13 @@ from typing import Any
 from pipecast.transport import BadRequest
 
 from ._crf_keys import encoder_key, sample_key
-from ._crf_report import SearchFacts, live_detail, progress_and_eta, search_summary
+from ._crf_report import (
+    SearchFacts,
+    SearchTotals,
+    live_detail,
+    progress_and_eta,
+    search_summary,
+)
 from ._crf_search import (
     CrfSearch,
     Outcome,
@@ -64,6 +70,7 @@ from ._samples import (
     probe_order,
     sample_centres,
 )
+from ._stage import Cancelled
 from ._store import WorkItem
 from ._vmaf import (
     count_frames,
@@ -97,6 +104,7 @@ class CrfSearchStage(MediaStage):
         if type(max_probes) is not int or not 1 <= max_probes <= 20:
             raise BadRequest("max_probes must be an int from 1 to 20")
         self.target, self.max_percent, self.max_probes = target, max_percent, max_probes
+        self._totals = SearchTotals()
         self._reset()
 
     def _reset(self, job_id: int | None = None) -> None:
@@ -112,6 +120,8 @@ class CrfSearchStage(MediaStage):
         self._sample_sizes: dict[int, int] = {}
         self._done_tasks = 0
         self._sample_encodes = 0
+        self._cache_hits = 0
+        self._ended_as: str | None = None  # the outcome, or a failure's category
         self._may_settle = False
         self._learned_from = 0
         self._retries = 0
@@ -249,6 +259,7 @@ class CrfSearchStage(MediaStage):
             cached = self.library.cache_get(self._cache_key(i))
             if cached is not None:
                 self._book.add(i, {**cached, "cached": True})
+                self._cache_hits += 1
                 self._done_tasks += 1
                 self._learn_rate(cached)
                 self._settle_if_clear()
@@ -419,6 +430,7 @@ class CrfSearchStage(MediaStage):
             self._start_search(full_pass=self._plan.full_pass)
             return None  # the search goes on at the lower target
         summary = self._summary(result)
+        self._ended_as = result.outcome.value
         if result.outcome is Outcome.FOUND:
             assert result.crf is not None
             return {"crf": result.crf, "search": summary}
@@ -477,7 +489,28 @@ class CrfSearchStage(MediaStage):
         cuts = 0 if self._plan.full_pass else n
         return cuts + 4 * n  # about four probes of a task per sample
 
+    def queue_fail(self, item: WorkItem, exc: Exception) -> None:
+        if self._ended_as is None:  # the categories MediaStage.queue_fail records
+            if isinstance(exc, Cancelled):
+                self._ended_as = "cancelled"
+            else:
+                self._ended_as = exc.category if isinstance(exc, MediaFailure) else "internal"
+        super().queue_fail(item, exc)
+
+    def statistics(self) -> dict[str, Any]:
+        """The stage's own figures and every search's since it started (`SearchTotals`)."""
+        return {**super().statistics(), **self._totals.as_dict()}
+
     def end_item(self, item: WorkItem) -> None:
+        if self._search is not None:  # a search began: count it once, however it ended
+            self._totals.add(
+                self._ended_as or "interrupted",
+                len(self._book.records),
+                self._sample_encodes,
+                self._cache_hits,
+                self._book.settled,
+            )
+            self._search = None
         self._running.stop()
         for path in self.work_dir.glob(f".{item.id}{OUR_MARK}*"):
             with contextlib.suppress(OSError):

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from pipecast.actors._crf_report import (
     SearchFacts,
+    SearchTotals,
     live_detail,
     progress_and_eta,
     search_summary,
@@ -90,3 +91,18 @@ def test_progress_never_goes_back_nor_reaches_one_and_the_eta_is_never_negative(
         assert progress <= now <= 0.99
         assert eta is None if now == 0 else eta is not None and eta >= 0
         progress = now
+
+
+def test_totals_add_up_every_search_however_it_ended() -> None:
+    totals = SearchTotals()
+    assert totals.as_dict()["probes_per_search"] is None
+    totals.add("found", probes=2, sample_encodes=7, cache_hits=0, settled=1)
+    totals.add("found", probes=1, sample_encodes=0, cache_hits=4, settled=0)
+    totals.add("cancelled", probes=0, sample_encodes=1, cache_hits=0, settled=0)
+    out = totals.as_dict()
+    assert (out["searches"], out["outcomes"]) == (3, {"found": 2, "cancelled": 1})
+    assert (out["probes"], out["sample_encodes"], out["cache_hits"]) == (3, 8, 4)
+    assert out["probes_per_search"] == 1.0
+    assert out["cache_hit_ratio"] == round(4 / 12, 3)
+    out["outcomes"]["found"] = 99  # a copy: the caller cannot change the totals
+    assert totals.outcomes["found"] == 2

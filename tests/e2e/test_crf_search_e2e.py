@@ -166,6 +166,14 @@ def test_the_same_content_elsewhere_is_searched_from_the_cache(searching: Search
     assert first_job["search"]["reason"] == "within 0.3 VMAF of the target"
     assert len(again) == 1
     assert job["search"]["sample_encodes"] == 0
+    # the stage's statistics (the stats op) add up the two searches' own figures
+    stats = searching.client.call("stats")["stage/crf_search"]
+    first_search = first_job["search"]
+    assert (stats["searches"], stats["outcomes"]) == (2, {"found": 2})
+    assert stats["probes"] == first_search["probes"] + 1
+    assert stats["sample_encodes"] == first_search["sample_encodes"]
+    assert stats["cache_hits"] >= 1  # the copy's one probe
+    assert stats["settled_early"] == first_search["settled_early"]
 
 
 def test_other_encoder_arguments_miss_the_cache(tmp_path: Path) -> None:  # G8
@@ -295,6 +303,8 @@ def test_suspend_stops_every_running_task_and_cancel_kills_them(tmp_path: Path) 
         assert wait_for(lambda: not _ffmpegs_of(job_id), 5), states()
         job = s.wait(job_id, "failed")
         assert job["failure"]["category"] == "cancelled"
+        stats = s.client.call("stats")["stage/crf_search"]
+        assert (stats["searches"], stats["outcomes"]) == (1, {"cancelled": 1})
         assert not list((tmp_path / "data").rglob(f".{job_id}{OUR_MARK}*"))
     finally:
         watch.stop()
