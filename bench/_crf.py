@@ -83,6 +83,23 @@ class CrfBenchResult:
         errors = [abs(r.error) for r in self._of(strategy) if r.error is not None]
         return sum(e <= 1.0 for e in errors) / len(errors) if errors else 0.0
 
+    def predictions_within(
+        self, size_limit: float = 10.0, time_limit: float = 15.0
+    ) -> dict[str, Any]:
+        """Our rows' share whose predicted size / encode time came within the
+        limits (percent of the actual; media_anchors.md 7.7: 10 % and 15 %),
+        and the largest miss of each; None where no row predicted it."""
+        ours = [r for r in self.rows if r.strategy != "ab-av1"]
+        out: dict[str, Any] = {}
+        for name, limit, errors in (
+            ("size", size_limit, [r.size_error for r in ours if r.size_error is not None]),
+            ("time", time_limit, [r.time_error for r in ours if r.time_error is not None]),
+        ):
+            share = sum(abs(e) <= limit for e in errors) / len(errors) if errors else None
+            worst = max(errors, key=abs) if errors else None
+            out[name] = {"limit": limit, "within": share, "worst": worst}
+        return out
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "seconds": self.seconds,
@@ -94,6 +111,7 @@ class CrfBenchResult:
             ],
             "median_probes": {s: self.median_probes(s) for s in ("ours", "ours+history", "ab-av1")},
             "within_1_vmaf": {s: self.within_one(s) for s in ("ours", "ours+history", "ab-av1")},
+            "predictions_within": self.predictions_within(),
         }
 
 

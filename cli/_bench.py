@@ -333,3 +333,9 @@ def bench_crf(seconds: float, size: str, preset: int, kinds: str, as_json: bool)
         f"|predicted - actual| <= 1 VMAF: ours {w1['ours']:.0%}, with history "
         f"{w1['ours+history']:.0%}, ab-av1 {w1['ab-av1']:.0%} (target >= 90 %)"
     )
+    for name, p in d["predictions_within"].items():
+        if p["within"] is not None:
+            click.echo(
+                f"predicted {name} within {p['limit']:g} % of the actual: ours "
+                f"{p['within']:.0%} (worst {p['worst']:+.1f} %)"
+            )
