@@ -8,8 +8,9 @@ and ln(size), linear in CRF (media_anchors.md 5.3):
   start per encoder), not a blind midpoint;
 * the u-slope of the encoder's model learned from earlier searches with the
   same arguments (`learned_model`, 7.6), else the encoder's prior;
-* then a Newton step with the encoder's u-slope, a secant (Illinois) inside a
-  bracket, extrapolation with the fitted slope outside one, each aimed at
+* then a Newton step with the encoder's u-slope (at most `MAX_JUMP` CRF), a
+  secant (Illinois) inside a bracket, extrapolation with the fitted slope
+  outside one, each aimed at
   target + 0.15 (`AIM`, the middle of the precision stop window); steps of
   `step` CRF (0.25 where the encoder takes fractions), never a CRF twice;
 * stop rules, first match wins: unreachable (a fail at c_min), not
@@ -64,6 +65,15 @@ SETTLE_MARGIN = 1.5
 # probe: on synthetic u-linear curves (crossings 20-50) the mean probes fell
 # 3.25 -> 2.87 with the prior slope and 2.59 -> 2.22 with the curve's own.
 AIM = 0.15
+
+# The longest step outside a bracket, CRF. media_anchors.md 7.4 says 12 with
+# its slope 0.13; with our 0.115 (and a learned slope, which makes a Newton
+# step accurate) 12 cut short the jump from a cold start that scores VMAF 99+
+# (the demo clip: 30 -> 42 -> 44.5 -> 45.5, with 16 30 -> 44.75 -> 45.5 on its
+# measured curve). Simulated (`bench crf-strategy`, 400 files, sigma 0.05 / 2),
+# sample encodes with the slope known 8.22 -> 7.76 / 15.65 -> 15.63, with the
+# prior 10.84 -> 10.98 / 16.02 -> 16.01; 14 and 20 did no better.
+MAX_JUMP = 16.0
 
 
 class Outcome(enum.Enum):
@@ -347,7 +357,7 @@ class CrfSearch:
             anchor = min(self.probes, key=lambda p: abs(_u(p.mean) - ut))
             aim = _u(self.target + AIM)
             jump = (aim - _u(anchor.mean)) / self._slope()
-            jump = max(-12.0, min(12.0, jump))
+            jump = max(-MAX_JUMP, min(MAX_JUMP, jump))
             crf = self._clamp(anchor.crf + jump)
             going_up = best is not None  # everything passes: try a higher CRF
             if going_up and crf <= best.crf:  # type: ignore[union-attr]

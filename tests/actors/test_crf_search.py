@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipecast.actors._crf_search import (
+    MAX_JUMP,
     AbAv1Search,
     CrfSearch,
     Outcome,
@@ -58,6 +59,38 @@ def test_a_cold_search_finds_the_crossing_in_few_probes(crossing: float) -> None
     assert crossing - 1.0 <= result.crf <= crossing
     assert len(tried) <= 5
     assert len(set(tried)) == len(tried)  # never a CRF twice
+
+
+def test_a_cold_start_scoring_near_100_jumps_far_but_at_most_max_jump() -> None:
+    # the prior's Newton step from VMAF 99.8 at crf 30 asks for ~24 CRF
+    curve = u_linear(60.0, k=0.115)
+    search = CrfSearch()
+    assert search.next_crf() == 30.0
+    v = curve(30.0)
+    search.feed(ProbeResult(30.0, v, v - 1.0, v - 4.0, size_at(30.0), 1.0))
+    assert search.next_crf() == 30.0 + MAX_JUMP
+    assert MAX_JUMP > 12  # the design's 12 cut the demo clip's first jump short
+
+
+def test_the_demo_clips_measured_curve_is_searched_in_three_probes() -> None:
+    # `pipecast demo`'s clip (8 s 640x360 testsrc2, svt-av1 preset 8), full-pass
+    # VMAF measured at these CRFs; between them ln(100 - VMAF) is interpolated
+    measured = {30: 99.122, 40: 96.984, 42: 96.386, 44: 95.781, 45: 95.446, 46: 94.931,
+                47: 94.724, 48: 94.254, 50: 93.596}  # fmt: skip
+    crfs = sorted(measured)
+
+    def curve(c: float) -> float:
+        lo = max(x for x in crfs if x <= c)
+        hi = min(x for x in crfs if x >= c)
+        t = 0.0 if hi == lo else (c - lo) / (hi - lo)
+        a, b = math.log(100 - measured[lo]), math.log(100 - measured[hi])
+        return 100 - math.exp(a + t * (b - a))
+
+    result, tried = run(CrfSearch(model=encoder_model("libsvtav1")), curve)
+    assert result.outcome is Outcome.FOUND
+    assert len(tried) <= 3, tried  # with steps of at most 12: 30, 42, 44.5, 45.5
+    assert result.crf is not None
+    assert curve(result.crf) >= 95.0
 
 
 @pytest.mark.parametrize("crossing", [18.0, 24.3, 30.0, 36.7, 42.0, 51.5])
