@@ -59,7 +59,7 @@ from ._crf_tasks import Ended, Tasks
 from ._ffmpeg import classify_failure, loopback_decoding
 from ._job_states import JobState, MediaFailure
 from ._media_config import OUR_MARK
-from ._media_stage import MediaStage
+from ._media_stage import MediaStage, as_media_failure
 from ._probe import Probe
 from ._probe_book import ProbeBook
 from ._samples import (
@@ -70,7 +70,6 @@ from ._samples import (
     probe_order,
     sample_centres,
 )
-from ._stage import Cancelled
 from ._store import WorkItem
 from ._vmaf import (
     count_frames,
@@ -471,9 +470,7 @@ class CrfSearchStage(MediaStage):
             seconds=time.monotonic() - self._search_started,
             source_size=self._jobrow.size,
             duration=info.duration,
-            sampled_seconds=(
-                info.duration if self._plan.full_pass else self._sampled_frames() / fps
-            ),
+            sampled_seconds=self._sampled_frames() / fps,  # a full pass: the duration
         )
         return search_summary(result, self._book.records, facts)
 
@@ -490,11 +487,8 @@ class CrfSearchStage(MediaStage):
         return cuts + 4 * n  # about four probes of a task per sample
 
     def queue_fail(self, item: WorkItem, exc: Exception) -> None:
-        if self._ended_as is None:  # the categories MediaStage.queue_fail records
-            if isinstance(exc, Cancelled):
-                self._ended_as = "cancelled"
-            else:
-                self._ended_as = exc.category if isinstance(exc, MediaFailure) else "internal"
+        if self._ended_as is None:  # the category the job's failure is recorded with
+            self._ended_as = as_media_failure(exc).category
         super().queue_fail(item, exc)
 
     def statistics(self) -> dict[str, Any]:

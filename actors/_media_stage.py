@@ -29,7 +29,7 @@ from ._stage import POKE, CancelItem, Cancelled, Enqueue, Poke, Reply, Stage
 from ._store import WorkItem
 from ._supervisor import Registry
 
-__all__ = ["AnalyzerStage", "FixedCrfStage", "LibraryRequest", "MediaStage"]
+__all__ = ["AnalyzerStage", "FixedCrfStage", "LibraryRequest", "MediaStage", "as_media_failure"]
 
 log = logging.getLogger("pipecast.media")
 
@@ -42,6 +42,16 @@ class LibraryRequest:
     args: dict[str, Any]
     cid: str | None
     reply: Reply
+
+
+def as_media_failure(exc: Exception) -> MediaFailure:
+    """What a job's failure is recorded as: a cancel, the stage's own
+    `MediaFailure`, or anything else as `internal` named by its type."""
+    if isinstance(exc, Cancelled):
+        return MediaFailure("cancelled", "CANCELLED", str(exc))
+    if isinstance(exc, MediaFailure):
+        return exc
+    return MediaFailure("internal", type(exc).__name__, str(exc))
 
 
 class MediaStage(Stage):
@@ -109,12 +119,7 @@ class MediaStage(Stage):
 
     def queue_fail(self, item: WorkItem, exc: Exception) -> None:
         self._counts = None
-        if isinstance(exc, Cancelled):
-            failure = MediaFailure("cancelled", "CANCELLED", str(exc))
-        elif isinstance(exc, MediaFailure):
-            failure = exc
-        else:
-            failure = MediaFailure("internal", type(exc).__name__, str(exc))
+        failure = as_media_failure(exc)
         state = self.library.fail(item.id, self.stage, failure, self.policy.max_attempts)
         if state is not JobState.FAILED:
             log.info("%s: job %d will be tried again (%s)", self.actor_name, item.id, failure.code)
