@@ -1,50 +1,92 @@
-"""pipecast.actors: the actors of a node and what only they use.
+"""pipecast.actors: the actors of a node, in four wings, and the node that wires them.
 
-The bridge sequences every state update and carries it to watchers
-(`start_bridge`); the supervisor restarts failed actors; stages do the work
-from a durable queue; the control server answers the control socket; `Node`
-puts them together.
+- `runtime`: the bridge (sequences every update and carries it to watchers),
+  the polling inbox, the supervisor, the stage base and the SQLite store;
+- `presence`: who watches what (leases, the tracker) and the watch hub that
+  hosts in-process watchers;
+- `media`: the library and the media stages (analyze, crf or crf_search,
+  encode), with the CRF search in `media.crf`;
+- `networks`: rings of models run as runs of invocations.
+
+`Node` puts them together with the `ControlServer`, which answers the control
+socket. Imports run one way: runtime <- presence <- networks, runtime <-
+media, and only this top level knows every wing. The names below are the
+ones programs need; each wing's own facade has the rest.
 """
 
-from ._bridge import (
+from ._control_server import ControlServer, UnknownStage
+from ._node import DEMO_NETWORK, MEDIA_STAGES, STAGE_KINDS, Node, NodeConfig, StageConfig
+from .media import (
+    EncodeSettings,
+    Job,
+    JobEvent,
+    JobState,
+    Library,
+    MediaFailure,
+    MediaInfo,
+    MediaPolicy,
+    inspect_media,
+    job_transition,
+    make_clip,
+)
+from .networks import (
+    DEFAULT_PACE,
+    Invocation,
+    InvocationLog,
+    LockedOut,
+    Model,
+    ModelError,
+    NetworkRunner,
+    Pace,
+    RunMachine,
+    RunRequest,
+    RunRules,
+    RunStatus,
+    UnknownNetwork,
+    model,
+    resolve_model,
+)
+from .presence import (
+    PresenceChange,
+    PresenceCounts,
+    PresenceTable,
+    PresenceTracker,
+    WatcherActor,
+    WatchHub,
+    WatchHubHandle,
+)
+from .runtime import (
     Bridge,
     BridgeConfig,
     BridgeHandle,
     BridgeStatistics,
+    ChildFailed,
+    ChildSpec,
+    Decision,
+    Enqueue,
     LocalSink,
+    PollingActor,
+    PollingInbox,
     Publish,
+    Registry,
+    RestartPolicy,
+    RestartTracker,
+    SocketActor,
+    Stage,
+    StageCommand,
+    StageEvent,
+    StageStatistics,
+    StageStatus,
     StatisticsRequest,
+    Store,
+    StoreError,
+    Supervised,
+    Supervisor,
+    Velocity,
+    WorkItem,
     start_bridge,
+    transition,
 )
-from ._clips import make_clip
-from ._control_server import ControlServer, UnknownStage
-from ._inbox import PollingInbox
-from ._invocation_log import InvocationLog
-from ._job_states import JobEvent, JobState, MediaFailure, job_transition
-from ._leases import PresenceChange, PresenceTable
-from ._library import Job, Library
-from ._media_config import EncodeSettings, MediaPolicy
-from ._models import Model, ModelError, model, resolve_model
-from ._network_ops import UnknownNetwork
-from ._network_runner import NetworkRunner, RunRequest
-from ._node import DEMO_NETWORK, MEDIA_STAGES, STAGE_KINDS, Node, NodeConfig, StageConfig
-from ._presence import PresenceCounts, PresenceTracker
-from ._restarts import Decision, RestartPolicy, RestartTracker
-from ._run_rules import (
-    DEFAULT_PACE,
-    Invocation,
-    LockedOut,
-    Pace,
-    RunMachine,
-    RunRules,
-    RunStatus,
-)
-from ._stage import ChecksumStage, Enqueue, Stage, StageCommand
-from ._stage_status import StageEvent, StageStatus, Velocity, transition
-from ._store import Store, StoreError, WorkItem
-from ._supervisor import ChildFailed, ChildSpec, Registry, Supervised, Supervisor
-from ._watch_hub import WatchHub, WatchHubHandle
-from ._watcher_actor import WatcherActor
 
 __all__ = [
     "DEFAULT_PACE",
@@ -55,7 +97,6 @@ __all__ = [
     "BridgeConfig",
     "BridgeHandle",
     "BridgeStatistics",
-    "ChecksumStage",
     "ChildFailed",
     "ChildSpec",
     "ControlServer",
@@ -71,6 +112,7 @@ __all__ = [
     "LocalSink",
     "LockedOut",
     "MediaFailure",
+    "MediaInfo",
     "MediaPolicy",
     "Model",
     "ModelError",
@@ -78,6 +120,7 @@ __all__ = [
     "Node",
     "NodeConfig",
     "Pace",
+    "PollingActor",
     "PollingInbox",
     "PresenceChange",
     "PresenceCounts",
@@ -91,10 +134,12 @@ __all__ = [
     "RunRequest",
     "RunRules",
     "RunStatus",
+    "SocketActor",
     "Stage",
     "StageCommand",
     "StageConfig",
     "StageEvent",
+    "StageStatistics",
     "StageStatus",
     "StatisticsRequest",
     "Store",
@@ -108,6 +153,7 @@ __all__ = [
     "WatchHubHandle",
     "WatcherActor",
     "WorkItem",
+    "inspect_media",
     "job_transition",
     "make_clip",
     "model",

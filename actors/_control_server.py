@@ -25,27 +25,30 @@ import zmq
 from pipecast.transport import (
     BadRequest,
     BindError,
+    ControlRequest,
     PipecastError,
     Reset,
     UnknownOp,
     Update,
-)
-from pipecast.transport._control import (
-    ControlRequest,
+    apply_to_state,
     decode_control_request,
     encode_control_error,
     encode_control_ok,
 )
-from pipecast.transport._replica import apply_to_state
 
-from ._bridge import BridgeHandle, StatisticsRequest
-from ._inbox import PollingInbox, SocketReadable, TimerDue
-from ._media_ops import library_request
-from ._network_ops import NETWORK_OPS, network_request, networks_result
-from ._presence import PresenceBeat, PresenceJoin, PresenceLeave, PresenceList
-from ._socket_actor import SocketActor
-from ._stage import Enqueue, StageCommand
-from ._supervisor import Registry
+from .media import library_request
+from .networks import NETWORK_OPS, network_request, networks_result
+from .presence import PresenceBeat, PresenceJoin, PresenceLeave, PresenceList
+from .runtime import (
+    BridgeHandle,
+    Enqueue,
+    Registry,
+    SocketActor,
+    SocketReadable,
+    StageCommand,
+    StatisticsRequest,
+    TimerDue,
+)
 
 __all__ = ["ControlServer", "UnknownStage"]
 
@@ -345,11 +348,10 @@ class ControlServer(SocketActor):
 
     def _finish_stats(self, pending: _PendingStats) -> None:
         self._pending_stats.pop(pending.cid, None)
-        inbox = self.actor_inbox
         pending.parts["control"] = {
             "requests": self._requests,
             "errors": self._errors,
-            "mailbox_depth": inbox.depth() if isinstance(inbox, PollingInbox) else 0,
+            "mailbox_depth": self.mailbox_depth(),
             "topics_viewed": len(self._view),
         }
         self._ok(pending.routing, pending.cid, pending.parts)

@@ -14,43 +14,56 @@ import concurrent.futures
 import contextlib
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pykka
 
 from pipecast.transport import BadRequest, HistoryLimits
 
-from ._bridge import BridgeConfig, BridgeHandle, start_bridge
 from ._control_server import ControlServer
-from ._crf_stage import CrfSearchStage
-from ._encoder import EncoderStage
-from ._invocation_log import InvocationLog
-from ._library import Library
-from ._media_config import EncodeSettings, MediaPolicy
-from ._media_stage import AnalyzerStage, FixedCrfStage, MediaStage
-from ._models import check_ring, resolve_model
-from ._network_runner import NetworkRunner, runner_name
-from ._presence import PresenceCounts, PresenceTracker
-from ._restarts import RestartPolicy
-from ._run_rules import RunRules
-from ._stage import ChecksumStage, Stage
-from ._store import Store
-from ._supervisor import ChildSpec, Registry, Supervisor, begin_shutdown, start_child
-from ._watch_hub import WatchHubHandle
+from .media import (
+    AnalyzeStage,
+    CrfSearchStage,
+    EncodeSettings,
+    EncodeStage,
+    FixedCrfStage,
+    Library,
+    MediaPolicy,
+    MediaStage,
+)
+from .networks import InvocationLog, NetworkRunner, RunRules, check_ring, resolve_model, runner_name
+from .presence import PresenceCounts, PresenceTracker, WatchHubHandle
+from .runtime import (
+    BridgeConfig,
+    BridgeHandle,
+    ChildSpec,
+    Registry,
+    RestartPolicy,
+    Stage,
+    Store,
+    Supervisor,
+    begin_shutdown,
+    start_bridge,
+    start_child,
+)
 
 __all__ = ["DEMO_NETWORK", "MEDIA_STAGES", "STAGE_KINDS", "Node", "NodeConfig", "StageConfig"]
 
 log = logging.getLogger("pipecast.node")
 
-STAGE_KINDS: dict[str, type[Stage]] = {
-    "checksum": ChecksumStage,
-    "analyze": AnalyzerStage,
-    "crf": FixedCrfStage,
-    "crf_search": CrfSearchStage,
-    "encode": EncoderStage,
-}
+# the stage kinds a config may name; harnesses add their own (`NodeConfig.stage_kinds`)
+STAGE_KINDS: Mapping[str, type[Stage]] = MappingProxyType(
+    {
+        "analyze": AnalyzeStage,
+        "crf": FixedCrfStage,
+        "crf_search": CrfSearchStage,
+        "encode": EncodeStage,
+    }
+)
 
 PRESENCE = "presence"  # the presence tracker's name in the registry
 # paint a prompt, caption the picture, remix the caption into the next prompt, ...
@@ -59,6 +72,12 @@ DEMO_NETWORK = RunRules("demo", ("paint", "caption", "remix"))
 
 @dataclass(frozen=True, slots=True)
 class StageConfig:
+    """One stage of a node: its name (its topic is `stage/<name>`), kind and options.
+
+    The kind and options are checked against the node's stage kinds when the
+    `NodeConfig` is made.
+    """
+
     name: str
     kind: str
     options: dict[str, Any] = field(default_factory=dict)
@@ -66,11 +85,14 @@ class StageConfig:
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name or self.name == PRESENCE:
             raise BadRequest(f"stage name {self.name!r} must be non-empty, without '/'")
-        if self.kind not in STAGE_KINDS:
+
+    def check(self, kinds: Mapping[str, type[Stage]]) -> None:
+        """`BadRequest` unless `kinds` has this stage's kind and it takes these options."""
+        if self.kind not in kinds:
             raise BadRequest(
-                f"stage kind {self.kind!r} unknown (known: {', '.join(sorted(STAGE_KINDS))})"
+                f"stage kind {self.kind!r} unknown (known: {', '.join(sorted(kinds))})"
             )
-        unknown = set(self.options) - STAGE_KINDS[self.kind].OPTIONS
+        unknown = set(self.options) - kinds[self.kind].OPTIONS
         if unknown:
             raise BadRequest(f"stage {self.name!r} has unknown option(s) {sorted(unknown)}")
 
@@ -96,12 +118,15 @@ class NodeConfig:
     networks: tuple[RunRules, ...] = (DEMO_NETWORK,)
     media: MediaPolicy = field(default_factory=MediaPolicy)
     encode: EncodeSettings = field(default_factory=EncodeSettings)
+    stage_kinds: Mapping[str, type[Stage]] = field(default_factory=lambda: STAGE_KINDS)
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.stages]
         if len(set(names)) != len(names):
             raise BadRequest(f"stage names must be unique: {names}")
-        media = [s for s in self.stages if issubclass(STAGE_KINDS[s.kind], MediaStage)]
+        for stage in self.stages:
+            stage.check(self.stage_kinds)
+        media = [s for s in self.stages if issubclass(self.stage_kinds[s.kind], MediaStage)]
         kinds = [s.kind for s in media]
         if len(set(kinds)) != len(kinds):
             raise BadRequest(
@@ -174,7 +199,7 @@ class Node:
             )
             media = self._media_kwargs()
             for stage in cfg.stages:
-                kind = STAGE_KINDS[stage.kind]
+                kind = cfg.stage_kinds[stage.kind]
                 extra = media if issubclass(kind, MediaStage) else {}
                 start_child(
                     self.supervisor,
@@ -234,7 +259,7 @@ class Node:
         names = {
             kind.RUNNING_STATE.value: s.name
             for s in cfg.stages
-            if issubclass(kind := STAGE_KINDS[s.kind], MediaStage)
+            if issubclass(kind := cfg.stage_kinds[s.kind], MediaStage)
         }
         if not names:
             return {}

@@ -1,5 +1,6 @@
 """pipecast.bench: benchmarks that print figures and ratios against raw baselines."""
 
+from ._ab_av1 import AbAv1Search
 from ._bus import BusBenchResult, run_bus_bench
 from ._crf import CrfBenchResult, run_crf_bench
 from ._crf_strategy import StrategyRow, run_crf_strategy_bench
@@ -9,6 +10,7 @@ from ._supervision import SupervisionBenchResult, run_supervision_bench
 from ._watchers import WatchersBenchResult, run_watchers_bench
 
 __all__ = [
+    "AbAv1Search",
     "BusBenchResult",
     "CrfBenchResult",
     "NetworkBenchResult",

@@ -4,7 +4,7 @@ Clips of different complexity are made at run time, two of each kind in one
 folder (the second is a sibling of the first). Ours runs in a node (the real
 stage, analyze -> crf_search -> encode), first kind by kind without history,
 then the siblings with it. The node learns the encoder's u-slope from
-each search it ends (media_anchors.md 7.6), so the kinds after the first
+each search it ends (docs/crf_search.md), so the kinds after the first
 start from the slope the earlier ones fitted, as on a real library; the
 first clip starts from the encoder's prior (column k, "from 0"). The
 baseline drives `AbAv1Search` over the same sample plan with the same probe
@@ -87,7 +87,7 @@ class CrfBenchResult:
         self, size_limit: float = 10.0, time_limit: float = 15.0
     ) -> dict[str, Any]:
         """Our rows' share whose predicted size / encode time came within the
-        limits (percent of the actual; media_anchors.md 7.7: 10 % and 15 %),
+        limits (percent of the actual; the goals of docs/crf_search.md: 10 % and 15 %),
         and the largest miss of each; None where no row predicted it."""
         ours = [r for r in self.rows if r.strategy != "ab-av1"]
         out: dict[str, Any] = {}
@@ -116,8 +116,8 @@ class CrfBenchResult:
 
 
 def _full_vmaf(output: Path, source: Path, work: Path, width: int, height: int) -> float:
-    from pipecast.actors._ffmpeg import run_ffmpeg  # noqa: PLC0415
-    from pipecast.actors._vmaf import read_vmaf_log, vmaf_args  # noqa: PLC0415
+    from pipecast.actors.media import run_ffmpeg  # noqa: PLC0415
+    from pipecast.actors.media.crf import read_vmaf_log, vmaf_args  # noqa: PLC0415
 
     log = work / f"{output.stem}.vmaf.json"
     code, errors = run_ffmpeg(vmaf_args(str(output), str(source), str(log), width, height))
@@ -129,18 +129,24 @@ def _full_vmaf(output: Path, source: Path, work: Path, width: int, height: int) 
 
 def _baseline(clip: Path, work: Path, settings: Any, width: int, height: int) -> CrfRow:
     """ab-av1's strategy over our sample plan and probe machinery, then its final encode."""
-    from pipecast.actors._crf_search import AbAv1Search, ProbeResult  # noqa: PLC0415
-    from pipecast.actors._ffmpeg import run_ffmpeg  # noqa: PLC0415
-    from pipecast.actors._probe import probe  # noqa: PLC0415
-    from pipecast.actors._samples import (  # noqa: PLC0415
+    from pipecast.actors.media import (  # noqa: PLC0415
+        inspect_media,
+        run_ffmpeg,
+    )
+    from pipecast.actors.media.crf import (  # noqa: PLC0415  # noqa: PLC0415
+        ProbeResult,
         cut_args,
+        keyframes_near,
         plan_samples,
+        read_vmaf_log,
         sample_centres,
         score_probe,
+        vmaf_args,
     )
-    from pipecast.actors._vmaf import keyframes_near, read_vmaf_log, vmaf_args  # noqa: PLC0415
 
-    info = probe(clip)
+    from ._ab_av1 import AbAv1Search  # noqa: PLC0415
+
+    info = inspect_media(clip)
     fps = info.video.fps if info.video and info.video.fps else 24.0
     t0 = time.perf_counter()
     plan = plan_samples(info.duration, fps, keyframes_near(clip, sample_centres(info.duration)))
@@ -192,8 +198,10 @@ def _error(predicted: float | None, actual: float | None) -> float | None:
 
 def _ours(clips: list[Path], data: Path, settings: Any, label: str, w: int, h: int) -> list[CrfRow]:
     from pipecast.actors import MediaPolicy, Node, NodeConfig  # noqa: PLC0415
-    from pipecast.transport import Update  # noqa: PLC0415
-    from pipecast.transport._control import ControlClient  # noqa: PLC0415
+    from pipecast.transport import (  # noqa: PLC0415
+        ControlClient,
+        Update,
+    )
 
     loop = "tcp://127.0.0.1:*"
     policy = MediaPolicy(min_bytes=1024, max_output_ratio=10.0)

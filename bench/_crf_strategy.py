@@ -10,7 +10,7 @@ the stage drives it (samples in `probe_order`, a probe stopped early once
 `may_stop` says so, paired with the nearest complete probe, a partial
 answer completed); "ours, unpaired" settles on the scored samples alone;
 "ours, slope known" starts from the file's own slope, the best a learned
-slope can do (media_anchors.md 7.6); ab-av1's
+slope can do; ab-av1's
 strategy scores every sample of every probe. Printed per strategy and
 sigma: mean sample encodes and probes (the search's cost), the 90th
 percentile of encodes, and answers whose whole-file VMAF is below the
@@ -24,14 +24,16 @@ import random
 import statistics
 from dataclasses import dataclass
 
-from pipecast.actors._crf_search import (
-    AbAv1Search,
+from pipecast.actors.media.crf import (
     CrfSearch,
+    ProbeBook,
+    SampleResult,
     encoder_model,
     learned_model,
+    probe_order,
 )
-from pipecast.actors._probe_book import ProbeBook
-from pipecast.actors._samples import probe_order
+
+from ._ab_av1 import AbAv1Search
 
 __all__ = ["StrategyRow", "run_crf_strategy_bench"]
 
@@ -77,7 +79,7 @@ def _file(rng: random.Random, sigma: float) -> _File:
     offsets = [min(4.8, o - centre) for o in offsets]
     k = rng.uniform(0.075, 0.145)
     # samples that score apart move apart: SD 1.4-1.7 goes with slopes ~30 % apart
-    # on the Reencodarr fixture (media_anchors.md 5.2)
+    # on a real film's samples (docs/crf_search.md)
     spread = min(0.3, 0.15 * sigma)
     slopes = [k * max(0.5, 1.0 + rng.gauss(0.0, spread)) for _ in range(SAMPLES)]
     return _File(rng.uniform(22.0, 48.0), k, tuple(offsets), tuple(slopes))
@@ -101,7 +103,7 @@ def _search(strategy: str, file: _File) -> tuple[int, int, float | None]:
         size = 10.0 * math.exp(-0.115 * (crf - 30.0))  # percent of the source
         book.open(crf)
         for i in probe_order(SAMPLES):
-            sample = {"scores": [file.sample(i, crf)], "size": round(_CUT * size / 100.0)}
+            sample = SampleResult((file.sample(i, crf),), round(_CUT * size / 100.0), 1, None)
             book.add(i, sample)
             encodes += 1
             if may_settle and len(book.results) < SAMPLES and book.may_stop(TARGET):

@@ -101,7 +101,7 @@ def _raw(n: int, path: Path) -> float:
 
 def _pipecast(n: int, data: Path) -> tuple[float, dict[str, Any], dict[str, Any]]:
     from pipecast.actors import Node, NodeConfig, Pace, RunRules  # noqa: PLC0415
-    from pipecast.transport._control import ControlClient  # noqa: PLC0415
+    from pipecast.transport import ControlClient  # noqa: PLC0415
 
     rules = RunRules(
         "bench", ("echo",), lockout=0.0, pace=Pace(((None, 0.0),)), max_invocations=n, timeout=10

@@ -63,7 +63,7 @@ class _Run:
 
 
 def _raw(clips: list[Path], out: Path, settings: Any) -> float:
-    from pipecast.actors._ffmpeg import run_ffmpeg  # noqa: PLC0415
+    from pipecast.actors.media import run_ffmpeg  # noqa: PLC0415
 
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -76,8 +76,10 @@ def _raw(clips: list[Path], out: Path, settings: Any) -> float:
 
 def _pipeline(clips: list[Path], data: Path, settings: Any, verify_decode: bool = True) -> _Run:
     from pipecast.actors import MediaPolicy, Node, NodeConfig, StageConfig  # noqa: PLC0415
-    from pipecast.transport import Update  # noqa: PLC0415
-    from pipecast.transport._control import ControlClient  # noqa: PLC0415
+    from pipecast.transport import (  # noqa: PLC0415
+        ControlClient,
+        Update,
+    )
 
     loop = "tcp://127.0.0.1:*"
     policy = MediaPolicy(min_bytes=1024, max_output_ratio=10.0, verify_decode=verify_decode)

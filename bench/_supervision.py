@@ -48,7 +48,7 @@ def run_supervision_bench(crashes: int = 50) -> SupervisionBenchResult:
         Supervisor,
         start_bridge,
     )
-    from pipecast.actors._supervisor import begin_shutdown, start_child  # noqa: PLC0415
+    from pipecast.actors.runtime import begin_shutdown, start_child  # noqa: PLC0415
     from pipecast.transport import Subscriber, Update  # noqa: PLC0415
 
     class CrashStage(Stage):

@@ -73,8 +73,8 @@ class _NaiveWatcher(pykka.ThreadingActor):
 
 def _hub_dispatch(n: int, rounds: int) -> list[float]:
     from pipecast.actors import BridgeConfig, start_bridge  # noqa: PLC0415
-    from pipecast.actors._watch_hub import WatchHubHandle  # noqa: PLC0415
-    from pipecast.transport._views import StageView  # noqa: PLC0415
+    from pipecast.actors.presence import WatchHubHandle  # noqa: PLC0415
+    from pipecast.transport import StageView  # noqa: PLC0415
 
     bridge = start_bridge(BridgeConfig("tcp://127.0.0.1:*", "tcp://127.0.0.1:*"))
     hub = WatchHubHandle.start(bridge)
@@ -131,7 +131,7 @@ def _churn(joins: int) -> tuple[int, int, float]:
     not a leak); a leak shows as growth in the second, identical pass.
     """
     from pipecast.testing import start_test_node, wait_for  # noqa: PLC0415
-    from pipecast.transport._views import StageView  # noqa: PLC0415
+    from pipecast.transport import StageView  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory(prefix="pipecast-bench-") as tmp:
         node = start_test_node(Path(tmp) / "data")
@@ -190,7 +190,7 @@ def run_watchers_bench(
             "speedup_p50": statistics.median(naive) / statistics.median(hub),
         }
     left_hub, left_presence, rss = _churn(churn)
-    from pipecast.actors._presence import PresenceCounts  # noqa: PLC0415
+    from pipecast.actors.presence import PresenceCounts  # noqa: PLC0415
 
     counts = PresenceCounts()
     counts.set_count("invocation/demo", 3)

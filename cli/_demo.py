@@ -13,8 +13,7 @@ from typing import Any
 
 import click
 
-from pipecast.transport import BindError, PipecastError, Reset, Subscriber, Update
-from pipecast.transport._control import ControlClient
+from pipecast.transport import BindError, ControlClient, PipecastError, Reset, Subscriber, Update
 
 from ._app import main
 from ._errors import EXIT_CODES, BindFailed, CliError

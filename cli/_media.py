@@ -7,27 +7,19 @@ from typing import Any
 
 import click
 
+from pipecast.actors import JobState
+
 from ._app import main
+from ._client import Endpoints, call, client_options, emit
 from ._errors import EXIT_CODES, UsageError
-from ._node import Endpoints, _call, _client_options, _emit
 
 __all__: list[str] = []
 
-_STATES = (
-    "needs_analysis",
-    "analyzing",
-    "analyzed",
-    "crf_searching",
-    "crf_searched",
-    "encoding",
-    "encoded",
-    "skipped",
-    "failed",
-)
+_STATES = tuple(s.value for s in JobState)
 
 
 @main.command(epilog=EXIT_CODES)
-@_client_options
+@client_options
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--recursive", "-r", is_flag=True, help="look into sub-folders too")
 @click.option("--stage", default=None, help="the stage to give them to (default: the first)")
@@ -42,9 +34,9 @@ def enqueue(
     args: dict[str, Any] = {"paths": [str(p.resolve()) for p in paths], "recursive": recursive}
     if stage:
         args["stage"] = stage
-    result = _call(ep, "enqueue", **args)
+    result = call(ep, "enqueue", **args)
     if as_json:
-        _emit(result, True)
+        emit(result, True)
         return
     if "added" not in result:  # a stage with a plain work queue
         click.echo(" ".join(str(i) for i in result["ids"]))
@@ -58,15 +50,15 @@ def enqueue(
 
 
 @main.command(epilog=EXIT_CODES)
-@_client_options
+@client_options
 @click.option("--state", type=click.Choice(_STATES), default=None)
 @click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def jobs(ep: Endpoints, state: str | None, limit: int, as_json: bool) -> None:
     """The library's files and where each one is."""
-    result = _call(ep, "jobs", limit=limit, **({"state": state} if state else {}))
+    result = call(ep, "jobs", limit=limit, **({"state": state} if state else {}))
     if as_json:
-        _emit(result, True)
+        emit(result, True)
         return
     for job in result["jobs"]:
         why = ""
@@ -82,23 +74,23 @@ def jobs(ep: Endpoints, state: str | None, limit: int, as_json: bool) -> None:
 
 
 @main.command(epilog=EXIT_CODES)
-@_client_options
+@client_options
 @click.argument("ids", nargs=-1, type=click.IntRange(1))
 @click.option("--code", default=None, help="retry every failed job with this failure code")
 def retry(ep: Endpoints, ids: tuple[int, ...], code: str | None) -> None:
     """Send failed jobs back to the stage that failed them (by id, or all with --code)."""
     if bool(ids) == bool(code):
         raise UsageError("give job ids or --code, not both and not neither")
-    result = _call(ep, "retry", **({"ids": list(ids)} if ids else {"code": code}))
+    result = call(ep, "retry", **({"ids": list(ids)} if ids else {"code": code}))
     retried = result["retried"]
     click.echo(f"retrying {len(retried)} job(s): {' '.join(map(str, retried)) or '-'}")
 
 
 @main.command(epilog=EXIT_CODES)
-@_client_options
+@client_options
 @click.argument("job_id", type=click.IntRange(1))
 def cancel(ep: Endpoints, job_id: int) -> None:
     """Cancel a job, queued or running (also while paused or suspended)."""
-    result = _call(ep, "cancel", id=job_id)
+    result = call(ep, "cancel", id=job_id)
     where = f" (it was running in {result['stage']})" if "stage" in result else ""
     click.echo(f"job {job_id} cancelled{where}")

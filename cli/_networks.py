@@ -25,34 +25,34 @@ from pipecast.transport import (
 )
 
 from ._app import main
+from ._client import Endpoints, RemotePresence, call, client_options, emit
 from ._errors import EXIT_CODES, UnreachableError, UsageError
 from ._events import event_record, note_text
-from ._node import Endpoints, RemotePresence, _call, _client_options, _emit
 from ._screen import describe_run, render
 
 __all__ = ["watch_display"]
 
 
 @main.command(epilog=EXIT_CODES)
-@_client_options
+@client_options
 @click.argument("network")
 @click.argument("prompt")
 @click.option("--json", "as_json", is_flag=True, help="print the genesis invocation as JSON")
 def run(ep: Endpoints, network: str, prompt: str, as_json: bool) -> None:
     """Start a run of NETWORK from PROMPT (ends the current run once its lockout is over)."""
-    genesis = _call(ep, "run", network=network, prompt=prompt)
+    genesis = call(ep, "run", network=network, prompt=prompt)
     if as_json:
-        _emit(genesis, True)
+        emit(genesis, True)
     else:
         click.echo(f"run {genesis['run']} started on {network}: #0 {genesis['model']} invoking")
 
 
 @main.command("stop-run", epilog=EXIT_CODES)
-@_client_options
+@client_options
 @click.argument("network")
 def stop_run(ep: Endpoints, network: str) -> None:
     """Stop NETWORK's current run (its in-flight invocation is marked failed)."""
-    result = _call(ep, "run.stop", network=network)
+    result = call(ep, "run.stop", network=network)
     if result["stopped"]:
         click.echo(f"stopped run {result['run']} of {network}")
     else:
@@ -60,13 +60,13 @@ def stop_run(ep: Endpoints, network: str) -> None:
 
 
 @main.command(epilog=EXIT_CODES)
-@_client_options
+@client_options
 @click.option("--json", "as_json", is_flag=True)
 def networks(ep: Endpoints, as_json: bool) -> None:
     """The node's networks: models, rules, the current run and its viewers."""
-    result = _call(ep, "networks")
+    result = call(ep, "networks")
     if as_json:
-        _emit(result, True)
+        emit(result, True)
         return
     now = time.time()
     for name, info in result.items():
@@ -75,7 +75,7 @@ def networks(ep: Endpoints, as_json: bool) -> None:
 
 
 @main.command(epilog=EXIT_CODES)
-@_client_options
+@client_options
 @click.argument("network")
 @click.option(
     "--run", "run_id", type=click.IntRange(1), default=None, help="a run id (default: the latest)"
@@ -87,9 +87,9 @@ def invocations(ep: Endpoints, network: str, run_id: int | None, limit: int, as_
     args: dict[str, Any] = {"network": network, "limit": limit}
     if run_id is not None:
         args["run"] = run_id
-    result = _call(ep, "invocations", **args)
+    result = call(ep, "invocations", **args)
     if as_json:
-        _emit(result, True)
+        emit(result, True)
         return
     if result["run"] is None:
         click.echo(f"{network} has no runs yet")

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import json
 import logging
-import os
 import signal
-import socket
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +17,17 @@ from pipecast.transport import (
     Ended,
     NodeUnreachable,
     PipecastError,
-    RemoteError,
     Subscriber,
     Update,
 )
-from pipecast.transport._control import ControlClient
 
 from ._app import main
+from ._client import Endpoints, RemotePresence, call, client_options, emit
 from ._config import load_node_config
 from ._errors import EXIT_CODES, BindFailed, CliError, UnreachableError, UsageError
 from ._events import event_record, note_text
 from ._logging import setup_logging
+from ._networks import watch_display
 
 log = logging.getLogger("pipecast.cli")
 
@@ -110,94 +105,24 @@ def start(
     click.echo("pipecast node stopped", err=True)
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoints:
-    control: str
-    status: str
-    sync: str
-    timeout: float
-
-
-def _client_options(f: Any) -> Any:
-    """Add --control/--status/--sync/--timeout, handed to `f` as one `ep: Endpoints`."""
-
-    @functools.wraps(f)
-    def wrapper(
-        control_ep: str, status_ep: str, sync_ep: str, timeout: float, **kwargs: Any
-    ) -> Any:
-        return f(ep=Endpoints(control_ep, status_ep, sync_ep, timeout), **kwargs)
-
-    wrapper = click.option(
-        "--timeout",
-        type=click.FloatRange(0.1, 3600),
-        default=5.0,
-        show_default=True,
-        envvar="PIPECAST_TIMEOUT",
-        help="seconds to wait for the node",
-    )(wrapper)
-    wrapper = click.option(
-        "--sync",
-        "sync_ep",
-        default="tcp://127.0.0.1:7702",
-        show_default=True,
-        envvar="PIPECAST_SYNC",
-    )(wrapper)
-    wrapper = click.option(
-        "--status",
-        "status_ep",
-        default="tcp://127.0.0.1:7701",
-        show_default=True,
-        envvar="PIPECAST_STATUS",
-    )(wrapper)
-    return click.option(
-        "--control",
-        "control_ep",
-        default="tcp://127.0.0.1:7703",
-        show_default=True,
-        envvar="PIPECAST_CONTROL",
-    )(wrapper)
-
-
-def _call(ep: Endpoints, op: str, **args: Any) -> Any:
-    try:
-        return ControlClient(ep.control, ep.timeout).call(op, **args)
-    except NodeUnreachable as exc:
-        raise UnreachableError(str(exc)) from None
-    except RemoteError as exc:
-        if exc.wire_type in ("bad_request", "unknown_stage", "unknown_op", "unknown_network"):
-            raise UsageError(str(exc)) from None
-        ready_at = exc.details().get("ready_at")
-        if isinstance(ready_at, int | float):
-            when = time.strftime("%H:%M:%S", time.localtime(ready_at))
-            left = max(0.0, ready_at - time.time())
-            raise CliError(
-                f"{exc} (prompts are accepted again at {when}, in {left:.1f} s)"
-            ) from None
-        raise CliError(str(exc)) from None
-
-
-def _emit(result: Any, as_json: bool) -> None:
-    click.echo(json.dumps(result, indent=None if as_json else 2, sort_keys=not as_json))
-
-
 @main.command(epilog=EXIT_CODES)
-@_client_options
+@client_options
 def ping(ep: Endpoints) -> None:
     """Check that a node answers; prints its epoch and round-trip time."""
     t0 = time.monotonic()
-    result = _call(ep, "ping")
+    result = call(ep, "ping")
     click.echo(f"pong from epoch {result['epoch']} in {(time.monotonic() - t0) * 1000:.1f} ms")
 
 
 @main.command(epilog=EXIT_CODES)
-@_client_options
+@client_options
 @click.option("--prefix", default="", help="only topics starting with this")
 @click.option("--json", "as_json", is_flag=True)
 def status(ep: Endpoints, prefix: str, as_json: bool) -> None:
     """Every actor's current state."""
-    result = _call(ep, "status", prefix=prefix)
+    result = call(ep, "status", prefix=prefix)
     if as_json:
-        _emit(result, True)
+        emit(result, True)
         return
     for topic, kv in sorted(result["topics"].items()):
         for key, value in sorted(kv.items()):
@@ -205,21 +130,21 @@ def status(ep: Endpoints, prefix: str, as_json: bool) -> None:
 
 
 @main.command(epilog=EXIT_CODES)
-@_client_options
+@client_options
 @click.option("--json", "as_json", is_flag=True)
 def stats(ep: Endpoints, as_json: bool) -> None:
     """Counters and timings of the node's components (telemetry, not status)."""
-    _emit(_call(ep, "stats"), as_json)
+    emit(call(ep, "stats"), as_json)
 
 
 def _stage_command(op: str, doc: str) -> Any:
-    @_client_options
+    @client_options
     @click.argument("stage")
     @click.option("--json", "as_json", is_flag=True)
     def command(ep: Endpoints, stage: str, as_json: bool, suspend: bool = False) -> None:
-        result = _call(ep, "suspend" if suspend else op, stage=stage)
+        result = call(ep, "suspend" if suspend else op, stage=stage)
         if as_json:
-            _emit(result, True)
+            emit(result, True)
         else:
             click.echo(f"{stage}: {result['status']}")
 
@@ -243,7 +168,7 @@ _stage_command("toggle", "Pause a running stage or resume a paused one.")
 
 
 @main.command(epilog=EXIT_CODES)
-@_client_options
+@client_options
 @click.argument("topic")
 @click.argument("key")
 @click.argument("data")
@@ -255,20 +180,20 @@ def publish(ep: Endpoints, topic: str, key: str, data: str) -> None:
         raise UsageError(f"DATA is not JSON: {exc}") from None
     if value is not None and not isinstance(value, dict):
         raise UsageError("DATA must be a JSON object or null")
-    result = _call(ep, "publish", topic=topic, key=key, data=value)
+    result = call(ep, "publish", topic=topic, key=key, data=value)
     click.echo(f"{result['topic']} seq {result['seq']}")
 
 
 @main.command(epilog=EXIT_CODES)
-@_client_options
+@client_options
 def stop(ep: Endpoints) -> None:
     """Ask a node to shut down gracefully."""
-    _call(ep, "shutdown")
+    call(ep, "shutdown")
     click.echo("stopping")
 
 
 @main.command(epilog=EXIT_CODES)
-@_client_options
+@client_options
 @click.argument("prefixes", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
 @click.option("--exit-on-end", is_flag=True, help="exit when the node stops")
@@ -294,8 +219,6 @@ def watch(
     redrawn on every change (count = changes).
     """
     if display is not None:
-        from ._networks import watch_display  # noqa: PLC0415 - it imports this module
-
         watch_display(ep, prefixes, display, as_json, exit_on_end, count)
         return
     done = threading.Event()
@@ -337,62 +260,15 @@ def watch(
             presence.leave()
 
 
-class RemotePresence:
-    """`watch` is a remote watcher: it joins presence, heartbeats, and leaves.
-
-    Presence is best effort here: a node without a control socket in reach
-    still gets watched, and the lease ends by itself if we vanish.
-    """
-
-    interval = 1.0
-
-    def __init__(self, ep: Endpoints, topic: str, display: str = "lines") -> None:
-        self.client = ControlClient(ep.control, min(ep.timeout, 2.0))
-        self.watcher = f"cli-{socket.gethostname()}-{os.getpid()}"
-        self.topic = topic
-        self.display = display
-        self.joined = False
-        self._join()
-
-    def _join(self) -> None:
-        try:
-            self.client.call(
-                "presence.join",
-                watcher=self.watcher,
-                topic=self.topic,
-                meta={"host": socket.gethostname(), "display": self.display},
-                ttl=2.5,  # beats every 1 s: one may be lost, a vanished watcher is gone in 3 s
-            )
-            self.joined = True
-        except PipecastError as exc:
-            log.info("watch: presence join failed: %s", exc)
-
-    def beat(self) -> None:
-        if not self.joined:
-            self._join()
-            return
-        try:
-            known = self.client.call("presence.heartbeat", watcher=self.watcher)["known"]
-        except PipecastError:
-            return
-        if not known:  # our lease ended (the node restarted, or we were away): rejoin
-            self._join()
-
-    def leave(self) -> None:
-        if self.joined:
-            with contextlib.suppress(PipecastError):
-                self.client.call("presence.leave", watcher=self.watcher)
-
-
 @main.command(epilog=EXIT_CODES)
-@_client_options
+@client_options
 @click.argument("topic", required=False)
 @click.option("--json", "as_json", is_flag=True)
 def presence(ep: Endpoints, topic: str | None, as_json: bool) -> None:
     """Who watches what: viewer counts and each watcher's metadata."""
-    result = _call(ep, "presence.list", **({"topic": topic} if topic else {}))
+    result = call(ep, "presence.list", **({"topic": topic} if topic else {}))
     if as_json:
-        _emit(result, True)
+        emit(result, True)
         return
     for name, entry in result.items():
         click.echo(f"{name}: {entry['count']} watching")

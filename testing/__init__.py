@@ -9,7 +9,8 @@ an environment with pipecast installed can use the fixtures:
 - `pipecast_watch`: a factory for `Collector`s following topic prefixes.
 
 `wait_for(predicate, timeout)` waits on a condition, never a fixed sleep;
-`NodeProcess` runs a node in a subprocess and the CLI against it.
+`NodeProcess` runs a node in a subprocess and the CLI against it;
+`ChecksumStage` is a small real stage (kind `checksum` in `start_test_node`).
 """
 
 from __future__ import annotations
@@ -22,12 +23,15 @@ from typing import Any
 
 import pytest
 
-from pipecast.actors import Node, NodeConfig, StageConfig
-from pipecast.transport import Subscriber, Update
-from pipecast.transport._control import ControlClient
+from pipecast.actors import STAGE_KINDS, Node, NodeConfig, StageConfig
+from pipecast.transport import ControlClient, Subscriber, Update
+
+from ._stages import ChecksumStage
 
 __all__ = [
     "PIPECAST",
+    "TEST_STAGE_KINDS",
+    "ChecksumStage",
     "Collector",
     "NodeProcess",
     "free_endpoint",
@@ -36,6 +40,8 @@ __all__ = [
 ]
 
 LOOPBACK = "tcp://127.0.0.1:*"
+# the node's stage kinds and the harnesses' own
+TEST_STAGE_KINDS = {**STAGE_KINDS, "checksum": ChecksumStage}
 
 
 def free_endpoint() -> str:
@@ -74,8 +80,10 @@ def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.
 def start_test_node(
     data_dir: Path, stages: tuple[StageConfig, ...] | None = None, **config: Any
 ) -> Node:
-    """A node on free loopback ports (heartbeat 0.1 s unless given)."""
+    """A node on free loopback ports (heartbeat 0.1 s unless given), which knows
+    the stage kind `checksum` besides the node's own."""
     config.setdefault("heartbeat_interval", 0.1)
+    config.setdefault("stage_kinds", TEST_STAGE_KINDS)
     if stages is not None:
         config["stages"] = stages
     cfg = NodeConfig(LOOPBACK, LOOPBACK, LOOPBACK, data_dir=data_dir, **config)

@@ -5,6 +5,15 @@ sockets, threads or clock; the clients (`Subscriber`, `SyncClient`) are thin
 shells that move bytes between ZeroMQ sockets and that core.
 """
 
+from ._control import (
+    MAX_REQUEST_BYTES,
+    ControlClient,
+    ControlRequest,
+    decode_control_request,
+    encode_control_error,
+    encode_control_ok,
+    new_cid,
+)
 from ._display import DisplayMode, Grid, InvocationView, Single, parse_display
 from ._errors import (
     BadRequest,
@@ -19,9 +28,21 @@ from ._errors import (
     UnknownOp,
 )
 from ._feed import ViewFeeder
-from ._replica import Checkpoint, Ended, Reason, Recovered, Replica, ReplicaStatistics, Reset, Stale
+from ._replica import (
+    Checkpoint,
+    Ended,
+    Event,
+    Reason,
+    Recovered,
+    Replica,
+    ReplicaStatistics,
+    Reset,
+    Stale,
+    apply_to_state,
+)
 from ._sequencer import HistoryLimits, Published, Sequencer, SequencerStatistics, topic_matches
 from ._subscriber import Subscriber, SubscriberStatistics
+from ._sync import serve_sync_request
 from ._throttle import Throttle
 from ._views import InvocationWatch, StageView, View
 from ._wire import (
@@ -35,6 +56,7 @@ from ._wire import (
     SnapshotRequest,
     Update,
     UpdateEncoder,
+    decode_heartbeat,
     decode_status,
     decode_sync_reply,
     decode_sync_request,
@@ -45,18 +67,24 @@ from ._wire import (
     encode_sync_request,
     encode_update,
     pack_data,
+    unpack_status,
+    update_from_body,
 )
 
 __all__ = [
     "HEARTBEAT_TOPIC",
+    "MAX_REQUEST_BYTES",
     "PROTOCOL_VERSION",
     "BadRequest",
     "BindError",
     "BridgeClosed",
     "Checkpoint",
+    "ControlClient",
+    "ControlRequest",
     "DisplayMode",
     "Ended",
     "ErrorReply",
+    "Event",
     "Grid",
     "Heartbeat",
     "HistoryGone",
@@ -91,16 +119,25 @@ __all__ = [
     "UpdateEncoder",
     "View",
     "ViewFeeder",
+    "apply_to_state",
+    "decode_control_request",
+    "decode_heartbeat",
     "decode_status",
     "decode_sync_reply",
     "decode_sync_request",
+    "encode_control_error",
+    "encode_control_ok",
     "encode_error_reply",
     "encode_heartbeat",
     "encode_replay_reply",
     "encode_snapshot_reply",
     "encode_sync_request",
     "encode_update",
+    "new_cid",
     "pack_data",
     "parse_display",
+    "serve_sync_request",
     "topic_matches",
+    "unpack_status",
+    "update_from_body",
 ]

@@ -11,8 +11,7 @@ import pytest
 
 from pipecast.actors import StageConfig
 from pipecast.testing import Collector, start_test_node, wait_for
-from pipecast.transport import RemoteError
-from pipecast.transport._control import ControlClient
+from pipecast.transport import ControlClient, RemoteError
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The bus over real ZeroMQ sockets on loopback: joining, recovery, slow readers, shutdown.
 
-Named after messaging_anchors.md section 7 (R1-R8, S1-S3, L8).
+Named after the cases of docs/bus_guarantees.md (R1-R9, S1, S3, L8).
 """
 
 from __future__ import annotations

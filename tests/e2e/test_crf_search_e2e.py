@@ -1,4 +1,4 @@
-"""The CRF search with real samples, encodes and libvmaf (G1-G9 where they need ffmpeg)."""
+"""The CRF search with real samples, encodes and libvmaf (G1-G9 of docs/media_safety.md where they need ffmpeg)."""
 
 from __future__ import annotations
 
@@ -20,11 +20,10 @@ from pipecast.actors import (
     Store,
     make_clip,
 )
-from pipecast.actors._ffmpeg import loopback_decoding, run_ffmpeg
-from pipecast.actors._media_config import OUR_MARK
-from pipecast.actors._vmaf import read_vmaf_log, vmaf_args
+from pipecast.actors.media import OUR_MARK, loopback_decoding, run_ffmpeg
+from pipecast.actors.media.crf import read_vmaf_log, vmaf_args
 from pipecast.testing import Collector, start_test_node, wait_for
-from pipecast.transport._control import ControlClient
+from pipecast.transport import ControlClient
 
 SETTINGS = EncodeSettings(preset=12)
 STAGES = (
@@ -109,7 +108,7 @@ def test_a_sampled_search_keeps_its_promise_on_the_whole_file(searching: Searchi
 
 def test_a_probe_far_from_the_target_stops_after_two_samples_and_the_answer_has_all(
     tmp_path: Path,
-) -> None:  # media_anchors.md 7.3 early abort
+) -> None:  # docs/crf_search.md, settling a probe early
     # at the cold start (crf 30) this clip scores far above VMAF 90
     s = Searching(tmp_path, target=90.0)
     try:

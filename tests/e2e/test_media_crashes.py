@@ -1,5 +1,7 @@
 """kill -9 of a node process at every commit step (A1) and during an encode (C2).
 
+The ids are the cases of docs/media_safety.md.
+
 The node runs as `pipecast start` in a subprocess. `PIPECAST_CRASH_AT=<step>`
 makes it SIGKILL itself right after that step of the commit protocol: a real
 crash at a chosen point. A fresh node on the same data directory must then
@@ -17,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from pipecast.actors import EncodeSettings, MediaPolicy, StageConfig, make_clip
-from pipecast.actors._probe import probe
+from pipecast.actors.media import inspect_media
 from pipecast.testing import NodeProcess, start_test_node, wait_for
-from pipecast.transport._control import ControlClient
+from pipecast.transport import ControlClient
 
 SETTINGS = EncodeSettings(preset=12, crf=40)
 FIXED_CRF = (
@@ -94,7 +96,7 @@ def test_a1_kill_9_at_each_commit_step_then_restart_ends_encoded_with_nothing_lo
     # right after the crash: the final path holds the original or the complete new file
     if replace:
         assert final.exists()
-        assert sha(final) == original or probe(final).video.codec == "av1"  # type: ignore[union-attr]
+        assert sha(final) == original or inspect_media(final).video.codec == "av1"  # type: ignore[union-attr]
     else:
         assert sha(clip) == original
     node = start_test_node(
@@ -111,7 +113,7 @@ def test_a1_kill_9_at_each_commit_step_then_restart_ends_encoded_with_nothing_lo
     finally:
         node.stop()
     assert job["output_path"] == str(final)
-    info = probe(final)
+    info = inspect_media(final)
     assert info.video is not None
     assert info.video.codec == "av1"
     assert job["output_size"] == final.stat().st_size

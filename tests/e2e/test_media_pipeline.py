@@ -1,7 +1,8 @@
 """The media pipeline with real clips, real ffmpeg encodes and a real node.
 
-Covers media_anchors.md section 8: A2, A3, A5, A8-A10, B1-B6, C1, C4, D2, D5,
-E1, E2, E4, E5 and F1-F6 here; A1 and C2 (kill -9) in test_media_crashes.py.
+The ids in comments are the cases of docs/media_safety.md: A2, A3, A5, A7-A10,
+B1-B6, C1, C4, D2, D5, E1, E2, E4, E5 and F1-F6 here; A1 and C2 (kill -9) in
+test_media_crashes.py.
 """
 
 from __future__ import annotations
@@ -17,11 +18,9 @@ from typing import Any
 import pytest
 
 from pipecast.actors import EncodeSettings, JobState, MediaPolicy, Node, StageConfig, make_clip
-from pipecast.actors._ffmpeg import run_ffmpeg
-from pipecast.actors._probe import probe
+from pipecast.actors.media import inspect_media, run_ffmpeg
 from pipecast.testing import Collector, start_test_node, wait_for
-from pipecast.transport import RemoteError
-from pipecast.transport._control import ControlClient
+from pipecast.transport import ControlClient, RemoteError
 
 FAST = EncodeSettings(preset=12, crf=40)
 # these tests are about the pipeline, not the search: every file gets FAST.crf
@@ -128,10 +127,10 @@ def test_a_clip_is_analyzed_encoded_verified_and_written_beside_the_untouched_or
     out = Path(job["output_path"])
     assert out == media.lib / "film.av1.mkv"
     assert sha(clip) == before  # the source is never modified
-    info = probe(out)
+    info = inspect_media(out)
     assert info.video is not None
     assert (info.video.codec, info.count("audio"), info.count("subtitle")) == ("av1", 1, 1)
-    assert abs(info.duration - probe(clip).duration) <= 0.1
+    assert abs(info.duration - inspect_media(clip).duration) <= 0.1
     assert job["output_size"] == out.stat().st_size < job["size"]
     assert job["probe"]["streams"][0]["codec"] == "h264"
     assert media.leftovers() == []
@@ -143,7 +142,7 @@ def test_replace_mode_swaps_the_original_for_the_verified_encode(make_media) -> 
     (job_id,) = m.enqueue(clip)["ids"]
     job = m.wait(job_id, "encoded")
     assert job["output_path"] == str(clip)
-    info = probe(clip)
+    info = inspect_media(clip)
     assert info.video is not None
     assert info.video.codec == "av1"
     assert sorted(p.name for p in m.lib.iterdir()) == ["film.mkv"]
@@ -151,7 +150,7 @@ def test_replace_mode_swaps_the_original_for_the_verified_encode(make_media) -> 
 
 def test_replace_mode_with_a_new_extension_removes_the_original_only_after_the_commit(
     make_media,
-) -> None:  # A7-like
+) -> None:  # A7
     m = make_media(replace=True)
     clip = m.clip("film.mp4")
     (job_id,) = m.enqueue(clip)["ids"]

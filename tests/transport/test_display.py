@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipecast.transport import BadRequest
-from pipecast.transport._display import Grid, InvocationView, Single, parse_display
+from pipecast.transport import BadRequest, Grid, InvocationView, Single, parse_display
 
 STATES = ["invoking", "completed", "failed"]
 

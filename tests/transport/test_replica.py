@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgpack
 
 from pipecast.transport import (
+    Ended,
     ErrorReply,
     Heartbeat,
     Reason,
@@ -18,9 +19,8 @@ from pipecast.transport import (
     Update,
     decode_sync_reply,
     encode_sync_request,
+    serve_sync_request,
 )
-from pipecast.transport._replica import Ended
-from pipecast.transport._sync import serve_sync_request
 
 
 def upd(seq, data=None, epoch="e", topic="t", key="k"):

@@ -23,8 +23,8 @@ from pipecast.transport import (
     decode_sync_reply,
     encode_heartbeat,
     encode_sync_request,
+    serve_sync_request,
 )
-from pipecast.transport._sync import serve_sync_request
 
 TOPICS = ["stage/a", "stage/b", "other/x"]
 KEYS = ["k1", "k2", "k3"]

@@ -1,0 +1,523 @@
+"""The media library in the store: one row per file, moved only by the job table.
+
+Every state change goes through `job_transition` inside one transaction, so
+the store never holds a state the table cannot explain, and a job is taken
+by at most one stage (the take is one UPDATE of one row in a queued state).
+Shared by the media stages; each calls it from its own thread (the store
+gives each thread its own connection). Methods block on SQLite and raise
+`StoreError`, or `InvalidTransition` for an event the job's state refuses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipecast.actors.runtime import Store
+
+from ._job_states import (
+    QUEUED,
+    RETRYABLE,
+    RUNNING,
+    InvalidTransition,
+    JobEvent,
+    JobState,
+    MediaFailure,
+    job_transition,
+    stage_of,
+)
+
+__all__ = ["Job", "Library", "fingerprint"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS media_files (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL UNIQUE,
+    state TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    probe TEXT,
+    crf REAL,
+    output_path TEXT,
+    output_size INTEGER,
+    encode TEXT,
+    search TEXT,
+    skip_reason TEXT,
+    fail_stage TEXT,
+    fail_category TEXT,
+    fail_code TEXT,
+    fail_message TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    commit_plan TEXT,
+    commit_step TEXT,
+    pgid INTEGER,
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS media_by_state ON media_files (state, id);
+CREATE TABLE IF NOT EXISTS crf_probes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job INTEGER NOT NULL,
+    target REAL NOT NULL,
+    crf REAL NOT NULL,
+    mean REAL NOT NULL,
+    worst REAL NOT NULL,
+    p1 REAL NOT NULL,
+    se REAL NOT NULL,
+    percent REAL NOT NULL,
+    seconds REAL NOT NULL,
+    samples TEXT NOT NULL,
+    cached INTEGER NOT NULL,
+    created REAL NOT NULL,
+    paired_with REAL  -- a partial probe's estimate came from the complete probe at this CRF
+);
+CREATE INDEX IF NOT EXISTS crf_probes_by_job ON crf_probes (job, id);
+CREATE TABLE IF NOT EXISTS crf_cache (
+    key TEXT PRIMARY KEY,
+    result TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS media_by_output ON media_files (output_path);
+"""
+_FIELDS = (
+    "id, path, state, size, mtime_ns, digest, probe, crf, output_path, output_size, encode, "
+    "skip_reason, fail_stage, fail_category, fail_code, fail_message, attempts, commit_plan, "
+    "commit_step, pgid, created, updated, search"
+)
+
+
+def fingerprint(path: str | Path, edge: int = 1024 * 1024) -> tuple[int, int, str]:
+    """(size, mtime_ns, sha256 of the first and last `edge` bytes); raises OSError."""
+    with open(path, "rb") as f:  # noqa: PTH123
+        st = os.fstat(f.fileno())
+        h = hashlib.sha256(f.read(edge))
+        if st.st_size > edge:
+            f.seek(max(edge, st.st_size - edge))
+            h.update(f.read(edge))
+    return st.st_size, st.st_mtime_ns, h.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: int
+    path: str
+    state: JobState
+    size: int
+    mtime_ns: int
+    digest: str
+    probe: dict[str, Any] | None
+    crf: float | None
+    output_path: str | None
+    output_size: int | None
+    encode: dict[str, Any] | None
+    skip_reason: str | None
+    failure: dict[str, str] | None
+    attempts: int
+    commit_plan: dict[str, Any] | None
+    commit_step: str | None
+    pgid: int | None
+    created: float
+    updated: float
+    search: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "path": self.path,
+            "state": self.state.value,
+            "size": self.size,
+            "crf": self.crf,
+            "output_path": self.output_path,
+            "output_size": self.output_size,
+            "skip_reason": self.skip_reason,
+            "failure": self.failure,
+            "attempts": self.attempts,
+            "probe": self.probe,
+            "encode": self.encode,
+            "search": self.search,
+            "updated": self.updated,
+        }
+
+
+def _loads(v: str | None) -> Any:
+    return json.loads(v) if v else None
+
+
+def _job(r: tuple[Any, ...]) -> Job:
+    loads = _loads
+    failure = (
+        {"stage": r[12], "category": r[13], "code": r[14], "message": r[15]} if r[13] else None
+    )
+    return Job(
+        r[0], r[1], JobState(r[2]), r[3], r[4], r[5], loads(r[6]), r[7], r[8], r[9],
+        loads(r[10]), r[11], failure, r[16], loads(r[17]), r[18], r[19], r[20], r[21],
+        loads(r[22]),
+    )  # fmt: skip
+
+
+class Library:
+    """See module docstring."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        store.ensure_schema(_SCHEMA)
+        columns = {row[1] for row in store.connection().execute("PRAGMA table_info(crf_probes)")}
+        if "paired_with" not in columns:  # a store written before probes were paired
+            store.ensure_schema("ALTER TABLE crf_probes ADD COLUMN paired_with REAL;")
+
+    # -- reading -------------------------------------------------------------------
+
+    def get(self, job_id: int) -> Job | None:
+        row = (
+            self.store.connection()
+            .execute(f"SELECT {_FIELDS} FROM media_files WHERE id=?", (job_id,))  # noqa: S608
+            .fetchone()
+        )
+        return None if row is None else _job(row)
+
+    def by_path(self, path: str) -> Job | None:
+        row = (
+            self.store.connection()
+            .execute(f"SELECT {_FIELDS} FROM media_files WHERE path=?", (path,))  # noqa: S608
+            .fetchone()
+        )
+        return None if row is None else _job(row)
+
+    def is_output(self, path: str) -> bool:
+        row = (
+            self.store.connection()
+            .execute("SELECT 1 FROM media_files WHERE output_path=? LIMIT 1", (path,))
+            .fetchone()
+        )
+        return row is not None
+
+    def jobs(self, state: JobState | None = None, limit: int = 1000) -> list[Job]:
+        where, args = ("WHERE state=?", (state.value,)) if state else ("", ())
+        rows = (
+            self.store.connection()
+            .execute(
+                f"SELECT {_FIELDS} FROM media_files {where} ORDER BY id LIMIT ?",  # noqa: S608
+                (*args, limit),
+            )
+            .fetchall()
+        )
+        return [_job(r) for r in rows]
+
+    def unfinished_commits(self) -> list[Job]:
+        """Encoded jobs whose commit was recorded but whose cleanup was not finished."""
+        rows = (
+            self.store.connection()
+            .execute(
+                f"SELECT {_FIELDS} FROM media_files WHERE state=? AND commit_plan IS NOT NULL",  # noqa: S608
+                (JobState.ENCODED.value,),
+            )
+            .fetchall()
+        )
+        return [_job(r) for r in rows]
+
+    def counts(self, running: JobState) -> dict[str, int]:
+        """queue / running / done / skipped / failed of the stage whose running state this is."""
+        queued, done = RUNNING[running]
+        stage = stage_of(running)
+        later = _states_from(done)
+        rows = dict(
+            self.store.connection()
+            .execute("SELECT state, COUNT(*) FROM media_files GROUP BY state")
+            .fetchall()
+        )
+        failed, skipped = (
+            self.store.connection()
+            .execute(
+                "SELECT COALESCE(SUM(state='failed' AND fail_stage=?), 0), "
+                "COALESCE(SUM(state='skipped' AND fail_stage=?), 0) FROM media_files",
+                (stage, stage),
+            )
+            .fetchone()
+        )
+        return {
+            "queued": rows.get(queued.value, 0),
+            "running": rows.get(running.value, 0),
+            "done": sum(rows.get(s.value, 0) for s in later),
+            "skipped": int(skipped),
+            "failed": int(failed),
+        }
+
+    # -- changing --------------------------------------------------------------------
+
+    def add(self, path: str) -> tuple[str, int]:
+        """Queue a file for analysis: ("added" | "known" | "rescanned", id). Idempotent."""
+        size, mtime_ns, digest = fingerprint(path)
+        now = time.time()
+        with self.store.transaction() as db:
+            row = db.execute(
+                "SELECT id, state, size, mtime_ns, digest FROM media_files WHERE path=?", (path,)
+            ).fetchone()
+            if row is None:
+                cur = db.execute(
+                    "INSERT INTO media_files (path, state, size, mtime_ns, digest, created, "
+                    "updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (path, JobState.NEEDS_ANALYSIS.value, size, mtime_ns, digest, now, now),
+                )
+                return "added", int(cur.lastrowid or 0)
+            job_id, state = row[0], JobState(row[1])
+            if (row[2], row[4]) == (size, digest) or state in RUNNING:
+                return "known", job_id
+            target = job_transition(state, JobEvent.RESCAN)
+            db.execute(
+                "UPDATE media_files SET state=?, size=?, mtime_ns=?, digest=?, probe=NULL, "
+                "crf=NULL, skip_reason=NULL, fail_stage=NULL, fail_category=NULL, fail_code=NULL, "
+                "fail_message=NULL, attempts=0, updated=? WHERE id=?",
+                (target.value, size, mtime_ns, digest, now, job_id),
+            )
+            return "rescanned", job_id
+
+    def take(self, queued: JobState) -> Job | None:
+        """Move the oldest job in `queued` to its running state; None if there is none."""
+        running = QUEUED[queued]
+        with self.store.transaction() as db:
+            row = db.execute(
+                "SELECT id FROM media_files WHERE state=? ORDER BY id LIMIT 1", (queued.value,)
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "UPDATE media_files SET state=?, attempts=attempts+1, updated=? WHERE id=?",
+                (running.value, time.time(), row[0]),
+            )
+        return self.get(row[0])
+
+    def _move(
+        self, job_id: int, event: JobEvent, sets: dict[str, Any], stage: str | None = None
+    ) -> JobState:
+        with self.store.transaction() as db:
+            row = db.execute(
+                "SELECT state, fail_stage FROM media_files WHERE id=?", (job_id,)
+            ).fetchone()
+            if row is None:
+                raise InvalidTransition(f"no job {job_id}")
+            target = job_transition(JobState(row[0]), event, stage or row[1])
+            cols = ", ".join(f"{k}=?" for k in sets)
+            db.execute(
+                f"UPDATE media_files SET state=?, updated=?{', ' if cols else ''}{cols} WHERE id=?",  # noqa: S608
+                (target.value, time.time(), *sets.values(), job_id),
+            )
+            return target
+
+    def done(self, job_id: int, **fields: Any) -> JobState:
+        sets = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in fields.items()}
+        return self._move(job_id, JobEvent.DONE, {**sets, "attempts": 0, "pgid": None})
+
+    def skip(self, job_id: int, stage: str, reason: str, **fields: Any) -> JobState:
+        sets = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in fields.items()}
+        return self._move(
+            job_id,
+            JobEvent.SKIP,
+            {**sets, "skip_reason": reason, "fail_stage": stage, "pgid": None},
+        )
+
+    def fail(self, job_id: int, stage: str, failure: MediaFailure, max_attempts: int) -> JobState:
+        """Fail the job, or queue it again if the failure is retryable and attempts remain."""
+        job = self.get(job_id)
+        retry = job is not None and failure.category in RETRYABLE and job.attempts < max_attempts
+        return self._move(
+            job_id,
+            JobEvent.INTERRUPT if retry else JobEvent.FAIL,
+            {
+                "fail_stage": stage,
+                "fail_category": failure.category,
+                "fail_code": failure.code,
+                "fail_message": str(failure),
+                "pgid": None,
+                "commit_plan": None,
+                "commit_step": None,
+            },
+        )
+
+    def interrupt(self, job_id: int) -> JobState:
+        """A running job back to its queue (a restart); the chosen CRF is kept."""
+        return self._move(
+            job_id, JobEvent.INTERRUPT, {"pgid": None, "commit_plan": None, "commit_step": None}
+        )
+
+    def set_fields(self, job_id: int, **fields: Any) -> None:
+        """Journal fields of a running job (pgid, commit_plan, commit_step); no state change."""
+        sets = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in fields.items()}
+        cols = ", ".join(f"{k}=?" for k in sets)
+        with self.store.transaction() as db:
+            db.execute(
+                f"UPDATE media_files SET {cols}, updated=? WHERE id=?",  # noqa: S608
+                (*sets.values(), time.time(), job_id),
+            )
+
+    def retry(self, ids: list[int] | None = None, code: str | None = None) -> list[int]:
+        """Failed jobs (by id, or by failure code) back to the queue of the stage that failed."""
+        if ids is not None:
+            targets = [j for j in (self.get(i) for i in ids) if j is not None]
+        else:
+            targets = [
+                j
+                for j in self.jobs(JobState.FAILED, 1_000_000)
+                if j.failure and j.failure["code"] == code
+            ]
+        done = []
+        for job in targets:
+            if job.state is not JobState.FAILED or job.failure is None:
+                continue
+            try:
+                self._move(
+                    job.id,
+                    JobEvent.RETRY,
+                    {
+                        "attempts": 0,
+                        "fail_category": None,
+                        "fail_code": None,
+                        "fail_message": None,
+                        "fail_stage": None,
+                    },
+                    stage=job.failure["stage"],
+                )
+            except InvalidTransition:
+                continue
+            done.append(job.id)
+        return done
+
+    # -- the CRF search's records ---------------------------------------------------------
+
+    def record_probe(self, job_id: int, target: float, probe: dict[str, Any]) -> None:
+        """Store a probe; one at the same job, target and CRF (a partial one) is replaced."""
+        with self.store.transaction() as db:
+            db.execute(
+                "DELETE FROM crf_probes WHERE job=? AND target=? AND crf=?",
+                (job_id, target, probe["crf"]),
+            )
+            db.execute(
+                "INSERT INTO crf_probes (job, target, crf, mean, worst, p1, se, percent, seconds, "
+                "samples, cached, created, paired_with) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    job_id, target, probe["crf"], probe["mean"], probe["worst"], probe["p1"],
+                    probe["se"], probe["percent"], probe["seconds"], json.dumps(probe["samples"]),
+                    int(probe["cached"]), time.time(), probe.get("paired_with"),
+                ),
+            )  # fmt: skip
+
+    def probes_of(self, job_id: int) -> list[dict[str, Any]]:
+        rows = (
+            self.store.connection()
+            .execute(
+                "SELECT target, crf, mean, worst, p1, se, percent, seconds, cached, paired_with, "
+                "samples "
+                "FROM crf_probes WHERE job=? ORDER BY id",
+                (job_id,),
+            )
+            .fetchall()
+        )
+        keys = (
+            "target", "crf", "mean", "worst", "p1", "se", "percent", "seconds", "cached",
+            "paired_with",
+        )  # fmt: skip
+        return [
+            {**dict(zip(keys, r[:-1], strict=True)), "samples": json.loads(r[-1])} for r in rows
+        ]
+
+    def recent_slopes(self, encoder: str, limit: int = 50) -> list[float]:
+        """The u-slopes the latest searches with `encoder` (their arguments' key) fitted."""
+        rows = (
+            self.store.connection()
+            .execute(
+                "SELECT json_extract(search, '$.u_slope') FROM media_files "
+                "WHERE json_valid(search) AND json_extract(search, '$.encoder') = ? "
+                "AND json_type(search, '$.u_slope') IN ('real', 'integer') "
+                "ORDER BY updated DESC, id DESC LIMIT ?",
+                (encoder, limit),
+            )
+            .fetchall()
+        )
+        return [float(r[0]) for r in rows]
+
+    def same_content_crf(
+        self, size: int, digest: str, exclude: int, encoder: str, target: float
+    ) -> float | None:
+        """The CRF a search chose for the same content (size and digest) elsewhere,
+        with the same encoder arguments (`encoder` key) and target; the latest."""
+        row = (
+            self.store.connection()
+            .execute(
+                "SELECT crf FROM media_files WHERE id != ? AND size = ? AND digest = ? "
+                "AND crf IS NOT NULL AND state IN ('crf_searched', 'encoding', 'encoded') "
+                "AND json_valid(search) AND json_extract(search, '$.encoder') = ? "
+                "AND json_extract(search, '$.target') = ? ORDER BY updated DESC LIMIT 1",
+                (exclude, size, digest, encoder, target),
+            )
+            .fetchone()
+        )
+        return None if row is None else float(row[0])
+
+    def sibling_crfs(self, directory: str, height: int | None, exclude: int) -> list[float]:
+        """Chosen CRFs of other files in `directory` with the same height (same class)."""
+        rows = (
+            self.store.connection()
+            .execute(
+                "SELECT crf, probe FROM media_files WHERE id != ? AND crf IS NOT NULL AND "
+                "path LIKE ? AND state IN ('crf_searched', 'encoding', 'encoded')",
+                (exclude, directory.rstrip("/") + "/%"),
+            )
+            .fetchall()
+        )
+        out = []
+        for crf, probe in rows:
+            streams = (json.loads(probe) or {}).get("streams", []) if probe else []
+            h = next((s.get("height") for s in streams if s.get("kind") == "video"), None)
+            if h == height:
+                out.append(float(crf))
+        return out
+
+    def cache_get(self, key: str) -> dict[str, Any] | None:
+        row = (
+            self.store.connection()
+            .execute("SELECT result FROM crf_cache WHERE key=?", (key,))
+            .fetchone()
+        )
+        return None if row is None else dict(json.loads(row[0]))
+
+    def cache_put(self, key: str, result: dict[str, Any]) -> None:
+        with self.store.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO crf_cache (key, result, created) VALUES (?, ?, ?)",
+                (key, json.dumps(result), time.time()),
+            )
+
+    def cancel_queued(self, job_id: int) -> bool:
+        """Cancel a job waiting in a queue; False if it is not waiting (running or ended)."""
+        with self.store.transaction() as db:
+            row = db.execute("SELECT state FROM media_files WHERE id=?", (job_id,)).fetchone()
+            if row is None or JobState(row[0]) not in QUEUED:
+                return False
+            state = JobState(row[0])
+            db.execute(
+                "UPDATE media_files SET state=?, fail_stage=?, fail_category='cancelled', "
+                "fail_code='CANCELLED', fail_message='cancelled by request', updated=? WHERE id=?",
+                (
+                    job_transition(state, JobEvent.CANCEL).value,
+                    stage_of(QUEUED[state]),
+                    time.time(),
+                    job_id,
+                ),
+            )
+            return True
+
+
+def _states_from(state: JobState) -> list[JobState]:
+    order = [
+        JobState.ANALYZED,
+        JobState.CRF_SEARCHING,
+        JobState.CRF_SEARCHED,
+        JobState.ENCODING,
+        JobState.ENCODED,
+    ]
+    return order[order.index(state) :]

@@ -1,0 +1,48 @@
+"""The control ops of the media library: validation, and the request each makes. Pure.
+
+`jobs` {state?, limit?}, `retry` {ids | code}, `cancel` {id} go to the
+pipeline's first stage as a `LibraryRequest`; it answers from the library
+(and hands a cancel of a running job to the stage running it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pipecast.actors.runtime import Reply
+from pipecast.transport import BadRequest
+
+from ._job_states import JobState
+from ._stage import LibraryRequest
+
+__all__ = ["library_request"]
+
+_STATES = {s.value for s in JobState}
+
+
+def library_request(op: str, args: Mapping[str, Any], cid: str, reply: Reply) -> LibraryRequest:
+    if op == "jobs":
+        state, limit = args.get("state"), args.get("limit", 1000)
+        if state is not None and state not in _STATES:
+            raise BadRequest(f"state must be one of {', '.join(sorted(_STATES))}")
+        if type(limit) is not int or not 1 <= limit <= 100_000:
+            raise BadRequest("limit must be an int from 1 to 100,000")
+        return LibraryRequest(op, {"state": state, "limit": limit}, cid, reply)
+    if op == "retry":
+        ids, code = args.get("ids"), args.get("code")
+        if (ids is None) == (code is None):
+            raise BadRequest("retry takes either ids or code")
+        if ids is not None and (
+            type(ids) is not list
+            or not 1 <= len(ids) <= 100_000
+            or not all(type(i) is int and i > 0 for i in ids)
+        ):
+            raise BadRequest("ids must be a list of job ids (ints > 0)")
+        if code is not None and (type(code) is not str or not code or len(code) > 64):
+            raise BadRequest("code must be a failure code such as STALLED")
+        return LibraryRequest(op, {"ids": ids, "code": code}, cid, reply)
+    job_id = args.get("id")
+    if type(job_id) is not int or job_id < 1:
+        raise BadRequest("id must be a job id (an int > 0)")
+    return LibraryRequest(op, {"id": job_id}, cid, reply)

@@ -1,0 +1,95 @@
+"""A polling actor that owns ZeroMQ sockets and serves a ROUTER from its mailbox.
+
+The bridge and the control server both own sockets in their own thread, wait
+on their mailbox and a ROUTER together (through `PollingInbox`), answer
+requests along the routing envelope, and must close everything in that same
+thread however they end. That shared part lives here once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any
+
+import zmq
+
+from pipecast.transport import BindError
+
+from ._polling_actor import PollingActor
+
+__all__ = ["SocketActor"]
+
+# requests taken off the ROUTER per wake-up: bounded, so the mailbox is not starved
+_REQUESTS_PER_TURN = 100
+
+
+class SocketActor(PollingActor):
+    """Base for actors owning sockets (see module docstring).
+
+    Subclasses create sockets with `bind()` in `on_start`, then `serve()` one
+    ROUTER; `close_sockets()` runs on stop and on failure, in the actor thread.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
+        self._sockets: list[zmq.Socket[bytes]] = []
+
+    def bind(self, kind: int, endpoint: str, **options: Any) -> zmq.Socket[bytes]:
+        """Create a socket of `kind`, set `options`, bind it; `BindError` on failure."""
+        if self._ctx is None:
+            self._ctx = zmq.Context()
+        sock = self._ctx.socket(kind)
+        self._sockets.append(sock)
+        sock.linger = 0
+        for name, value in options.items():
+            setattr(sock, name, value)
+        try:
+            sock.bind(endpoint)
+        except zmq.ZMQError as exc:
+            raise BindError(f"cannot bind {endpoint}: {exc}") from None
+        return sock
+
+    def serve(self, router: zmq.Socket[bytes], interval: float) -> None:
+        """Wake for `router`'s requests, and fire `TimerDue` every `interval` s."""
+        self.poll_every(interval, router)
+
+    def requests(self, router: zmq.Socket[bytes]) -> Iterator[tuple[list[bytes], bytes]]:
+        """The waiting requests as (routing envelope, body); never blocks."""
+        for _ in range(_REQUESTS_PER_TURN):
+            try:
+                frames = router.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if len(frames) >= 2:
+                yield frames[:-1], frames[-1]
+
+    @staticmethod
+    def answer(router: zmq.Socket[bytes], routing: list[bytes], body: bytes) -> bool:
+        """Send a reply along `routing`; False if the peer is gone or flooded."""
+        try:
+            router.send_multipart([*routing, body], zmq.NOBLOCK)
+        except zmq.Again:
+            return False
+        return True
+
+    def close_sockets(self) -> None:
+        """Stop polling, close every socket, end the context. Idempotent."""
+        self.stop_polling()
+        for sock in self._sockets:
+            sock.close()
+        self._sockets.clear()
+        if self._ctx is not None:
+            self._ctx.term()
+            self._ctx = None
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """A handler raised: pykka already logged it; close the sockets."""
+        del exception_type, exception_value, traceback  # pykka's hook signature
+        self.close_sockets()

@@ -1,0 +1,148 @@
+"""The CLI's client layer: the endpoint options, one control call, printing.
+
+Every client command takes `--control/--status/--sync/--timeout` through
+`client_options` and reaches the node through `call`, which turns the node's
+errors into CLI errors with their exit codes (a bad request is a usage
+error, exit 2; an unreachable node exit 3). `RemotePresence` makes a
+watching command a remote watcher in the node's presence. All of it runs in
+the command's (main) thread and blocks at most the `--timeout` per call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from pipecast.transport import ControlClient, NodeUnreachable, PipecastError, RemoteError
+
+from ._errors import CliError, UnreachableError, UsageError
+
+__all__ = ["Endpoints", "RemotePresence", "call", "client_options", "emit"]
+
+log = logging.getLogger("pipecast.cli")
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    control: str
+    status: str
+    sync: str
+    timeout: float
+
+
+def client_options(f: Any) -> Any:
+    """Add --control/--status/--sync/--timeout, handed to `f` as one `ep: Endpoints`."""
+
+    @functools.wraps(f)
+    def wrapper(
+        control_ep: str, status_ep: str, sync_ep: str, timeout: float, **kwargs: Any
+    ) -> Any:
+        return f(ep=Endpoints(control_ep, status_ep, sync_ep, timeout), **kwargs)
+
+    wrapper = click.option(
+        "--timeout",
+        type=click.FloatRange(0.1, 3600),
+        default=5.0,
+        show_default=True,
+        envvar="PIPECAST_TIMEOUT",
+        help="seconds to wait for the node",
+    )(wrapper)
+    wrapper = click.option(
+        "--sync",
+        "sync_ep",
+        default="tcp://127.0.0.1:7702",
+        show_default=True,
+        envvar="PIPECAST_SYNC",
+    )(wrapper)
+    wrapper = click.option(
+        "--status",
+        "status_ep",
+        default="tcp://127.0.0.1:7701",
+        show_default=True,
+        envvar="PIPECAST_STATUS",
+    )(wrapper)
+    return click.option(
+        "--control",
+        "control_ep",
+        default="tcp://127.0.0.1:7703",
+        show_default=True,
+        envvar="PIPECAST_CONTROL",
+    )(wrapper)
+
+
+def call(ep: Endpoints, op: str, **args: Any) -> Any:
+    try:
+        return ControlClient(ep.control, ep.timeout).call(op, **args)
+    except NodeUnreachable as exc:
+        raise UnreachableError(str(exc)) from None
+    except RemoteError as exc:
+        if exc.wire_type in ("bad_request", "unknown_stage", "unknown_op", "unknown_network"):
+            raise UsageError(str(exc)) from None
+        ready_at = exc.details().get("ready_at")
+        if isinstance(ready_at, int | float):
+            when = time.strftime("%H:%M:%S", time.localtime(ready_at))
+            left = max(0.0, ready_at - time.time())
+            raise CliError(
+                f"{exc} (prompts are accepted again at {when}, in {left:.1f} s)"
+            ) from None
+        raise CliError(str(exc)) from None
+
+
+def emit(result: Any, as_json: bool) -> None:
+    click.echo(json.dumps(result, indent=None if as_json else 2, sort_keys=not as_json))
+
+
+class RemotePresence:
+    """`watch` is a remote watcher: it joins presence, heartbeats, and leaves.
+
+    Presence is best effort here: a node without a control socket in reach
+    still gets watched, and the lease ends by itself if we vanish.
+    """
+
+    interval = 1.0
+
+    def __init__(self, ep: Endpoints, topic: str, display: str = "lines") -> None:
+        self.client = ControlClient(ep.control, min(ep.timeout, 2.0))
+        self.watcher = f"cli-{socket.gethostname()}-{os.getpid()}"
+        self.topic = topic
+        self.display = display
+        self.joined = False
+        self._join()
+
+    def _join(self) -> None:
+        try:
+            self.client.call(
+                "presence.join",
+                watcher=self.watcher,
+                topic=self.topic,
+                meta={"host": socket.gethostname(), "display": self.display},
+                ttl=2.5,  # beats every 1 s: one may be lost, a vanished watcher is gone in 3 s
+            )
+            self.joined = True
+        except PipecastError as exc:
+            log.info("watch: presence join failed: %s", exc)
+
+    def beat(self) -> None:
+        if not self.joined:
+            self._join()
+            return
+        try:
+            known = self.client.call("presence.heartbeat", watcher=self.watcher)["known"]
+        except PipecastError:
+            return
+        if not known:  # our lease ended (the node restarted, or we were away): rejoin
+            self._join()
+
+    def leave(self) -> None:
+        if self.joined:
+            with contextlib.suppress(PipecastError):
+                self.client.call("presence.leave", watcher=self.watcher)
