@@ -14,7 +14,7 @@ media, and only this top level knows every wing. The names below are the
 ones programs need; each wing's own facade has the rest.
 """
 
-from ._control_server import ControlServer, UnknownStage
+from ._control_server import CONTROL_OPS, ControlServer, UnknownStage
 from ._node import DEMO_NETWORK, MEDIA_STAGES, STAGE_KINDS, Node, NodeConfig, StageConfig
 from .media import (
     EncodeSettings,
@@ -89,6 +89,7 @@ from .runtime import (
 )
 
 __all__ = [
+    "CONTROL_OPS",
     "DEFAULT_PACE",
     "DEMO_NETWORK",
     "MEDIA_STAGES",

@@ -26,6 +26,7 @@ from pipecast.transport import (
     BadRequest,
     BindError,
     ControlRequest,
+    ErrorType,
     PipecastError,
     Reset,
     UnknownOp,
@@ -50,7 +51,7 @@ from .runtime import (
     TimerDue,
 )
 
-__all__ = ["ControlServer", "UnknownStage"]
+__all__ = ["CONTROL_OPS", "ControlServer", "UnknownStage"]
 
 log = logging.getLogger("pipecast.control")
 
@@ -61,9 +62,34 @@ DEFAULT_TTL = 2.5
 
 _STATS = object()  # marks an _Answer that is one component's statistics
 
+# every op the control socket serves (docs/PROTOCOL.md, "Ops", lists exactly these)
+CONTROL_OPS = frozenset(
+    {
+        "ping",
+        "status",
+        "stats",
+        "pause",
+        "suspend",
+        "resume",
+        "toggle",
+        "enqueue",
+        "jobs",
+        "retry",
+        "cancel",
+        "publish",
+        "presence.join",
+        "presence.heartbeat",
+        "presence.leave",
+        "presence.list",
+        "networks",
+        "shutdown",
+        *NETWORK_OPS,
+    }
+)
+
 
 class UnknownStage(PipecastError):
-    wire_type = "unknown_stage"
+    wire_type = ErrorType.UNKNOWN_STAGE
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +203,7 @@ class ControlServer(SocketActor):
             except Exception as exc:  # a bug: answer `internal`, keep serving
                 self._errors += 1
                 log.exception("control request failed [cid=%s]", cid)
-                self._send(tuple(routing), encode_control_error(cid, "internal", repr(exc)))
+                self._send(tuple(routing), encode_control_error(cid, ErrorType.INTERNAL, repr(exc)))
 
     def _reply_to(self, routing: tuple[bytes, ...], cid: str) -> Callable[[Any], None]:
         me = self.actor_ref
@@ -190,6 +216,8 @@ class ControlServer(SocketActor):
     def _dispatch(self, routing: tuple[bytes, ...], req: ControlRequest) -> None:
         op, cid, args = req.op, req.cid, req.args
         log.info("control %s [cid=%s]", op, cid)
+        if op not in CONTROL_OPS:
+            raise UnknownOp(f"unknown op {op!r}")
         if op == "ping":
             self._ok(routing, cid, {"pong": True, "ts": time.time(), "epoch": self.bridge.epoch})
         elif op == "status":

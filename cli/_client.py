@@ -22,13 +22,23 @@ from typing import Any
 
 import click
 
-from pipecast.transport import ControlClient, NodeUnreachable, PipecastError, RemoteError
+from pipecast.transport import ControlClient, ErrorType, NodeUnreachable, PipecastError, RemoteError
 
 from ._errors import CliError, UnreachableError, UsageError
 
 __all__ = ["Endpoints", "RemotePresence", "call", "client_options", "emit"]
 
 log = logging.getLogger("pipecast.cli")
+
+# the node's answers that mean the command line asked for something wrong (exit 2)
+_USAGE_ERRORS = frozenset(
+    {
+        ErrorType.BAD_REQUEST,
+        ErrorType.UNKNOWN_STAGE,
+        ErrorType.UNKNOWN_OP,
+        ErrorType.UNKNOWN_NETWORK,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +95,7 @@ def call(ep: Endpoints, op: str, **args: Any) -> Any:
     except NodeUnreachable as exc:
         raise UnreachableError(str(exc)) from None
     except RemoteError as exc:
-        if exc.wire_type in ("bad_request", "unknown_stage", "unknown_op", "unknown_network"):
+        if exc.wire_type in _USAGE_ERRORS:
             raise UsageError(str(exc)) from None
         ready_at = exc.details().get("ready_at")
         if isinstance(ready_at, int | float):

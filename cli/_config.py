@@ -2,7 +2,8 @@
 
 Precedence: command-line option, then environment variable (click reads both),
 then the config file, then the built-in defaults (loopback endpoints 7701-7703,
-data in ~/.local/share/pipecast, one `checksum` stage). Every value is
+data in ~/.local/share/pipecast, the media stages analyze, crf_search and
+encode, the `demo` network). Every value is
 validated; a bad one is a `UsageError` (exit 2) naming the value and the file.
 
     [node]
@@ -16,10 +17,18 @@ validated; a bad one is a `UsageError` (exit 2) naming the value and the file.
     max_updates = 10000
     max_age = 60.0
 
+    [[stages]]              # replaces the default stages when given
+    name = "analyze"
+    kind = "analyze"        # kinds: analyze, crf, crf_search, encode
+
     [[stages]]
-    name = "checksum"
-    kind = "checksum"
-    options = { step_bytes = 4194304 }
+    name = "crf_search"
+    kind = "crf_search"
+    options = { target = 95.0, max_percent = 80.0, max_probes = 6 }
+
+    [[stages]]
+    name = "encode"
+    kind = "encode"
 
     [media]                 # the library's policy (docs/media.md)
     replace = false         # true: the encode replaces the original once verified

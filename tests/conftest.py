@@ -1,8 +1,9 @@
-"""Shared fixtures: every test ends with no actor, thread or socket left behind."""
+"""Shared fixtures: every test ends with no actor, thread, socket or process left behind."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -29,11 +30,29 @@ def _fd_names() -> list[str]:
     return out
 
 
+def _children() -> dict[int, str]:
+    """pid -> command line of this process's living children (zombies left out)."""
+    me = str(os.getpid())
+    out = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            # the fields after the command name: state, ppid, ...
+            state, ppid = (proc / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+            if ppid == me and state != "Z":
+                out[int(proc.name)] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue  # gone meanwhile
+    return out
+
+
 @pytest.fixture(autouse=True)
 def no_leaks() -> Iterator[None]:
-    """Stop all actors after the test; fail it if threads or fds leaked."""
+    """Stop all actors after the test; fail it if threads, fds or child processes leaked."""
     threads_before = set(threading.enumerate())
     fds_before = _fds()
+    children_before = set(_children())
     yield
     pykka.ActorRegistry.stop_all(block=True, timeout=10)
     deadline = time.monotonic() + 5.0
@@ -47,6 +66,9 @@ def no_leaks() -> Iterator[None]:
     # moment (a condition with a deadline), then the count must be back.
     settled = wait_for(lambda: _fds() <= fds_before, 3.0)
     assert settled, f"file descriptors leaked: {fds_before} -> {_fds()}: {_fd_names()}"
+    # a killed child may take a moment to exit
+    gone = wait_for(lambda: not set(_children()) - children_before, 3.0)
+    assert gone, f"processes leaked: {_children()}"
 
 
 @pytest.fixture

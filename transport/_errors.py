@@ -1,9 +1,13 @@
 """The one exception hierarchy of pipecast.
 
 Every error pipecast raises on purpose is a `PipecastError`. Each subclass has
-one precise meaning, and the ones that cross the wire carry the `error.type`
-string of PROTOCOL.md in `wire_type`, so the node and its clients translate
-between exceptions and error replies in one place.
+one precise meaning, and the ones that cross the wire carry their `error.type`
+in `wire_type`, one of `ErrorType`: the one declaration of every error type a
+pipecast server sends (docs/PROTOCOL.md lists exactly these; a test checks
+it), so the node and its clients translate between exceptions and error
+replies in one place. Errors of a domain (an unknown stage, a locked-out
+prompt, a failed model) are defined beside the code that raises them, with a
+`wire_type` from here.
 
 Third-party errors (zmq.ZMQError, msgpack's exceptions) never leak out of
 pipecast: they are translated at the boundary where they happen.
@@ -11,12 +15,14 @@ pipecast: they are translated at the boundary where they happen.
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 __all__ = [
     "BadRequest",
     "BindError",
     "BridgeClosed",
+    "ErrorType",
     "HistoryGone",
     "MalformedFrame",
     "NodeUnreachable",
@@ -27,10 +33,24 @@ __all__ = [
 ]
 
 
+class ErrorType(enum.StrEnum):
+    """Every `error.type` a pipecast server sends in an error reply."""
+
+    BAD_REQUEST = "bad_request"  # malformed, too big, or fields missing or invalid
+    UNKNOWN_OP = "unknown_op"  # an op this socket does not serve
+    HISTORY_GONE = "history_gone"  # a replay from before the bounded history
+    UNKNOWN_STAGE = "unknown_stage"  # no stage of that name
+    UNKNOWN_NETWORK = "unknown_network"  # no network of that name
+    LOCKED_OUT = "locked_out"  # a prompt within the lockout; carries `ready_at`
+    MODEL_FAILED = "model_failed"  # a model raised or returned the wrong kind
+    MEDIA_FAILED = "media_failed"  # a media operation failed; the message says how
+    INTERNAL = "internal"  # a component is down, or a bug; the node goes on
+
+
 class PipecastError(Exception):
     """Base of every error pipecast raises on purpose."""
 
-    wire_type: str = "internal"
+    wire_type: str = ErrorType.INTERNAL
 
     def details(self) -> dict[str, Any]:
         """Fields an error reply carries besides type and message (none by default)."""
@@ -40,7 +60,7 @@ class PipecastError(Exception):
 class ProtocolError(PipecastError):
     """Something received does not follow PROTOCOL.md."""
 
-    wire_type = "bad_request"
+    wire_type = ErrorType.BAD_REQUEST
 
 
 class MalformedFrame(ProtocolError):
@@ -57,13 +77,13 @@ class BadRequest(ProtocolError):
 class UnknownOp(ProtocolError):
     """A request names an op this socket does not serve."""
 
-    wire_type = "unknown_op"
+    wire_type = ErrorType.UNKNOWN_OP
 
 
 class HistoryGone(PipecastError):
     """A replay was asked for updates the bounded history no longer holds."""
 
-    wire_type = "history_gone"
+    wire_type = ErrorType.HISTORY_GONE
 
 
 class BindError(PipecastError):
@@ -81,7 +101,8 @@ class NodeUnreachable(PipecastError):
 class RemoteError(PipecastError):
     """The node answered a request with an error reply.
 
-    `wire_type` is the node's error type (`bad_request`, `history_gone`, ...).
+    `wire_type` is the node's error type as it sent it: one of `ErrorType`,
+    or a type this client does not know (a newer node's).
     """
 
     def __init__(self, wire_type: str, message: str, details: dict[str, Any] | None = None) -> None:

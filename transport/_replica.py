@@ -36,6 +36,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._errors import ErrorType
 from ._replica_events import (
     Checkpoint,
     Ended,
@@ -412,7 +413,7 @@ class Replica:
             rec = self._recovering.get(request.topic)
             if rec is None or rec.kind is not _Kind.REPLAY:
                 return
-            if reply.type == "history_gone":
+            if reply.type == ErrorType.HISTORY_GONE:
                 rec.reason = Reason.HISTORY_GONE
             self._request_topic_snapshot(request.topic, rec)
             return

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 
-from pipecast.transport import PipecastError
+from pipecast.transport import ErrorType, PipecastError
 
 __all__ = [
     "QUEUED",
@@ -75,13 +75,13 @@ RETRYABLE = frozenset({"stalled", "resource", "encoder_crash"})
 class InvalidTransition(PipecastError):
     """A job event that means nothing in the job's state (e.g. retrying an encoded file)."""
 
-    wire_type = "bad_request"
+    wire_type = ErrorType.BAD_REQUEST
 
 
 class MediaFailure(PipecastError):
     """Why a job failed: the stage, a category (source_missing, ...) and a code."""
 
-    wire_type = "media_failed"
+    wire_type = ErrorType.MEDIA_FAILED
 
     def __init__(self, category: str, code: str, message: str) -> None:
         super().__init__(message)

@@ -1,7 +1,7 @@
 """The gates an encode passes before it may be committed.
 
-`judge(...)` is pure: it compares the probes and sizes of source and output
-and answers None (commit it), a skip reason (`not_beneficial`: a persisted
+`judge(...)` is pure: it compares what source and output hold (`MediaInfo`)
+and their sizes, and answers None (commit it), a skip reason (`not_beneficial`: a persisted
 skip, never a success), or a `MediaFailure` (`verify_failed` with a code:
 TOO_SMALL, DURATION, NO_VIDEO, CODEC, STREAMS). The full-decode
 gate runs in the encoder's `verifying` phase, as a stepped ffmpeg job.

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pipecast.transport import BadRequest, PipecastError
+from pipecast.transport import BadRequest, ErrorType, PipecastError
 
 from ._png import PNG_SIGNATURE
 
@@ -35,7 +35,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 class ModelError(PipecastError):
     """A model failed: it raised, returned the wrong kind, or its input is unusable."""
 
-    wire_type = "model_failed"
+    wire_type = ErrorType.MODEL_FAILED
 
 
 def model(*, input: str, output: str) -> Callable[[F], F]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pipecast.transport import BadRequest, PipecastError
+from pipecast.transport import BadRequest, ErrorType, PipecastError
 
 from ._runner import Reply, RunRequest, runner_name
 
@@ -22,7 +22,7 @@ NETWORK_OPS = {"run": "run", "run.stop": "stop", "invocations": "invocations", "
 
 
 class UnknownNetwork(PipecastError):
-    wire_type = "unknown_network"
+    wire_type = ErrorType.UNKNOWN_NETWORK
 
 
 def _limit(args: Mapping[str, Any], default: int) -> int:

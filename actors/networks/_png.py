@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 import zlib
 
-from pipecast.transport import PipecastError
+from pipecast.transport import ErrorType, PipecastError
 
 __all__ = ["PNG_SIGNATURE", "BadImage", "decode_png", "encode_png"]
 
@@ -22,7 +22,7 @@ _MAX_PIXELS = 64 * 1024 * 1024
 class BadImage(PipecastError):
     """Bytes that are not a PNG this codec reads."""
 
-    wire_type = "bad_request"
+    wire_type = ErrorType.BAD_REQUEST
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pipecast.transport import BadRequest, PipecastError
+from pipecast.transport import BadRequest, ErrorType, PipecastError
 
 __all__ = [
     "DEFAULT_PACE",
@@ -52,7 +52,7 @@ _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 class LockedOut(PipecastError):
     """A prompt came within the lockout after the current run's genesis."""
 
-    wire_type = "locked_out"
+    wire_type = ErrorType.LOCKED_OUT
 
     def __init__(self, message: str, ready_at: float) -> None:
         super().__init__(message)

@@ -32,6 +32,7 @@ from pipecast.transport import (
     BadRequest,
     BindError,
     BridgeClosed,
+    ErrorType,
     HistoryLimits,
     PipecastError,
     Reset,
@@ -293,7 +294,10 @@ class Bridge(SocketActor):
             self._sync_requests += 1
             error: str | None
             if len(body) > MAX_REQUEST_BYTES:
-                reply, error = encode_error_reply("bad_request", "request exceeds 1 MiB"), "x"
+                reply, error = (
+                    encode_error_reply(ErrorType.BAD_REQUEST, "request exceeds 1 MiB"),
+                    "x",
+                )
             else:
                 reply, error = serve_sync_request(self._seq, body, time.time())
             if error is not None:

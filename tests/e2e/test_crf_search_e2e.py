@@ -259,9 +259,13 @@ def test_a_variable_frame_rate_source_is_scored_frame_for_frame(searching: Searc
     assert all(p["mean"] > 80 for p in probes)  # never the 12-40 of misaligned frames
 
 
-def _ffmpegs_of(job_id: int) -> dict[int, str]:
-    """pid -> process state of the ffmpeg processes working on `job_id`'s files."""
-    marker = f".{job_id}{OUR_MARK}".encode()
+def _ffmpegs_of(work: Path, job_id: int) -> dict[int, str]:
+    """pid -> process state of the ffmpeg processes working on `job_id`'s files in `work`.
+
+    Scoped to this node's work folder: another node on the machine (another
+    test run) has a job 1 too, and its processes come and go as they please.
+    """
+    marker = f"{work}/.{job_id}{OUR_MARK}".encode()
     found = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -288,18 +292,24 @@ def test_suspend_stops_every_running_task_and_cancel_kills_them(tmp_path: Path) 
         running = (state.get("detail") or {}).get("running", [])
         return any(not task.startswith("cut") for task in running)
 
+    work = tmp_path / "data" / "work"
+
     def states() -> list[str]:
-        return sorted(_ffmpegs_of(job_id).values())
+        return sorted(_ffmpegs_of(work, job_id).values())
 
     try:
         (job_id,) = s.client.call("enqueue", paths=[str(clip)])["ids"]
         assert watch.wait_for(probing, 120)
         assert s.client.call("suspend", stage="crf_search")["status"] == "suspended"
         assert wait_for(lambda: set(states()) == {"T"}, 5), states()  # every one of them
-        stopped = set(_ffmpegs_of(job_id))
-        assert not wait_for(lambda: set(_ffmpegs_of(job_id)) != stopped, 1.0)  # none started
+        stopped = _ffmpegs_of(work, job_id)
+        # none started, none ended (a stopped process cannot end by itself)
+        assert not wait_for(lambda: _ffmpegs_of(work, job_id).keys() != stopped.keys(), 1.0), (
+            stopped,
+            _ffmpegs_of(work, job_id),
+        )
         assert s.client.call("cancel", id=job_id)["cancelled"] is True
-        assert wait_for(lambda: not _ffmpegs_of(job_id), 5), states()
+        assert wait_for(lambda: not _ffmpegs_of(work, job_id), 5), states()
         job = s.wait(job_id, "failed")
         assert job["failure"]["category"] == "cancelled"
         stats = s.client.call("stats")["stage/crf_search"]

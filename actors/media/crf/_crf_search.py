@@ -337,7 +337,8 @@ class CrfSearchStage(MediaStage):
             raise failure
 
     def _retry_metric(self, task: tuple[str, int], failure: MediaFailure) -> None:
-        """G7: a scoring failure is retried once per job, then the job fails as `metric`."""
+        """A scoring failure is retried once per job, then the job fails as `metric` (G7 of
+        docs/media_safety.md)."""
         if self._metric_retried:
             raise MediaFailure("metric", failure.code, str(failure))
         self._metric_retried = True
@@ -353,7 +354,8 @@ class CrfSearchStage(MediaStage):
             return
         ref_frames = count_frames(ref)
         if len(scores) != ref_frames or count_frames(dist) != ref_frames:
-            # G1: never a score from misaligned frames; one retry as a full pass
+            # never a score from misaligned frames (G1 of docs/media_safety.md); one retry
+            # as a full pass
             why = f"sample {i}: {len(scores)} frames scored, {ref_frames} in the reference"
             if self._plan.full_pass or self._retries >= 3:
                 raise _Misaligned(why)
@@ -375,7 +377,7 @@ class CrfSearchStage(MediaStage):
         self._settle_if_clear()
 
     def _settle_if_clear(self) -> None:
-        """Stop the probe here if its scored samples already give its verdict (7.3).
+        """Stop the probe here if its scored samples already give its verdict (docs/crf_search.md).
 
         Paired with the complete probe at the nearest CRF when there is one
         (`may_stop`); the estimate it stops on then stands for the probe.
