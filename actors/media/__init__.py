@@ -40,6 +40,7 @@ from ._job_states import (
 from ._library import Job, Library, fingerprint
 from ._ops import library_request
 from ._progress import EncodeProgress
+from ._search_history import SearchHistory
 from ._stage import LibraryRequest, MediaStage, as_media_failure
 from ._verify import judge
 from .crf import CrfSearchStage
@@ -70,6 +71,7 @@ __all__ = [
     "MediaInfo",
     "MediaPolicy",
     "MediaStage",
+    "SearchHistory",
     "StreamInfo",
     "as_media_failure",
     "classify_failure",

@@ -31,6 +31,7 @@ from ._job_states import (
     job_transition,
     stage_of,
 )
+from ._search_history import SearchHistory
 
 __all__ = ["Job", "Library", "fingerprint"]
 
@@ -170,6 +171,8 @@ class Library:
         columns = {row[1] for row in store.connection().execute("PRAGMA table_info(crf_probes)")}
         if "paired_with" not in columns:  # a store written before probes were paired
             store.ensure_schema("ALTER TABLE crf_probes ADD COLUMN paired_with REAL;")
+        # what earlier CRF searches left: probes, cached samples, chosen CRFs and slopes
+        self.searches = SearchHistory(store)
 
     # -- reading -------------------------------------------------------------------
 
@@ -386,111 +389,6 @@ class Library:
                 continue
             done.append(job.id)
         return done
-
-    # -- the CRF search's records ---------------------------------------------------------
-
-    def record_probe(self, job_id: int, target: float, probe: dict[str, Any]) -> None:
-        """Store a probe; one at the same job, target and CRF (a partial one) is replaced."""
-        with self.store.transaction() as db:
-            db.execute(
-                "DELETE FROM crf_probes WHERE job=? AND target=? AND crf=?",
-                (job_id, target, probe["crf"]),
-            )
-            db.execute(
-                "INSERT INTO crf_probes (job, target, crf, mean, worst, p1, se, percent, seconds, "
-                "samples, cached, created, paired_with) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    job_id, target, probe["crf"], probe["mean"], probe["worst"], probe["p1"],
-                    probe["se"], probe["percent"], probe["seconds"], json.dumps(probe["samples"]),
-                    int(probe["cached"]), time.time(), probe.get("paired_with"),
-                ),
-            )  # fmt: skip
-
-    def probes_of(self, job_id: int) -> list[dict[str, Any]]:
-        rows = (
-            self.store.connection()
-            .execute(
-                "SELECT target, crf, mean, worst, p1, se, percent, seconds, cached, paired_with, "
-                "samples "
-                "FROM crf_probes WHERE job=? ORDER BY id",
-                (job_id,),
-            )
-            .fetchall()
-        )
-        keys = (
-            "target", "crf", "mean", "worst", "p1", "se", "percent", "seconds", "cached",
-            "paired_with",
-        )  # fmt: skip
-        return [
-            {**dict(zip(keys, r[:-1], strict=True)), "samples": json.loads(r[-1])} for r in rows
-        ]
-
-    def recent_slopes(self, encoder: str, limit: int = 50) -> list[float]:
-        """The u-slopes the latest searches with `encoder` (their arguments' key) fitted."""
-        rows = (
-            self.store.connection()
-            .execute(
-                "SELECT json_extract(search, '$.u_slope') FROM media_files "
-                "WHERE json_valid(search) AND json_extract(search, '$.encoder') = ? "
-                "AND json_type(search, '$.u_slope') IN ('real', 'integer') "
-                "ORDER BY updated DESC, id DESC LIMIT ?",
-                (encoder, limit),
-            )
-            .fetchall()
-        )
-        return [float(r[0]) for r in rows]
-
-    def same_content_crf(
-        self, size: int, digest: str, exclude: int, encoder: str, target: float
-    ) -> float | None:
-        """The CRF a search chose for the same content (size and digest) elsewhere,
-        with the same encoder arguments (`encoder` key) and target; the latest."""
-        row = (
-            self.store.connection()
-            .execute(
-                "SELECT crf FROM media_files WHERE id != ? AND size = ? AND digest = ? "
-                "AND crf IS NOT NULL AND state IN ('crf_searched', 'encoding', 'encoded') "
-                "AND json_valid(search) AND json_extract(search, '$.encoder') = ? "
-                "AND json_extract(search, '$.target') = ? ORDER BY updated DESC LIMIT 1",
-                (exclude, size, digest, encoder, target),
-            )
-            .fetchone()
-        )
-        return None if row is None else float(row[0])
-
-    def sibling_crfs(self, directory: str, height: int | None, exclude: int) -> list[float]:
-        """Chosen CRFs of other files in `directory` with the same height (same class)."""
-        rows = (
-            self.store.connection()
-            .execute(
-                "SELECT crf, probe FROM media_files WHERE id != ? AND crf IS NOT NULL AND "
-                "path LIKE ? AND state IN ('crf_searched', 'encoding', 'encoded')",
-                (exclude, directory.rstrip("/") + "/%"),
-            )
-            .fetchall()
-        )
-        out = []
-        for crf, probe in rows:
-            streams = (json.loads(probe) or {}).get("streams", []) if probe else []
-            h = next((s.get("height") for s in streams if s.get("kind") == "video"), None)
-            if h == height:
-                out.append(float(crf))
-        return out
-
-    def cache_get(self, key: str) -> dict[str, Any] | None:
-        row = (
-            self.store.connection()
-            .execute("SELECT result FROM crf_cache WHERE key=?", (key,))
-            .fetchone()
-        )
-        return None if row is None else dict(json.loads(row[0]))
-
-    def cache_put(self, key: str, result: dict[str, Any]) -> None:
-        with self.store.transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO crf_cache (key, result, created) VALUES (?, ?, ?)",
-                (key, json.dumps(result), time.time()),
-            )
 
     def cancel_queued(self, job_id: int) -> bool:
         """Cancel a job waiting in a queue; False if it is not waiting (running or ended)."""

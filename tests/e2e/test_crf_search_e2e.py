@@ -53,7 +53,7 @@ class Searching:
     def probes(self, job_id: int) -> list[dict[str, Any]]:
         store = Store(self.tmp / "data" / "pipecast.db")
         try:
-            return Library(store).probes_of(job_id)
+            return Library(store).searches.probes_of(job_id)
         finally:
             store.close()
 

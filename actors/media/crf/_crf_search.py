@@ -159,7 +159,7 @@ class CrfSearchStage(MediaStage):
         if self._book.samples != self._sample_count():  # a new plan: the old probes are void
             self._book.clear(self._sample_count())
         prior = self._prior()
-        slopes = self.library.recent_slopes(self._encoder_key())
+        slopes = self.library.searches.recent_slopes(self._encoder_key())
         self._learned_from = len(slopes)
         model = learned_model(encoder_model(self.settings.encoder), slopes)
         self._search = CrfSearch(self._target, self.max_percent, model, prior, self.max_probes)
@@ -181,17 +181,17 @@ class CrfSearchStage(MediaStage):
     def _prior(self) -> float | None:
         """The first CRF: this job's history, a copy's answer, its siblings' median, else None."""
         job = self._jobrow
-        history = [p for p in self.library.probes_of(job.id) if p["mean"] >= self._target]
+        history = [p for p in self.library.searches.probes_of(job.id) if p["mean"] >= self._target]
         if history:
             return float(max(p["crf"] for p in history))
         # the same content searched elsewhere (a copy): its answer comes from the cache
-        same = self.library.same_content_crf(
+        same = self.library.searches.same_content_crf(
             job.size, job.digest, job.id, self._encoder_key(), self._target
         )
         if same is not None:
             return same
         video = self._info.video
-        siblings = self.library.sibling_crfs(
+        siblings = self.library.searches.sibling_crfs(
             str(Path(job.path).parent), video.height if video else None, job.id
         )
         return statistics.median(siblings) if siblings else None
@@ -271,7 +271,7 @@ class CrfSearchStage(MediaStage):
     def _cached(self, i: int) -> SampleResult | None:
         """Sample i at the current CRF from the cache; None on a miss (or an entry
         that is not a sample's result: it is encoded again, and replaced)."""
-        entry = self.library.cache_get(self._cache_key(i))
+        entry = self.library.searches.cache_get(self._cache_key(i))
         if entry is None:
             return None
         try:
@@ -372,7 +372,7 @@ class CrfSearchStage(MediaStage):
         )
         self._book.add(i, result)
         self._learn_rate(result)
-        self.library.cache_put(self._cache_key(i), result.as_cached())
+        self.library.searches.cache_put(self._cache_key(i), result.as_cached())
         Path(dist).unlink(missing_ok=True)
         self._settle_if_clear()
 
@@ -419,7 +419,7 @@ class CrfSearchStage(MediaStage):
         seconds = (self._encode_rate or 0.0) * self._sampled_frames()
         probe, record = self._book.close(cut_sizes, to_percent, seconds)
         self._search.feed(probe)
-        self.library.record_probe(self._jobrow.id, self._target, record.as_dict())
+        self.library.searches.record_probe(self._jobrow.id, self._target, record.as_dict())
         n, planned, percent = len(record.samples), self._sample_count(), probe.percent
         log.info(
             "%s: job %d crf %g -> VMAF %.2f (worst %.2f, p1 %.2f) %.1f %% over %d of %d sample(s)",

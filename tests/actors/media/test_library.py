@@ -134,9 +134,9 @@ def test_recent_slopes_are_those_searches_with_the_same_encoder_fitted_newest_fi
     for i, search in enumerate(searches):
         _, job_id = lib.add(touch(tmp_path, f"{i}.mkv"))
         lib.set_fields(job_id, search=search)
-    assert lib.recent_slopes("svt-p10") == [0.12, 0.11]
-    assert lib.recent_slopes("svt-p10", limit=1) == [0.12]
-    assert lib.recent_slopes("nothing") == []
+    assert lib.searches.recent_slopes("svt-p10") == [0.12, 0.11]
+    assert lib.searches.recent_slopes("svt-p10", limit=1) == [0.12]
+    assert lib.searches.recent_slopes("nothing") == []
 
 
 def _probe(crf: float, **extra: object) -> dict[str, object]:
@@ -155,7 +155,7 @@ def test_a_store_from_before_paired_probes_gains_the_column_and_keeps_its_probes
     store = Store(path)
     lib = Library(store)
     _, job_id = lib.add(touch(tmp_path, "a.mkv"))
-    lib.record_probe(job_id, 95.0, _probe(30.0))
+    lib.searches.record_probe(job_id, 95.0, _probe(30.0))
     store.close()
     # take the column away again, as a store written by the version before had it
     db = sqlite3.connect(path)
@@ -167,8 +167,8 @@ def test_a_store_from_before_paired_probes_gains_the_column_and_keeps_its_probes
     store = Store(path)
     try:
         lib = Library(store)
-        lib.record_probe(job_id, 95.0, _probe(32.0, paired_with=30.0))
-        assert [(p["crf"], p["paired_with"]) for p in lib.probes_of(job_id)] == [
+        lib.searches.record_probe(job_id, 95.0, _probe(32.0, paired_with=30.0))
+        assert [(p["crf"], p["paired_with"]) for p in lib.searches.probes_of(job_id)] == [
             (30.0, None),
             (32.0, 30.0),
         ]
@@ -185,15 +185,23 @@ def test_a_copy_finds_the_crf_chosen_for_the_same_content_with_the_same_encoder_
     _, other = lib.add(touch(tmp_path, "c.mkv", b"other" * 100))
     ja = lib.get(a)
     assert ja is not None
-    assert lib.same_content_crf(ja.size, ja.digest, b, "enc1", 95.0) is None  # nothing searched
+    assert (
+        lib.searches.same_content_crf(ja.size, ja.digest, b, "enc1", 95.0) is None
+    )  # nothing searched
     lib.take(JobState.NEEDS_ANALYSIS)
     lib.done(a, probe={"x": 1})
     lib.take(JobState.ANALYZED)
     lib.done(a, crf=33.5, search={"encoder": "enc1", "target": 95.0})
-    assert lib.same_content_crf(ja.size, ja.digest, b, "enc1", 95.0) == 33.5
-    assert lib.same_content_crf(ja.size, ja.digest, a, "enc1", 95.0) is None  # not itself
-    assert lib.same_content_crf(ja.size, ja.digest, b, "enc2", 95.0) is None  # other arguments
-    assert lib.same_content_crf(ja.size, ja.digest, b, "enc1", 94.0) is None  # other target
+    assert lib.searches.same_content_crf(ja.size, ja.digest, b, "enc1", 95.0) == 33.5
+    assert lib.searches.same_content_crf(ja.size, ja.digest, a, "enc1", 95.0) is None  # not itself
+    assert (
+        lib.searches.same_content_crf(ja.size, ja.digest, b, "enc2", 95.0) is None
+    )  # other arguments
+    assert (
+        lib.searches.same_content_crf(ja.size, ja.digest, b, "enc1", 94.0) is None
+    )  # other target
     jo = lib.get(other)
     assert jo is not None
-    assert lib.same_content_crf(jo.size, jo.digest, b, "enc1", 95.0) is None  # other content
+    assert (
+        lib.searches.same_content_crf(jo.size, jo.digest, b, "enc1", 95.0) is None
+    )  # other content

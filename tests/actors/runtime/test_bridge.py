@@ -64,6 +64,10 @@ def test_a_replay_for_history_that_is_gone_says_history_gone():
     try:
         for i in range(5):
             handle.publish("t", "k", {"i": i})
+        # publish is a tell and the sync socket is another way in: a request that
+        # arrives while the bridge sleeps may be served before the mailbox; this
+        # returns once all five are sequenced
+        handle.statistics()
         reply = sync_call(
             handle.sync_endpoint,
             [b"", msgpack.packb({"v": 1, "op": "replay", "topic": "t", "after": 1})],
