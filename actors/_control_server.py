@@ -16,7 +16,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any
 
 import pykka
@@ -404,8 +404,6 @@ def _stats_part(reply: Callable[[Any], None], part: str, stats: Any) -> None:
 
 def _as_dict(value: Any) -> Any:
     """A statistics dataclass as plain maps, for msgpack."""
-    from dataclasses import asdict, is_dataclass  # noqa: PLC0415
-
     if is_dataclass(value) and not isinstance(value, type):
         return asdict(value)
     return value

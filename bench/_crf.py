@@ -133,7 +133,7 @@ def _baseline(clip: Path, work: Path, settings: Any, width: int, height: int) ->
         inspect_media,
         run_ffmpeg,
     )
-    from pipecast.actors.media.crf import (  # noqa: PLC0415  # noqa: PLC0415
+    from pipecast.actors.media.crf import (  # noqa: PLC0415
         ProbeResult,
         cut_args,
         keyframes_near,
