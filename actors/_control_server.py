@@ -6,6 +6,12 @@ callable; the stage's answer comes back as a message and goes out on the
 ROUTER from this actor's thread (one owner per socket). Bad requests get typed
 error replies and change nothing. `status` is answered from an in-process
 replica fed by the bridge, so it says exactly what watchers see.
+
+Every request is checked against the node's `Limits` before any work, and
+every reply is packed before it is sent: a reply that cannot be packed
+becomes an error reply, so nothing a request contains can raise past the
+loop. The server is supervised: a restarted incarnation binds the endpoint
+the first one bound (a port of 0 stays the same port).
 """
 
 from __future__ import annotations
@@ -27,14 +33,18 @@ from pipecast.transport import (
     BindError,
     ControlRequest,
     ErrorType,
+    Limits,
     PipecastError,
     Reset,
+    TooLarge,
     UnknownOp,
     Update,
     apply_to_state,
     decode_control_request,
     encode_control_error,
     encode_control_ok,
+    expect_str,
+    pack_data,
 )
 
 from .media import library_request
@@ -48,19 +58,22 @@ from .runtime import (
     SocketReadable,
     StageCommand,
     StatisticsRequest,
+    Supervised,
     TimerDue,
 )
 
-__all__ = ["CONTROL_OPS", "ControlServer", "UnknownStage"]
+__all__ = ["CONTROL", "CONTROL_OPS", "ControlServer", "UnknownStage"]
 
 log = logging.getLogger("pipecast.control")
 
+
+CONTROL = "control"  # the control server's name among a node's actors
+PRESENCE_PREFIX = "presence/"
 
 # A remote watcher heartbeats every second; 2.5 s tolerates one lost beat
 # and still ends a vanished watcher within 3 s (with the 50 ms flush).
 DEFAULT_TTL = 2.5
 
-_STATS = object()  # marks an _Answer that is one component's statistics
 
 # every op the control socket serves (docs/PROTOCOL.md, "Ops", lists exactly these)
 CONTROL_OPS = frozenset(
@@ -104,8 +117,18 @@ class _Answer:
     result: Any
 
 
+@dataclass(frozen=True, slots=True)
+class _StatsPart:
+    """One component's statistics, for the stats request `token`."""
+
+    token: int
+    part: str
+    stats: Any
+
+
 @dataclass(slots=True)
 class _PendingStats:
+    token: int
     routing: tuple[bytes, ...]
     cid: str
     deadline: float
@@ -113,53 +136,71 @@ class _PendingStats:
     expected: set[str] = field(default_factory=set)
 
 
-class ControlServer(SocketActor):
-    """See module docstring. Start with `ControlServer.start(...)` and wait on `ready`."""
+class ControlServer(SocketActor, Supervised):
+    """See module docstring. Started as the supervised child `CONTROL` of a node;
+    the first incarnation resolves `ready` with the endpoint it bound."""
 
     def __init__(
         self,
-        endpoint: str,
+        *,
+        name: str,
+        supervisor: pykka.ActorRef[Any] | None,
         bridge: BridgeHandle,
+        endpoint: str,
         registry: Registry,
         stage_names: tuple[str, ...],
         on_shutdown: Callable[[], None],
         ready: concurrent.futures.Future[str],
-        supervisor: pykka.ActorRef[Any] | None = None,
         networks: dict[str, dict[str, Any]] | None = None,
+        limits: Limits | None = None,
     ) -> None:
-        super().__init__()
-        self.supervisor = supervisor
+        super().__init__(name=name, supervisor=supervisor, bridge=bridge)
         self.networks = networks or {}
         self.endpoint = endpoint
-        self.bridge = bridge
         self.registry = registry
         self.stage_names = stage_names
+        self.limits = limits or Limits()
         self._on_shutdown = on_shutdown
         self._ready = ready
         self._router: zmq.Socket[bytes] | None = None
         self._view: dict[str, dict[str, Any]] = {}
         self._token: int | None = None
-        self._pending_stats: dict[str, _PendingStats] = {}
+        self._pending_stats: dict[int, _PendingStats] = {}
+        self._stats_asked = 0
         self._requests = 0
         self._errors = 0
+        self._refused: dict[str, int] = {}  # error replies by type
 
     # -- lifecycle (control thread) -----------------------------------------------
 
-    def on_start(self) -> None:
+    def on_begin(self) -> None:
+        """Bind (a restart binds the endpoint first bound) and follow the bus. A first
+        start that cannot bind resolves `ready` with the error and stops."""
+        first = not self._ready.done()
+        endpoint = self.endpoint if first else self._ready.result()
         try:
-            self._router = self.bind(zmq.ROUTER, self.endpoint)
+            self._router = self.bind(
+                zmq.ROUTER,
+                endpoint,
+                maxmsgsize=self.limits.frame_bytes,
+                sndhwm=self.limits.queued_replies,
+                rcvhwm=self.limits.queued_replies * 64,
+            )
         except BindError as exc:
             self.close_sockets()
             self._router = None
+            if not first:
+                raise
             self._ready.set_exception(BindError(f"cannot bind the control socket: {exc}"))
             self.stop()
             return
         self.serve(self._router, 0.25)
         me = self.actor_ref
         self._token = self.bridge.subscribe([""], lambda ev: me.tell(_Local(ev)))
-        self._ready.set_result(str(self._router.get_string(zmq.LAST_ENDPOINT)))
+        if first:
+            self._ready.set_result(str(self._router.get_string(zmq.LAST_ENDPOINT)))
 
-    def on_stop(self) -> None:
+    def on_end(self, error: str | None) -> None:
         if self._token is not None:
             with contextlib.suppress(PipecastError):
                 self.bridge.unsubscribe(self._token)
@@ -176,6 +217,8 @@ class ControlServer(SocketActor):
             self._serve()
         elif isinstance(message, _Answer):
             self._answer(message)
+        elif isinstance(message, _StatsPart):
+            self._stats_part(message)
         elif isinstance(message, TimerDue):
             self._expire_stats(time.monotonic())
         else:
@@ -190,20 +233,15 @@ class ControlServer(SocketActor):
             self._requests += 1
             cid: str | None = None
             try:
-                req = decode_control_request(body)
+                req = decode_control_request(body, self.limits)
                 cid = req.cid
                 self._dispatch(tuple(routing), req)
             except PipecastError as exc:
-                self._errors += 1
                 log.info("control request refused [cid=%s]: %s", cid, exc)
-                self._send(
-                    tuple(routing),
-                    encode_control_error(cid, exc.wire_type, str(exc), exc.details()),
-                )
+                self._error(tuple(routing), cid, exc)
             except Exception as exc:  # a bug: answer `internal`, keep serving
-                self._errors += 1
                 log.exception("control request failed [cid=%s]", cid)
-                self._send(tuple(routing), encode_control_error(cid, ErrorType.INTERNAL, repr(exc)))
+                self._error(tuple(routing), cid, PipecastError(repr(exc)))
 
     def _reply_to(self, routing: tuple[bytes, ...], cid: str) -> Callable[[Any], None]:
         me = self.actor_ref
@@ -274,18 +312,20 @@ class ControlServer(SocketActor):
         watcher = args.get("watcher")
         if op == "presence.list":
             topic = args.get("topic")
-            if topic is not None and type(topic) is not str:
-                raise BadRequest("topic must be a string")
+            if topic is not None:
+                expect_str(topic, "topic", self.limits.topic_chars)
             ref.tell(PresenceList(topic, reply))
             return
         if type(watcher) is not str or not 0 < len(watcher) <= 128:
             raise BadRequest("watcher must be a string of 1 to 128 characters")
         if op == "presence.join":
             topic, meta, ttl = args.get("topic"), args.get("meta", {}), args.get("ttl", DEFAULT_TTL)
-            if type(topic) is not str or not topic:
-                raise BadRequest("topic must be a non-empty string")
+            # its presence topic, presence/<topic>, must fit a topic's bound too
+            topic = expect_str(topic, "topic", self.limits.topic_chars - len(PRESENCE_PREFIX))
             if type(meta) is not dict:
                 raise BadRequest("meta must be a map")
+            if len(pack_data(meta)) > self.limits.value_bytes:
+                raise TooLarge(f"meta is over {self.limits.value_bytes} bytes packed")
             if type(ttl) not in (int, float) or not 0 < ttl <= 3600:
                 raise BadRequest("ttl must be a number of seconds in (0, 3600]")
             meta = {**meta, "host": meta.get("host") or "remote"}
@@ -315,10 +355,12 @@ class ControlServer(SocketActor):
         topic, key, data = args.get("topic"), args.get("key"), args.get("data")
         if type(topic) is not str or not topic.startswith("ext/") or len(topic) <= 4:
             raise BadRequest("topic must start with 'ext/' and name something")
-        if type(key) is not str or not key:
-            raise BadRequest("key must be a non-empty string")
+        topic = expect_str(topic, "topic", self.limits.topic_chars)
+        key = expect_str(key, "key", self.limits.key_chars)
         if data is not None and type(data) is not dict:
             raise BadRequest("data must be a map or nil")
+        if data is not None and len(pack_data(data)) > self.limits.value_bytes:
+            raise TooLarge(f"data is over {self.limits.value_bytes} bytes packed")
         reply = self._reply_to(routing, cid)
         self.bridge.publish(
             topic,
@@ -332,7 +374,8 @@ class ControlServer(SocketActor):
 
     def _stats(self, routing: tuple[bytes, ...], cid: str) -> None:
         """Ask every component for its statistics by tell; answer when all have."""
-        pending = _PendingStats(routing, cid, time.monotonic() + 2.0)
+        self._stats_asked += 1
+        pending = _PendingStats(self._stats_asked, routing, cid, time.monotonic() + 2.0)
         targets: dict[str, pykka.ActorRef[Any]] = {"bridge": self.bridge.ref}
         if self.supervisor is not None:
             targets["supervisor"] = self.supervisor
@@ -345,42 +388,40 @@ class ControlServer(SocketActor):
             if ref is not None:
                 targets[f"network/{network}"] = ref
         pending.expected = set(targets)
-        self._pending_stats[cid] = pending
-        reply = self._reply_to(routing, cid)
+        self._pending_stats[pending.token] = pending
+        me = self.actor_ref
         for part, ref in targets.items():
             try:
-                ref.tell(StatisticsRequest(functools.partial(_stats_part, reply, part)))
+                ref.tell(StatisticsRequest(functools.partial(_tell_part, me, pending.token, part)))
             except pykka.ActorDeadError:
                 pending.parts[part] = {"error": "not running"}
         self._maybe_finish(pending)
 
+    def _stats_part(self, msg: _StatsPart) -> None:
+        pending = self._pending_stats.get(msg.token)
+        if pending is not None:  # None: answered already, past its deadline
+            pending.parts[msg.part] = _as_dict(msg.stats)
+            self._maybe_finish(pending)
+
     def _answer(self, msg: _Answer) -> None:
-        result = msg.result
-        if isinstance(result, tuple) and len(result) == 3 and result[0] is _STATS:
-            pending = self._pending_stats.get(msg.cid)
-            if pending is not None:
-                pending.parts[result[1]] = _as_dict(result[2])
-                self._maybe_finish(pending)
-            return
-        if isinstance(result, PipecastError):
-            self._send(
-                msg.routing,
-                encode_control_error(msg.cid, result.wire_type, str(result), result.details()),
-            )
+        if isinstance(msg.result, PipecastError):
+            self._error(msg.routing, msg.cid, msg.result)
         else:
-            self._ok(msg.routing, msg.cid, result)
+            self._ok(msg.routing, msg.cid, msg.result)
 
     def _maybe_finish(self, pending: _PendingStats) -> None:
         if pending.expected <= set(pending.parts):
             self._finish_stats(pending)
 
     def _finish_stats(self, pending: _PendingStats) -> None:
-        self._pending_stats.pop(pending.cid, None)
+        self._pending_stats.pop(pending.token, None)
         pending.parts["control"] = {
             "requests": self._requests,
             "errors": self._errors,
+            "errors_by_type": dict(self._refused),
             "mailbox_depth": self.mailbox_depth(),
             "topics_viewed": len(self._view),
+            "limits": self.limits.as_dict(),
         }
         self._ok(pending.routing, pending.cid, pending.parts)
 
@@ -391,15 +432,31 @@ class ControlServer(SocketActor):
             self._finish_stats(pending)
 
     def _ok(self, routing: tuple[bytes, ...], cid: str, result: Any) -> None:
-        self._send(routing, encode_control_ok(cid, result))
+        """Answer `result`, packed first: one that cannot be packed is an error reply."""
+        try:
+            body = encode_control_ok(cid, result)
+        except (TypeError, ValueError, OverflowError) as exc:  # msgpack's refusals
+            log.error("control reply could not be packed [cid=%s]: %r", cid, exc)
+            self._error(routing, cid, PipecastError(f"the answer could not be encoded: {exc}"))
+            return
+        self._send(routing, body)
+
+    def _error(self, routing: tuple[bytes, ...], cid: str | None, exc: PipecastError) -> None:
+        self._errors += 1
+        self._refused[exc.wire_type] = self._refused.get(exc.wire_type, 0) + 1
+        try:
+            body = encode_control_error(cid, exc.wire_type, str(exc), exc.details())
+        except (TypeError, ValueError, OverflowError):  # details that cannot be packed
+            body = encode_control_error(cid, exc.wire_type, str(exc))
+        self._send(routing, body)
 
     def _send(self, routing: tuple[bytes, ...], body: bytes) -> None:
         if self._router is not None and not self.answer(self._router, list(routing), body):
             log.warning("control reply dropped: the client is gone or flooded")
 
 
-def _stats_part(reply: Callable[[Any], None], part: str, stats: Any) -> None:
-    reply((_STATS, part, stats))
+def _tell_part(me: pykka.ActorRef[Any], token: int, part: str, stats: Any) -> None:
+    me.tell(_StatsPart(token, part, stats))
 
 
 def _as_dict(value: Any) -> Any:

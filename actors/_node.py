@@ -22,9 +22,9 @@ from typing import Any
 
 import pykka
 
-from pipecast.transport import BadRequest, HistoryLimits
+from pipecast.transport import BadRequest, HistoryLimits, Limits
 
-from ._control_server import ControlServer
+from ._control_server import CONTROL, ControlServer
 from .media import (
     AnalyzeStage,
     CrfSearchStage,
@@ -36,8 +36,17 @@ from .media import (
     MediaStage,
 )
 from .networks import InvocationLog, NetworkRunner, RunRules, check_ring, resolve_model, runner_name
-from .presence import PresenceCounts, PresenceTracker, WatchHubHandle
+from .presence import (
+    WATCH_HUB,
+    PresenceCounts,
+    PresenceTracker,
+    WatcherBook,
+    WatchHub,
+    WatchHubHandle,
+)
 from .runtime import (
+    BRIDGE,
+    Bridge,
     BridgeConfig,
     BridgeHandle,
     ChildSpec,
@@ -47,7 +56,6 @@ from .runtime import (
     Store,
     Supervisor,
     begin_shutdown,
-    start_bridge,
     start_child,
 )
 
@@ -66,6 +74,8 @@ STAGE_KINDS: Mapping[str, type[Stage]] = MappingProxyType(
 )
 
 PRESENCE = "presence"  # the presence tracker's name in the registry
+# names of the node's own actors, which no stage may take
+RESERVED = frozenset({PRESENCE, BRIDGE, CONTROL, WATCH_HUB})
 # paint a prompt, caption the picture, remix the caption into the next prompt, ...
 DEMO_NETWORK = RunRules("demo", ("paint", "caption", "remix"))
 
@@ -83,8 +93,11 @@ class StageConfig:
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.name or "/" in self.name or self.name == PRESENCE:
-            raise BadRequest(f"stage name {self.name!r} must be non-empty, without '/'")
+        if not self.name or "/" in self.name or self.name in RESERVED:
+            raise BadRequest(
+                f"stage name {self.name!r} must be non-empty, without '/', and not one of "
+                f"{', '.join(sorted(RESERVED))}"
+            )
 
     def check(self, kinds: Mapping[str, type[Stage]]) -> None:
         """`BadRequest` unless `kinds` has this stage's kind and it takes these options."""
@@ -119,6 +132,7 @@ class NodeConfig:
     media: MediaPolicy = field(default_factory=MediaPolicy)
     encode: EncodeSettings = field(default_factory=EncodeSettings)
     stage_kinds: Mapping[str, type[Stage]] = field(default_factory=lambda: STAGE_KINDS)
+    limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.stages]
@@ -170,7 +184,6 @@ class Node:
         self.store: Store | None = None
         self.bridge: BridgeHandle | None = None
         self.supervisor: pykka.ActorRef[Supervisor] | None = None
-        self.control: pykka.ActorRef[ControlServer] | None = None
         self.control_endpoint = ""
         self.presence = PresenceCounts()
         self.watchers: WatchHubHandle | None = None
@@ -181,13 +194,18 @@ class Node:
         try:
             cfg.data_dir.mkdir(parents=True, exist_ok=True)
             self.store = Store(cfg.data_dir / "pipecast.db")
-            self.bridge = start_bridge(
+            self.bridge = BridgeHandle(
                 BridgeConfig(
-                    cfg.status_endpoint, cfg.sync_endpoint, cfg.heartbeat_interval, cfg.history
-                ),
-                timeout=timeout,
+                    cfg.status_endpoint,
+                    cfg.sync_endpoint,
+                    cfg.heartbeat_interval,
+                    cfg.history,
+                    limits=cfg.limits,
+                )
             )
             self.supervisor = Supervisor.start(self.bridge, self.registry)
+            start_child(self.supervisor, ChildSpec(BRIDGE, Bridge, {}, cfg.restart))
+            self.bridge.wait_ready(timeout)
             start_child(
                 self.supervisor,
                 ChildSpec(
@@ -226,19 +244,31 @@ class Node:
                         cfg.restart,
                     ),
                 )
-            self.watchers = WatchHubHandle.start(self.bridge, self.registry)
+            book = WatcherBook()
+            start_child(
+                self.supervisor,
+                ChildSpec(WATCH_HUB, WatchHub, {"registry": self.registry, "book": book}),
+            )
+            self.watchers = WatchHubHandle(self.registry, book)
             if not self.registry.wait_for(self._children(), timeout):
                 log.warning("not every stage started within %s s; see actor/<name>", timeout)
             ready: concurrent.futures.Future[str] = concurrent.futures.Future()
-            self.control = ControlServer.start(
-                cfg.control_endpoint,
-                self.bridge,
-                self.registry,
-                tuple(s.name for s in cfg.stages),
-                self.stop_requested.set,
-                ready,
+            start_child(
                 self.supervisor,
-                {n.network: network_info(n) for n in cfg.networks},
+                ChildSpec(
+                    CONTROL,
+                    ControlServer,
+                    {
+                        "endpoint": cfg.control_endpoint,
+                        "registry": self.registry,
+                        "stage_names": tuple(s.name for s in cfg.stages),
+                        "on_shutdown": self.stop_requested.set,
+                        "ready": ready,
+                        "networks": {n.network: network_info(n) for n in cfg.networks},
+                        "limits": cfg.limits,
+                    },
+                    cfg.restart,
+                ),
             )
             self.control_endpoint = ready.result(timeout=timeout)
         except BaseException:
@@ -297,10 +327,10 @@ class Node:
         if self.supervisor is not None:
             with contextlib.suppress(pykka.ActorDeadError):
                 begin_shutdown(self.supervisor)
-        if self.control is not None:
+        control = self.registry.get(CONTROL)
+        if control is not None:
             with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
-                self.control.stop(block=True, timeout=timeout)
-            self.control = None
+                control.stop(block=True, timeout=timeout)
         if self.watchers is not None:
             with contextlib.suppress(pykka.Timeout):
                 self.watchers.stop(timeout)

@@ -6,7 +6,6 @@ shells that move bytes between ZeroMQ sockets and that core.
 """
 
 from ._control import (
-    MAX_REQUEST_BYTES,
     ControlClient,
     ControlRequest,
     decode_control_request,
@@ -26,9 +25,12 @@ from ._errors import (
     PipecastError,
     ProtocolError,
     RemoteError,
+    TooLarge,
     UnknownOp,
+    UnsupportedVersion,
 )
 from ._feed import ViewFeeder
+from ._limits import INT_MAX, INT_MIN, Limits, check_value, expect_int, expect_str
 from ._replica import (
     Checkpoint,
     Ended,
@@ -41,7 +43,14 @@ from ._replica import (
     Stale,
     apply_to_state,
 )
-from ._sequencer import HistoryLimits, Published, Sequencer, SequencerStatistics, topic_matches
+from ._sequencer import (
+    CLIENT_PREFIXES,
+    HistoryLimits,
+    Published,
+    Sequencer,
+    SequencerStatistics,
+    topic_matches,
+)
 from ._subscriber import Subscriber, SubscriberStatistics
 from ._sync import serve_sync_request
 from ._throttle import Throttle
@@ -67,14 +76,17 @@ from ._wire import (
     encode_snapshot_reply,
     encode_sync_request,
     encode_update,
+    is_version,
     pack_data,
     unpack_status,
     update_from_body,
 )
 
 __all__ = [
+    "CLIENT_PREFIXES",
     "HEARTBEAT_TOPIC",
-    "MAX_REQUEST_BYTES",
+    "INT_MAX",
+    "INT_MIN",
     "PROTOCOL_VERSION",
     "BadRequest",
     "BindError",
@@ -93,6 +105,7 @@ __all__ = [
     "HistoryLimits",
     "InvocationView",
     "InvocationWatch",
+    "Limits",
     "MalformedFrame",
     "NodeUnreachable",
     "PipecastError",
@@ -116,12 +129,15 @@ __all__ = [
     "Subscriber",
     "SubscriberStatistics",
     "Throttle",
+    "TooLarge",
     "UnknownOp",
+    "UnsupportedVersion",
     "Update",
     "UpdateEncoder",
     "View",
     "ViewFeeder",
     "apply_to_state",
+    "check_value",
     "decode_control_request",
     "decode_heartbeat",
     "decode_status",
@@ -135,6 +151,9 @@ __all__ = [
     "encode_snapshot_reply",
     "encode_sync_request",
     "encode_update",
+    "expect_int",
+    "expect_str",
+    "is_version",
     "new_cid",
     "pack_data",
     "parse_display",

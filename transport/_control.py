@@ -1,8 +1,9 @@
 """The control socket's wire format, and a blocking client for the edges.
 
 Requests are `{v, op, cid, ...args}`; replies `{v, ok: true, cid, result}` or
-`{v, ok: false, cid, error: {type, message}}` (PROTOCOL.md). Decoding is pure
-and raises `BadRequest` with the reason. `ControlClient` is for the CLI and
+`{v, ok: false, cid, error: {type, message}}` (docs/PROTOCOL.md). Decoding is
+pure and raises `TooLarge`, `BadRequest` or `UnsupportedVersion` with the
+reason, before anything looks at the op. `ControlClient` is for the CLI and
 tests only (it blocks); actors never use it.
 """
 
@@ -15,10 +16,11 @@ from typing import Any
 import msgpack
 import zmq
 
-from ._errors import BadRequest, NodeUnreachable, RemoteError
+from ._errors import BadRequest, NodeUnreachable, RemoteError, TooLarge, UnsupportedVersion
+from ._limits import Limits, check_value
+from ._wire import PROTOCOL_VERSION, is_version
 
 __all__ = [
-    "MAX_REQUEST_BYTES",
     "ControlClient",
     "ControlRequest",
     "decode_control_request",
@@ -27,7 +29,7 @@ __all__ = [
     "new_cid",
 ]
 
-MAX_REQUEST_BYTES = 1024 * 1024
+_DEFAULT_LIMITS = Limits()
 
 
 def new_cid() -> str:
@@ -41,18 +43,20 @@ class ControlRequest:
     args: dict[str, Any]
 
 
-def decode_control_request(body: bytes) -> ControlRequest:
-    """Validate a control request. Raises `BadRequest` (the cid, if readable, is kept)."""
-    if len(body) > MAX_REQUEST_BYTES:
-        raise BadRequest(f"request of {len(body)} bytes exceeds {MAX_REQUEST_BYTES}")
+def decode_control_request(body: bytes, limits: Limits = _DEFAULT_LIMITS) -> ControlRequest:
+    """Validate a control request within `limits`: its size, then its msgpack, then
+    every value in it (depth, width, plain data), then its version, op and cid."""
+    if len(body) > limits.request_bytes:
+        raise TooLarge(f"request of {len(body)} bytes exceeds {limits.request_bytes}")
     try:
         msg = msgpack.unpackb(body, raw=False, strict_map_key=True)
     except Exception as exc:  # msgpack raises many types on bad input
         raise BadRequest(f"request is not valid msgpack: {type(exc).__name__}") from None
     if type(msg) is not dict:
         raise BadRequest("request must be a map")
-    if msg.get("v") != 1:
-        raise BadRequest(f"unsupported protocol version {msg.get('v')!r}")
+    check_value(msg, limits, "the request")
+    if not is_version(msg.get("v")):
+        raise UnsupportedVersion(f"protocol version {msg.get('v')!r}: this node speaks 2")
     op, cid = msg.pop("op", None), msg.pop("cid", None)
     msg.pop("v")
     if type(op) is not str or not op:
@@ -65,7 +69,7 @@ def decode_control_request(body: bytes) -> ControlRequest:
 
 
 def encode_control_ok(cid: str | None, result: Any) -> bytes:
-    out: bytes = msgpack.packb({"v": 1, "ok": True, "cid": cid, "result": result})
+    out: bytes = msgpack.packb({"v": PROTOCOL_VERSION, "ok": True, "cid": cid, "result": result})
     return out
 
 
@@ -74,7 +78,7 @@ def encode_control_error(
 ) -> bytes:
     """An error reply; `details` (e.g. `ready_at` of `locked_out`) join type and message."""
     error = {**(details or {}), "type": wire_type, "message": message}
-    out: bytes = msgpack.packb({"v": 1, "ok": False, "cid": cid, "error": error})
+    out: bytes = msgpack.packb({"v": PROTOCOL_VERSION, "ok": False, "cid": cid, "error": error})
     return out
 
 
@@ -92,7 +96,7 @@ class ControlClient:
 
     def call(self, op: str, cid: str | None = None, **args: Any) -> Any:
         cid = cid or new_cid()
-        body = msgpack.packb({"v": 1, "op": op, "cid": cid, **args})
+        body = msgpack.packb({"v": PROTOCOL_VERSION, "op": op, "cid": cid, **args})
         return self.call_raw(body)
 
     def call_raw(self, body: bytes) -> Any:

@@ -29,14 +29,18 @@ __all__ = [
     "PipecastError",
     "ProtocolError",
     "RemoteError",
+    "TooLarge",
     "UnknownOp",
+    "UnsupportedVersion",
 ]
 
 
 class ErrorType(enum.StrEnum):
     """Every `error.type` a pipecast server sends in an error reply."""
 
-    BAD_REQUEST = "bad_request"  # malformed, too big, or fields missing or invalid
+    BAD_REQUEST = "bad_request"  # malformed, or a field missing or of the wrong type
+    TOO_LARGE = "too_large"  # over a stated limit: size, depth, width or count
+    UNSUPPORTED_VERSION = "unsupported_version"  # `v` is not the integer 2
     UNKNOWN_OP = "unknown_op"  # an op this socket does not serve
     HISTORY_GONE = "history_gone"  # a replay from before the bounded history
     UNKNOWN_STAGE = "unknown_stage"  # no stage of that name
@@ -72,6 +76,18 @@ class MalformedFrame(ProtocolError):
 
 class BadRequest(ProtocolError):
     """A request is well-formed msgpack but its fields are missing or invalid."""
+
+
+class TooLarge(ProtocolError):
+    """A request or value is over one of the node's stated limits (`Limits`)."""
+
+    wire_type = ErrorType.TOO_LARGE
+
+
+class UnsupportedVersion(ProtocolError):
+    """A body's `v` is not this protocol's version (exactly the integer 2)."""
+
+    wire_type = ErrorType.UNSUPPORTED_VERSION
 
 
 class UnknownOp(ProtocolError):

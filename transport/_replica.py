@@ -10,14 +10,17 @@ matching its prefixes and decides, message by message, what to do:
   or below the last is a duplicate and is dropped. A seq beyond it is a gap:
   the update is held, a replay from the last applied seq is requested, and the
   held updates are applied once the hole is filled. A heartbeat whose head for
-  a topic is beyond the last applied reveals a lost tail the same way.
+  a topic is beyond the last applied reveals a lost tail the same way; so does
+  a topic we hold live keys of that is missing from the heartbeat's heads
+  (which list only topics with a live key): its deletions were lost.
 * HISTORY GONE. If the node's history no longer reaches back, the topic is
   re-read from a snapshot instead (never a partial replay).
 * EPOCH. An update, heartbeat or reply from a new epoch means the node
   restarted: everything is re-read from a snapshot, and nothing of the old
   epoch is applied after that.
-* STALE. No message from the node for `stale_after` seconds: the replica says
-  so, and says so again when the node is heard from.
+* STALE. No message from the node for three of its heartbeat intervals (as
+  its heartbeats say; `stale_after` until one is heard): the replica says so,
+  and says so again when the node is heard from.
 
 Every recovery ends in a `Recovered` event with its reason; every wholesale
 replacement of a topic's state is a `Reset` event carrying the new state. The
@@ -104,6 +107,7 @@ class Replica:
     ) -> None:
         self.prefixes = tuple(prefixes)
         self.stale_after = stale_after
+        self._configured_stale_after = stale_after
         self.max_held = max_held
         self.epoch: str | None = None
         # Epochs we have moved on from: anything still arriving from them is
@@ -229,6 +233,8 @@ class Replica:
     def feed_heartbeat(self, hb: Heartbeat, now: float) -> None:
         """Feed one heartbeat from the status socket, in arrival order."""
         self._heard(now)
+        # the node says how often it speaks: silent for three of those is stale
+        self.stale_after = max(self._configured_stale_after, 3.0 * hb.interval)
         if hb.epoch != self.epoch and hb.epoch in self._retired:
             self._old_epoch_dropped += 1
             return
@@ -249,6 +255,12 @@ class Replica:
                 and topic not in self._recovering
                 and topic_matches(topic, self.prefixes)
             ):
+                self._gaps += 1
+                self._request_replay(topic, _Recovery(_Kind.REPLAY, Reason.GAP))
+        # heads list only topics with a live key: one we hold live keys of and
+        # that is missing lost its deletions (at any seq: the replay says)
+        for topic, kv in self._state.items():
+            if kv and topic not in heads and topic not in self._recovering:
                 self._gaps += 1
                 self._request_replay(topic, _Recovery(_Kind.REPLAY, Reason.GAP))
 

@@ -11,6 +11,16 @@ The history of a topic is contiguous by construction (appended in order,
 evicted from the old end only), so a replay from `after` is either exactly the
 updates `after+1 .. head`, or `HistoryGone`: never a partial answer.
 
+What it keeps is bounded (`Limits`): the topics with a live key
+(`live_topics`), the topics ever published in the epoch (`known_topics`: a
+topic's seq never restarts, so a topic whose keys are all deleted is
+remembered, but only by its head, and it drops out of `heads()`), and the
+bytes of live values and history together (`retained_bytes`). A publication
+that would pass a bound is refused with `TooLarge` (deletions never are); the
+history gives way first: a topic's own oldest updates when it publishes, the
+largest histories at `expire()`. A replay that needs them is `HistoryGone`,
+which subscribers answer with a snapshot.
+
 Pure: no sockets, threads or clock. The caller passes `now` in. Called from
 the bridge actor's thread only; not thread-safe.
 """
@@ -23,10 +33,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from ._errors import BadRequest, HistoryGone
+from ._errors import BadRequest, HistoryGone, TooLarge
+from ._limits import Limits
 from ._wire import UpdateEncoder, pack_data
 
-__all__ = ["HistoryLimits", "Published", "Sequencer", "SequencerStatistics", "topic_matches"]
+__all__ = [
+    "CLIENT_PREFIXES",
+    "HistoryLimits",
+    "Published",
+    "Sequencer",
+    "SequencerStatistics",
+    "topic_matches",
+]
+
+# topics that clients make (by publishing, and by watching a topic): they share a
+# part of the live topics (`client_topics`), so they can never crowd out the node's own
+CLIENT_PREFIXES = ("ext/", "presence/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +74,12 @@ class Published(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class SequencerStatistics:
-    topics: int
+    topics: int  # known in this epoch
+    live_topics: int
     live_keys: int
+    retained_bytes: int  # live values and history
     history_updates: int
+    refused: int  # publications over a bound
     published: int
     unchanged_skipped: int
     replays_served: int
@@ -69,27 +94,36 @@ def topic_matches(topic: str, prefixes: Iterable[str]) -> bool:
 
 
 class _Topic:
-    __slots__ = ("head", "history", "values")
+    __slots__ = ("head", "history", "history_bytes", "values")
 
-    def __init__(self, max_updates: int) -> None:
+    def __init__(self) -> None:
         self.head = 0
         self.values: dict[str, tuple[int, bytes]] = {}
-        # (seq, ts, body); maxlen enforces the count bound on append
-        self.history: deque[tuple[int, float, bytes]] = deque(maxlen=max_updates)
+        # (seq, ts, body), oldest first
+        self.history: deque[tuple[int, float, bytes]] = deque()
+        self.history_bytes = 0
 
 
 class Sequencer:
     """Sequences the updates of every topic of one epoch (see module docstring)."""
 
-    def __init__(self, epoch: str, limits: HistoryLimits | None = None) -> None:
+    def __init__(
+        self, epoch: str, limits: HistoryLimits | None = None, bounds: Limits | None = None
+    ) -> None:
         if not epoch:
             raise BadRequest("epoch must be a non-empty string")
         self.epoch = epoch
         self.limits = limits or HistoryLimits()
+        self.bounds = bounds or Limits()
         self._max_age = self.limits.max_age
+        self._max_updates = self.limits.max_updates
         self._encoder = UpdateEncoder(epoch)
         self._topics: dict[str, _Topic] = {}
-        self._heads: dict[str, int] = {}
+        self._heads: dict[str, int] = {}  # topics with a live key
+        self._client_live = 0  # of which clients made
+        self._live_bytes = 0
+        self._history_bytes = 0
+        self._refused = 0
         self._published = 0
         self._skipped = 0
         self._replays = 0
@@ -101,49 +135,99 @@ class Sequencer:
     ) -> Published | None:
         """Sequence one change; None if it changes nothing (skip-unchanged).
 
-        Raises `BadRequest` for an invalid topic, key, value or cid; then
-        nothing is changed and no seq is used.
+        Raises `BadRequest` for an invalid topic, key, value or cid, and
+        `TooLarge` for one over a bound (`Limits`); then nothing is changed and
+        no seq is used.
         """
-        if type(topic) is not str or not topic or topic == "_hb":
-            raise BadRequest(f"invalid topic {topic!r}")
-        if type(key) is not str:
-            raise BadRequest(f"key must be a string, not {type(key).__name__}")
-        if data is not None and type(data) is not dict:
-            raise BadRequest("data must be a map (dict) or None")
-        if cid is not None and type(cid) is not str:
-            raise BadRequest("cid must be a string or None")
+        self._check_publication(topic, key, data, cid)
         state = self._topics.get(topic)
-        if state is None:
-            state = self._topics[topic] = _Topic(self.limits.max_updates)
         if data is None:
-            if key not in state.values:
+            if state is None or key not in state.values:
                 self._skipped += 1
                 return None
             data_b = b"\xc0"
+            grows = -len(state.values[key][1])
         else:
             data_b = pack_data(data)
-            current = state.values.get(key)
+            current = state.values.get(key) if state is not None else None
             if current is not None and current[1] == data_b:
                 self._skipped += 1
                 return None
+            grows = len(data_b) - (len(current[1]) if current is not None else 0)
+            self._check_room(topic, state, grows)
+        if state is None:
+            state = self._topics[topic] = _Topic()
         seq = state.head + 1
         body = self._encoder.encode(key, data_b, seq, now, cid)
         state.head = seq
-        self._heads[topic] = seq
         if data is None:
             del state.values[key]
         else:
             state.values[key] = (seq, data_b)
+        self._live_bytes += grows
+        if state.values:
+            if self._heads.setdefault(topic, seq) == seq and topic.startswith(CLIENT_PREFIXES):
+                self._client_live += 1  # it just became live
+            self._heads[topic] = seq
+        elif self._heads.pop(topic, None) is not None and topic.startswith(CLIENT_PREFIXES):
+            self._client_live -= 1
         history = state.history
         history.append((seq, now, body))
+        state.history_bytes += len(body)
+        self._history_bytes += len(body)
         horizon = now - self._max_age
-        while history[0][1] < horizon:
-            history.popleft()
+        while history[0][1] < horizon or len(history) > self._max_updates:
+            self._evict_oldest(state)
+        while self._retained() > self.bounds.retained_bytes and state.history:
+            self._evict_oldest(state)  # the publisher's own history gives way first
         self._published += 1
         return Published(seq, body)
 
+    def _check_publication(self, topic: str, key: str, data: Any, cid: str | None) -> None:
+        if type(topic) is not str or not topic or topic == "_hb":
+            raise BadRequest(f"invalid topic {topic!r}")
+        if type(key) is not str:
+            raise BadRequest(f"key must be a string, not {type(key).__name__}")
+        if len(topic) > self.bounds.topic_chars or len(key) > self.bounds.key_chars:
+            self._refused += 1
+            raise TooLarge(
+                f"a topic is at most {self.bounds.topic_chars} characters, "
+                f"a key {self.bounds.key_chars}"
+            )
+        if data is not None and type(data) is not dict:
+            raise BadRequest("data must be a map (dict) or None")
+        if cid is not None and type(cid) is not str:
+            raise BadRequest("cid must be a string or None")
+
+    def _check_room(self, topic: str, state: _Topic | None, grows: int) -> None:
+        """`TooLarge` if this publication would pass a bound (nothing changed yet)."""
+        bounds = self.bounds
+        if state is None and len(self._topics) >= bounds.known_topics:
+            self._refused += 1
+            raise TooLarge(f"the node holds {bounds.known_topics} topics already")
+        if state is None or not state.values:  # it would become live
+            if len(self._heads) >= bounds.live_topics:
+                self._refused += 1
+                raise TooLarge(f"the node holds {bounds.live_topics} live topics already")
+            if self._client_live >= bounds.client_topics and topic.startswith(CLIENT_PREFIXES):
+                self._refused += 1
+                raise TooLarge(f"clients hold {bounds.client_topics} live topics already")
+        if self._live_bytes + grows > bounds.retained_bytes:
+            self._refused += 1
+            raise TooLarge(
+                f"publishing to {topic!r} would keep more than {bounds.retained_bytes} bytes"
+            )
+
+    def _evict_oldest(self, state: _Topic) -> None:
+        _, _, body = state.history.popleft()
+        state.history_bytes -= len(body)
+        self._history_bytes -= len(body)
+
+    def _retained(self) -> int:
+        return self._live_bytes + self._history_bytes
+
     def heads(self) -> dict[str, int]:
-        """Every topic with at least one update, and its last seq (a copy)."""
+        """Every topic with a live key, and its last seq (a copy)."""
         return dict(self._heads)
 
     def snapshot_rows(
@@ -187,14 +271,22 @@ class Sequencer:
         return [body for _, _, body in itertools.islice(history, after - oldest + 1, None)]
 
     def expire(self, now: float) -> None:
-        """Drop history older than the age bound from every topic."""
+        """Drop history older than the age bound from every topic, then, while the
+        node keeps more than `retained_bytes`, the oldest of the largest histories."""
         for state in self._topics.values():
             self._expire_topic(state, now)
+        if self._retained() <= self.bounds.retained_bytes:
+            return
+        for state in sorted(self._topics.values(), key=lambda t: -t.history_bytes):
+            while state.history and self._retained() > self.bounds.retained_bytes:
+                self._evict_oldest(state)
+            if self._retained() <= self.bounds.retained_bytes:
+                return
 
     def _expire_topic(self, state: _Topic, now: float) -> None:
         history, horizon = state.history, now - self.limits.max_age
         while history and history[0][1] < horizon:
-            history.popleft()
+            self._evict_oldest(state)
 
     def current(self, topic: str) -> dict[str, tuple[int, bytes]]:
         """The live keys of one topic with their seq and encoded value (a copy)."""
@@ -204,8 +296,11 @@ class Sequencer:
     def statistics(self) -> SequencerStatistics:
         return SequencerStatistics(
             topics=len(self._topics),
+            live_topics=len(self._heads),
             live_keys=sum(len(t.values) for t in self._topics.values()),
+            retained_bytes=self._retained(),
             history_updates=sum(len(t.history) for t in self._topics.values()),
+            refused=self._refused,
             published=self._published,
             unchanged_skipped=self._skipped,
             replays_served=self._replays,

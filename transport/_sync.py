@@ -6,7 +6,7 @@ what it returns. Bad requests become error replies; nothing raises.
 
 from __future__ import annotations
 
-from ._errors import PipecastError
+from ._errors import PipecastError, TooLarge
 from ._sequencer import Sequencer
 from ._wire import (
     SnapshotRequest,
@@ -27,9 +27,15 @@ def serve_sync_request(sequencer: Sequencer, body: bytes, now: float) -> tuple[b
     or unknown request gets an error reply of the matching type.
     """
     try:
-        request = decode_sync_request(body)
+        request = decode_sync_request(body, sequencer.bounds)
         if isinstance(request, SnapshotRequest):
             heads, rows = sequencer.snapshot_rows(request.topics)
+            size = sum(len(row[3]) for row in rows)
+            if size > sequencer.bounds.reply_bytes:
+                raise TooLarge(
+                    f"a snapshot of {size} bytes is over {sequencer.bounds.reply_bytes}: "
+                    "ask for narrower prefixes"
+                )
             return encode_snapshot_reply(sequencer.epoch, heads, rows), None
         bodies = sequencer.replay(request.topic, request.after, now)
         return encode_replay_reply(sequencer.epoch, request.topic, bodies), None

@@ -1,9 +1,10 @@
-"""Wire format of PROTOCOL.md version 1: message values, encoders, decoders.
+"""Wire format of docs/PROTOCOL.md version 2: message values, encoders, decoders.
 
 Pure: no sockets, no threads, no clock. Every decoder validates what it reads
-and raises `MalformedFrame` (for frames off the status socket) or `BadRequest`
-(for sync requests) with a message saying what was wrong; nothing else escapes,
-whatever bytes come in.
+and raises `MalformedFrame` (for frames off the status socket), or for sync
+requests `BadRequest`, `TooLarge` (over a `Limits` bound) or
+`UnsupportedVersion`, with a message saying what was wrong; nothing else
+escapes, whatever bytes come in. `v` must be exactly the integer 2.
 
 `Update` is a NamedTuple rather than a frozen dataclass on purpose: it is built
 once per received message on the hot path, and tuple construction is several
@@ -19,7 +20,8 @@ from typing import Any, NamedTuple
 
 import msgpack
 
-from ._errors import BadRequest, MalformedFrame, UnknownOp
+from ._errors import BadRequest, MalformedFrame, TooLarge, UnknownOp, UnsupportedVersion
+from ._limits import INT_MAX, Limits, check_value
 
 __all__ = [
     "HEARTBEAT_TOPIC",
@@ -42,13 +44,15 @@ __all__ = [
     "encode_snapshot_reply",
     "encode_sync_request",
     "encode_update",
+    "is_version",
     "pack_data",
     "unpack_status",
     "update_from_body",
 ]
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 HEARTBEAT_TOPIC = "_hb"
+_DEFAULT_LIMITS = Limits()
 _HB_FRAME = HEARTBEAT_TOPIC.encode()
 
 # Bounds on what a decoder will even try to unpack: a hostile peer must not be
@@ -70,11 +74,16 @@ class Update(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Heartbeat:
-    """The `_hb` message: the node is alive, and these are its topics' heads."""
+    """The `_hb` message: the node is alive, and these are the heads of its live topics.
+
+    `interval` is the node's heartbeat interval in seconds: three of them
+    without a word and the node is stale.
+    """
 
     epoch: str
     ts: float
     heads: Mapping[str, int]
+    interval: float = 1.0
     final: bool = False
 
 
@@ -151,7 +160,7 @@ class UpdateEncoder:
     _mid = struct.Struct(">BQ3sBd4s").pack
 
     def __init__(self, epoch: str) -> None:
-        self._prefix = b"\x87\xa1v\x01\xa5epoch" + _packb(epoch) + b"\xa3seq"
+        self._prefix = b"\x87\xa1v\x02\xa5epoch" + _packb(epoch) + b"\xa3seq"
 
     def encode(self, key: str, data_b: bytes, seq: int, ts: float, cid: str | None) -> bytes:
         return b"".join(
@@ -173,10 +182,16 @@ def encode_update(key: str, data: Any, seq: int, epoch: str, ts: float, cid: str
 
 
 def encode_heartbeat(
-    epoch: str, ts: float, heads: Mapping[str, int], *, final: bool = False
+    epoch: str, ts: float, heads: Mapping[str, int], interval: float = 1.0, *, final: bool = False
 ) -> bytes:
     """Encode a heartbeat; `final` marks the last one of an epoch (node stopping)."""
-    body: dict[str, Any] = {"v": 1, "epoch": epoch, "ts": ts, "heads": dict(heads)}
+    body: dict[str, Any] = {
+        "v": PROTOCOL_VERSION,
+        "epoch": epoch,
+        "ts": ts,
+        "interval": float(interval),
+        "heads": dict(heads),
+    }
     if final:
         body["final"] = True
     return _packb(body)
@@ -184,8 +199,10 @@ def encode_heartbeat(
 
 def encode_sync_request(request: SnapshotRequest | ReplayRequest) -> bytes:
     if isinstance(request, SnapshotRequest):
-        return _packb({"v": 1, "op": "snapshot", "topics": list(request.topics)})
-    return _packb({"v": 1, "op": "replay", "topic": request.topic, "after": request.after})
+        return _packb({"v": PROTOCOL_VERSION, "op": "snapshot", "topics": list(request.topics)})
+    return _packb(
+        {"v": PROTOCOL_VERSION, "op": "replay", "topic": request.topic, "after": request.after}
+    )
 
 
 def encode_snapshot_reply(
@@ -197,7 +214,7 @@ def encode_snapshot_reply(
     parts = [
         packer.pack_map_header(5),
         pack("v"),
-        pack(1),
+        pack(PROTOCOL_VERSION),
         pack("op"),
         pack("snapshot"),
         pack("epoch"),
@@ -223,7 +240,7 @@ def encode_replay_reply(epoch: str, topic: str, bodies: list[bytes]) -> bytes:
     head = (
         packer.pack_map_header(5)
         + packer.pack("v")
-        + packer.pack(1)
+        + packer.pack(PROTOCOL_VERSION)
         + packer.pack("op")
         + packer.pack("replay")
         + packer.pack("epoch")
@@ -237,15 +254,18 @@ def encode_replay_reply(epoch: str, topic: str, bodies: list[bytes]) -> bytes:
 
 
 def encode_error_reply(wire_type: str, message: str) -> bytes:
-    return _packb({"v": 1, "op": "error", "error": {"type": wire_type, "message": message}})
+    return _packb(
+        {"v": PROTOCOL_VERSION, "op": "error", "error": {"type": wire_type, "message": message}}
+    )
 
 
 # -- decoding ---------------------------------------------------------------
 
 
-def _unpack(body: bytes, error: type[Exception]) -> Any:
-    if len(body) > MAX_BODY_BYTES:
-        raise error(f"body of {len(body)} bytes exceeds {MAX_BODY_BYTES}")
+def _unpack(body: bytes, error: type[Exception], max_bytes: int = MAX_BODY_BYTES) -> Any:
+    if len(body) > max_bytes:
+        too_large = TooLarge if error is BadRequest else error
+        raise too_large(f"body of {len(body)} bytes exceeds {max_bytes}")
     try:
         # raw=False and strict_map_key=True are msgpack's defaults (>= 1.0)
         return msgpack.unpackb(body)
@@ -255,6 +275,11 @@ def _unpack(body: bytes, error: type[Exception]) -> Any:
 
 def _is_int(value: object) -> bool:
     return type(value) is int
+
+
+def is_version(v: object) -> bool:
+    """True only for this protocol's version: the integer 2 (not 2.0, not true)."""
+    return type(v) is int and v == PROTOCOL_VERSION
 
 
 def update_from_body(topic: str, body: Any) -> Update:
@@ -302,7 +327,7 @@ def _explain_update(topic: str, body: Any) -> Update:
     except KeyError as exc:
         raise MalformedFrame(f"update lacks field {exc.args[0]!r}") from None
     cid = body.get("cid")
-    if v != PROTOCOL_VERSION or type(v) is not int:
+    if not is_version(v):
         raise MalformedFrame(f"unsupported protocol version {v!r}")
     if type(epoch) is not str or not epoch:
         raise MalformedFrame("epoch must be a non-empty string")
@@ -320,9 +345,12 @@ def _explain_update(topic: str, body: Any) -> Update:
 
 
 def _heartbeat_from_body(body: Any) -> Heartbeat:
-    if type(body) is not dict or body.get("v") != PROTOCOL_VERSION:
-        raise MalformedFrame("heartbeat body is not a version 1 map")
+    if type(body) is not dict or not is_version(body.get("v")):
+        raise MalformedFrame("heartbeat body is not a version 2 map")
     epoch, ts, heads = body.get("epoch"), body.get("ts"), body.get("heads")
+    interval = body.get("interval")
+    if not isinstance(interval, float | int) or type(interval) is bool or not 0 < interval <= 3600:
+        raise MalformedFrame("heartbeat interval must be a number of seconds in (0, 3600]")
     if type(epoch) is not str or not epoch:
         raise MalformedFrame("heartbeat epoch must be a non-empty string")
     if type(ts) is not float and type(ts) is not int:
@@ -331,7 +359,7 @@ def _heartbeat_from_body(body: Any) -> Heartbeat:
         type(t) is str and _is_int(s) and s >= 0 for t, s in heads.items()
     ):
         raise MalformedFrame("heartbeat heads must map topic strings to seqs")
-    return Heartbeat(epoch, float(ts), heads, body.get("final") is True)
+    return Heartbeat(epoch, float(ts), heads, float(interval), body.get("final") is True)
 
 
 def unpack_status(body: bytes) -> Any:
@@ -363,25 +391,37 @@ def decode_status(frames: list[bytes]) -> Update | Heartbeat:
     return update_from_body(topic, body)
 
 
-def decode_sync_request(body_b: bytes) -> SnapshotRequest | ReplayRequest:
-    """Decode a request to the sync socket; raises `BadRequest` or `UnknownOp`."""
-    body = _unpack(body_b, BadRequest)
+def decode_sync_request(
+    body_b: bytes, limits: Limits = _DEFAULT_LIMITS
+) -> SnapshotRequest | ReplayRequest:
+    """Decode a request to the sync socket within `limits`.
+
+    Raises `TooLarge`, `BadRequest`, `UnsupportedVersion` or `UnknownOp`.
+    """
+    body = _unpack(body_b, BadRequest, limits.request_bytes)
     if type(body) is not dict:
         raise BadRequest("request must be a msgpack map")
-    if body.get("v") != PROTOCOL_VERSION:
-        raise BadRequest(f"unsupported protocol version {body.get('v')!r}")
+    check_value(body, limits, "the request")
+    if not is_version(body.get("v")):
+        raise UnsupportedVersion(f"protocol version {body.get('v')!r}: this node speaks 2")
     op = body.get("op")
     if op == "snapshot":
         topics = body.get("topics", [])
         if type(topics) is not list or not all(type(t) is str for t in topics):
             raise BadRequest("snapshot topics must be a list of prefix strings")
-        return SnapshotRequest(tuple(topics))
+        if len(topics) > limits.prefixes:
+            raise TooLarge(f"at most {limits.prefixes} prefixes per snapshot")
+        if any(len(t) > limits.topic_chars for t in topics):
+            raise TooLarge(f"a prefix is over {limits.topic_chars} characters")
+        return SnapshotRequest(tuple(dict.fromkeys(topics)))
     if op == "replay":
         topic, after = body.get("topic"), body.get("after")
         if type(topic) is not str or not topic:
             raise BadRequest("replay topic must be a non-empty string")
-        if type(after) is not int or after < 0:
-            raise BadRequest("replay after must be an int >= 0")
+        if len(topic) > limits.topic_chars:
+            raise TooLarge(f"the topic is over {limits.topic_chars} characters")
+        if type(after) is not int or not 0 <= after <= INT_MAX:
+            raise BadRequest("replay after must be an int from 0 to 2**63 - 1")
         return ReplayRequest(topic, after)
     raise UnknownOp(f"unknown sync op {op!r}")
 
@@ -389,8 +429,8 @@ def decode_sync_request(body_b: bytes) -> SnapshotRequest | ReplayRequest:
 def decode_sync_reply(body_b: bytes) -> SnapshotReply | ReplayReply | ErrorReply:
     """Decode a reply from the sync socket; raises `MalformedFrame` if invalid."""
     body = _unpack(body_b, MalformedFrame)
-    if type(body) is not dict or body.get("v") != PROTOCOL_VERSION:
-        raise MalformedFrame("reply is not a version 1 map")
+    if type(body) is not dict or not is_version(body.get("v")):
+        raise MalformedFrame("reply is not a version 2 map")
     op = body.get("op")
     if op == "error":
         err = body.get("error")

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pipecast.actors.runtime import Reply
-from pipecast.transport import BadRequest
+from pipecast.transport import INT_MAX, BadRequest, expect_int
 
 from ._job_states import JobState
 from ._stage import LibraryRequest
@@ -24,7 +24,7 @@ _STATES = {s.value for s in JobState}
 def library_request(op: str, args: Mapping[str, Any], cid: str, reply: Reply) -> LibraryRequest:
     if op == "jobs":
         state, limit = args.get("state"), args.get("limit", 1000)
-        if state is not None and state not in _STATES:
+        if state is not None and (type(state) is not str or state not in _STATES):
             raise BadRequest(f"state must be one of {', '.join(sorted(_STATES))}")
         if type(limit) is not int or not 1 <= limit <= 100_000:
             raise BadRequest("limit must be an int from 1 to 100,000")
@@ -36,13 +36,11 @@ def library_request(op: str, args: Mapping[str, Any], cid: str, reply: Reply) ->
         if ids is not None and (
             type(ids) is not list
             or not 1 <= len(ids) <= 100_000
-            or not all(type(i) is int and i > 0 for i in ids)
+            or not all(type(i) is int and 0 < i <= INT_MAX for i in ids)
         ):
-            raise BadRequest("ids must be a list of job ids (ints > 0)")
+            raise BadRequest("ids must be a list of 1 to 100,000 job ids (ints from 1 to 2**63-1)")
         if code is not None and (type(code) is not str or not code or len(code) > 64):
             raise BadRequest("code must be a failure code such as STALLED")
         return LibraryRequest(op, {"ids": ids, "code": code}, cid, reply)
-    job_id = args.get("id")
-    if type(job_id) is not int or job_id < 1:
-        raise BadRequest("id must be a job id (an int > 0)")
+    job_id = expect_int(args.get("id"), "id (a job id)", 1, INT_MAX)
     return LibraryRequest(op, {"id": job_id}, cid, reply)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pipecast.transport import BadRequest, ErrorType, PipecastError
+from pipecast.transport import INT_MAX, BadRequest, ErrorType, PipecastError, expect_int
 
 from ._runner import Reply, RunRequest, runner_name
 
@@ -51,8 +51,8 @@ def network_request(
         out["prompt"] = prompt
     elif kind == "invocations":
         run = args.get("run")
-        if run is not None and (type(run) is not int or run < 1):
-            raise BadRequest("run must be a run id (an int >= 1)")
+        if run is not None:
+            expect_int(run, "run (a run id)", 1, INT_MAX)
         out = {"run": run, "limit": _limit(args, 100)}
     elif kind == "runs":
         out["limit"] = _limit(args, 20)

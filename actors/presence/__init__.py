@@ -17,10 +17,11 @@ from ._tracker import (
     PresenceList,
     PresenceTracker,
 )
-from ._watch_hub import AddWatcher, RemoveWatcher, WatchHub, WatchHubHandle
+from ._watch_hub import WATCH_HUB, AddWatcher, RemoveWatcher, WatcherBook, WatchHub, WatchHubHandle
 from ._watcher_actor import WatcherActor
 
 __all__ = [
+    "WATCH_HUB",
     "AddWatcher",
     "PresenceBeat",
     "PresenceChange",
@@ -34,4 +35,5 @@ __all__ = [
     "WatchHub",
     "WatchHubHandle",
     "WatcherActor",
+    "WatcherBook",
 ]

@@ -8,6 +8,10 @@ needs no database and nothing to retry. Each hosted watcher is a local
 watcher in presence (kind `local`) and leaves the moment it is removed or
 its callback raises; a raising watcher is also counted, and the others go on.
 
+The hub is supervised: if it dies, its watchers leave presence at once, and
+its next incarnation hosts them again from the `WatcherBook` (kept by the
+handle, outside the actor), each shown the current state anew.
+
 Watchers of one topic whose views would be identical (same `share_key()`,
 e.g. every stage watcher, or every `grid:2x3` of one network) share one view:
 an update is applied once per distinct view, and each watcher only pays for
@@ -19,10 +23,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import pykka
@@ -31,18 +35,20 @@ from pipecast.actors.runtime import (
     BridgeHandle,
     PollingActor,
     Registry,
-    StatisticsRequest,
+    Supervised,
     TimerDue,
 )
 from pipecast.transport import PipecastError, Reset, Throttle, Update, View, apply_to_state
 
 from ._tracker import PresenceJoin, PresenceLeave
 
-__all__ = ["AddWatcher", "RemoveWatcher", "WatchHub", "WatchHubHandle"]
+__all__ = ["WATCH_HUB", "AddWatcher", "RemoveWatcher", "WatchHub", "WatchHubHandle", "WatcherBook"]
 
 log = logging.getLogger("pipecast.watchers")
 
 OnChange = Callable[[str, Any, int], None]  # (watcher id, what it shows, skipped so far)
+
+WATCH_HUB = "watch_hub"  # the hub's name among a node's actors
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,13 +94,47 @@ def _share_key(watcher: str, view: View) -> Hashable:
     return ("shared", shared) if shared is not None else ("own", watcher)
 
 
-class WatchHub(PollingActor):
-    """Hosts watchers (see module docstring). Start with `WatchHubHandle.start`."""
+class WatcherBook:
+    """The watchers a hub hosts, outside the hub: a restarted hub hosts them again.
 
-    def __init__(self, bridge: BridgeHandle, registry: Registry | None, tick: float) -> None:
-        super().__init__()
-        self.bridge = bridge
+    Written by the handle (any thread) and by the hub when it drops a broken
+    watcher; a lock keeps it whole.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._adds: dict[str, AddWatcher] = {}
+
+    def keep(self, add: AddWatcher) -> None:
+        with self._lock:
+            self._adds[add.watcher] = add
+
+    def forget(self, watcher: str) -> None:
+        with self._lock:
+            self._adds.pop(watcher, None)
+
+    def all(self) -> list[AddWatcher]:
+        with self._lock:
+            return list(self._adds.values())
+
+
+class WatchHub(PollingActor, Supervised):
+    """Hosts watchers (see module docstring). Start with `WatchHubHandle.start`, or as
+    the supervised child `WATCH_HUB` of a node."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        supervisor: pykka.ActorRef[Any] | None,
+        bridge: BridgeHandle,
+        registry: Registry | None = None,
+        book: WatcherBook | None = None,
+        tick: float = 0.02,
+    ) -> None:
+        super().__init__(name=name, supervisor=supervisor, bridge=bridge)
         self.registry = registry
+        self.book = book or WatcherBook()
         self.tick = tick
         self._state: dict[str, dict[str, Any]] = {}
         self._groups: dict[str, dict[Hashable, _Group]] = {}
@@ -106,12 +146,17 @@ class WatchHub(PollingActor):
         self._failures = 0
         self._dispatch_ns = 0
 
-    def on_start(self) -> None:
+    def on_begin(self) -> None:
         self.poll_every(self.tick)
         me = self.actor_ref
         self._token = self.bridge.subscribe([""], lambda ev: me.tell(_Event(ev)))
+        for add in self.book.all():  # after a restart: host them again
+            self._add(add)
 
-    def on_stop(self) -> None:
+    def on_end(self, error: str | None) -> None:
+        """Stopped or dead: every watcher it hosted leaves presence at once."""
+        if error is not None:
+            log.error("the watch hub died (%s); its watchers leave", error)
         if self._token is not None:
             with contextlib.suppress(PipecastError):
                 self.bridge.unsubscribe(self._token)
@@ -119,17 +164,6 @@ class WatchHub(PollingActor):
         for watcher in list(self._where):
             self._remove(watcher)
         self.stop_polling()
-
-    def on_failure(
-        self,
-        exception_type: type[BaseException] | None,
-        exception_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """The hub itself died: every watcher it hosted leaves presence at once."""
-        del exception_type, traceback
-        log.error("the watch hub died (%r); its watchers leave", exception_value)
-        self.on_stop()
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, _Event):
@@ -140,8 +174,6 @@ class WatchHub(PollingActor):
             self._add(message)
         elif isinstance(message, RemoveWatcher):
             self._remove(message.watcher)
-        elif isinstance(message, StatisticsRequest):
-            message.reply(self.statistics())
         else:
             return super().on_receive(message)
         return None
@@ -219,6 +251,7 @@ class WatchHub(PollingActor):
         # a broken watcher is removed and counted; the others go on
         self._failures += 1
         log.error("watcher %s raised; removed", h.watcher, exc_info=exc)
+        self.book.forget(h.watcher)
         self._remove(h.watcher)
 
     # -- membership -------------------------------------------------------------------
@@ -261,16 +294,36 @@ class WatchHub(PollingActor):
 
 
 class WatchHubHandle:
-    """Add and remove hosted watchers from any thread (tells; never blocks)."""
+    """Add and remove hosted watchers from any thread (tells; never blocks).
 
-    def __init__(self, ref: pykka.ActorRef[WatchHub]) -> None:
-        self.ref = ref
+    Finds the current hub by name in `registry` (it changes on a restart) and
+    keeps every watcher in `book`, so a restarted hub hosts them again.
+    """
+
+    def __init__(self, registry: Registry, book: WatcherBook) -> None:
+        self.registry = registry
+        self.book = book
 
     @classmethod
     def start(
         cls, bridge: BridgeHandle, registry: Registry | None = None, tick: float = 0.02
     ) -> WatchHubHandle:
-        return cls(WatchHub.start(bridge, registry, tick))
+        """A hub on its own (no supervisor), for tests and benchmarks."""
+        registry = registry or Registry()
+        book = WatcherBook()
+        ref = WatchHub.start(
+            name=WATCH_HUB, supervisor=None, bridge=bridge, registry=registry, book=book, tick=tick
+        )
+        registry.set(WATCH_HUB, ref)
+        return cls(registry, book)
+
+    @property
+    def ref(self) -> pykka.ActorRef[WatchHub]:
+        """The current hub (`ActorDeadError` from a tell if it is down)."""
+        ref = self.registry.get(WATCH_HUB)
+        if ref is None:
+            raise pykka.ActorDeadError("the watch hub is not running")
+        return ref
 
     def add(
         self,
@@ -283,11 +336,16 @@ class WatchHubHandle:
     ) -> None:
         # validate here so a caller's mistake raises in the caller
         Throttle(max_per_second)
-        self.ref.tell(AddWatcher(watcher, topic, view, on_change, max_per_second, meta or {}))
+        add = AddWatcher(watcher, topic, view, on_change, max_per_second, meta or {})
+        self.book.keep(add)
+        self.registry.tell(WATCH_HUB, add)  # a hub down now hosts it when it is back
 
     def remove(self, watcher: str) -> None:
-        self.ref.tell(RemoveWatcher(watcher))
+        self.book.forget(watcher)
+        self.registry.tell(WATCH_HUB, RemoveWatcher(watcher))
 
     def stop(self, timeout: float = 5.0) -> None:
-        with contextlib.suppress(pykka.ActorDeadError):
-            self.ref.stop(block=True, timeout=timeout)
+        ref = self.registry.get(WATCH_HUB)
+        if ref is not None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                ref.stop(block=True, timeout=timeout)

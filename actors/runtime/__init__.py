@@ -9,17 +9,10 @@ supervisor restarts failed actors within an intensity (`RestartTracker`);
 about presence, media or networks.
 """
 
-from ._bridge import (
-    Bridge,
-    BridgeConfig,
-    BridgeHandle,
-    BridgeStatistics,
-    LocalSink,
-    Publish,
-    StatisticsRequest,
-    start_bridge,
-)
+from ._bridge import BRIDGE, Bridge, start_bridge
+from ._bridge_handle import BridgeConfig, BridgeHandle, BridgeStatistics, LocalSink, Publish
 from ._inbox import PollingInbox, SocketReadable, TimerDue
+from ._messages import ChildFailed, StatisticsRequest
 from ._polling_actor import PollingActor
 from ._restarts import Decision, RestartPolicy, RestartTracker
 from ._socket_actor import SocketActor
@@ -36,17 +29,11 @@ from ._stage import (
 )
 from ._stage_status import StageEvent, StageStatus, Velocity, transition
 from ._store import Store, StoreError, WorkItem
-from ._supervisor import (
-    ChildFailed,
-    ChildSpec,
-    Registry,
-    Supervised,
-    Supervisor,
-    begin_shutdown,
-    start_child,
-)
+from ._supervised import Supervised
+from ._supervisor import ChildSpec, Registry, Supervisor, begin_shutdown, start_child
 
 __all__ = [
+    "BRIDGE",
     "POKE",
     "Bridge",
     "BridgeConfig",

@@ -1,27 +1,27 @@
 """The bridge: the one actor that sequences every state update and ships it.
 
-Every actor publishes by telling the bridge a `Publish`. The bridge stamps the
-topic's next seq (through the pure `Sequencer`), sends `[topic, body]` on its
-PUB socket, hands the same ordered update to in-process subscribers, and
-answers snapshot and replay requests on its sync ROUTER socket. It sends a
-heartbeat with every topic's head each interval, and a final one when it
-stops, so watchers tell a stopped node from a silent one.
+Every actor publishes by telling the bridge a `Publish` (through the
+`BridgeHandle`). The bridge stamps the topic's next seq (through the pure
+`Sequencer`), sends `[topic, body]` on its PUB socket, hands the same ordered
+update to in-process subscribers, and answers snapshot and replay requests on
+its sync ROUTER socket. It sends a heartbeat with the heads of the live
+topics each interval, and a final one when it stops, so watchers tell a
+stopped node from a silent one.
 
-Both sockets are created in `on_start` and closed in `on_stop`/`on_failure`,
-all in the bridge's own thread (one owner per socket); the `PollingInbox`
-lets that thread wait on its mailbox and its ROUTER at once.
+Both sockets are created in `on_begin` and closed in `on_end`, in the
+bridge's own thread (one owner per socket); the `PollingInbox` lets that
+thread wait on its mailbox and its ROUTER at once. The bridge is supervised:
+a restarted incarnation takes the epoch, the sequencer, the bound endpoints
+and the local subscriptions from the handle, so subscribers see one epoch
+with gapless seqs across the restart.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
-import contextlib
 import logging
-import secrets
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 import msgpack
 import pykka
@@ -29,115 +29,38 @@ import zmq
 
 from pipecast.transport import (
     HEARTBEAT_TOPIC,
-    BadRequest,
     BindError,
-    BridgeClosed,
-    ErrorType,
-    HistoryLimits,
     PipecastError,
     Reset,
-    Sequencer,
-    SequencerStatistics,
     Update,
-    encode_error_reply,
     encode_heartbeat,
     serve_sync_request,
     topic_matches,
 )
 
-from ._inbox import PollingInbox, SocketReadable, TimerDue
+from ._bridge_handle import (
+    BridgeConfig,
+    BridgeHandle,
+    BridgeStatistics,
+    GetStatistics,
+    LocalSink,
+    Publish,
+    Subscribe,
+    Unsubscribe,
+)
+from ._inbox import SocketReadable, TimerDue
+from ._messages import StatisticsRequest
 from ._socket_actor import SocketActor
+from ._supervised import Supervised
 
-__all__ = [
-    "Bridge",
-    "BridgeConfig",
-    "BridgeHandle",
-    "BridgeStatistics",
-    "LocalSink",
-    "Publish",
-    "StatisticsRequest",
-    "start_bridge",
-]
+__all__ = ["BRIDGE", "Bridge", "start_bridge"]
 
 log = logging.getLogger("pipecast.bridge")
 
-LocalSink = Callable[[Update | Reset], None]
+BRIDGE = "bridge"  # the bridge's name among a node's actors
 _HB_FRAME = HEARTBEAT_TOPIC.encode()
 _SNDMORE = int(zmq.SNDMORE)
 _BURST = 256  # bounded, so heartbeats and sync requests still get their turn
-MAX_REQUEST_BYTES = 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class BridgeConfig:
-    """Where the bridge binds and how it behaves. Defaults bind loopback only."""
-
-    status_endpoint: str = "tcp://127.0.0.1:7701"
-    sync_endpoint: str = "tcp://127.0.0.1:7702"
-    heartbeat_interval: float = 1.0
-    history: HistoryLimits = field(default_factory=HistoryLimits)
-    sndhwm: int = 100_000
-    linger_ms: int = 500
-
-    def __post_init__(self) -> None:
-        if not self.heartbeat_interval > 0:
-            raise BadRequest("heartbeat_interval must be > 0 seconds")
-        if type(self.sndhwm) is not int or self.sndhwm < 0:
-            raise BadRequest("sndhwm must be an int >= 0")
-
-
-class Publish(NamedTuple):
-    """Set `key` of `topic` to `data` (None deletes it). Told to the bridge.
-
-    A NamedTuple, not a frozen dataclass: one is built per publication, and
-    a frozen dataclass's __init__ costs about a microsecond more.
-    """
-
-    topic: str
-    key: str
-    data: dict[str, Any] | None
-    cid: str | None = None
-    # called in the bridge thread with the seq given (None: unchanged, nothing
-    # published) or the error that refused it; for requests that must answer
-    reply: Callable[[int | PipecastError | None], None] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Subscribe:
-    token: int
-    prefixes: tuple[str, ...]
-    sink: LocalSink
-
-
-@dataclass(frozen=True, slots=True)
-class _Unsubscribe:
-    token: int
-
-
-class _GetStatistics:
-    __slots__ = ()
-
-
-@dataclass(frozen=True, slots=True)
-class StatisticsRequest:
-    """Told to a component: it calls `reply` (in its own thread) with its statistics."""
-
-    reply: Callable[[Any], None]
-
-
-@dataclass(frozen=True, slots=True)
-class BridgeStatistics:
-    epoch: str
-    mailbox_depth: int
-    mailbox_wakeups: int
-    published: int
-    rejected: int
-    sync_requests: int
-    sync_errors: int
-    heartbeats: int
-    local_subscribers: int
-    local_sink_failures: int
-    sequencer: SequencerStatistics
 
 
 @dataclass(slots=True)
@@ -146,17 +69,17 @@ class _Local:
     sink: LocalSink
 
 
-class Bridge(SocketActor):
-    """The bridge actor (see module docstring). Start it with `start_bridge`."""
+class Bridge(SocketActor, Supervised):
+    """The bridge actor (see module docstring). Start it with `start_bridge`, or as
+    the supervised child `BRIDGE` of a node's supervisor."""
 
     def __init__(
-        self, config: BridgeConfig, ready: concurrent.futures.Future[tuple[str, str, str]]
+        self, *, name: str, supervisor: pykka.ActorRef[Any] | None, bridge: BridgeHandle
     ) -> None:
-        super().__init__()
-        self.bridge_config = config
-        self.bridge_epoch = secrets.token_hex(8)
-        self._ready = ready
-        self._seq = Sequencer(self.bridge_epoch, config.history)
+        super().__init__(name=name, supervisor=supervisor, bridge=bridge)
+        self.bridge_config = bridge.config
+        self.bridge_epoch = bridge.epoch
+        self._seq = bridge.sequencer
         self._pub: zmq.Socket[bytes] | None = None
         self._router: zmq.Socket[bytes] | None = None
         self._locals: dict[int, _Local] = {}
@@ -167,34 +90,57 @@ class Bridge(SocketActor):
         self._sync_errors = 0
         self._heartbeats = 0
         self._sink_failures = 0
+        bridge._attach(self)  # publications come to this incarnation from now on
 
     # -- lifecycle (bridge thread) -------------------------------------------
 
-    def on_start(self) -> None:
-        """Bind both sockets; on failure resolve `ready` with the error and stop."""
-        cfg = self.bridge_config
+    def on_begin(self) -> None:
+        """Bind both sockets (a restart binds the endpoints first bound), then hand
+        every local subscriber the state. A first start that cannot bind resolves
+        the handle with the error and stops; a restart that cannot bind fails."""
+        cfg, limits, handle = self.bridge_config, self.bridge_config.limits, self.bridge
+        first = not handle.status_endpoint
         try:
+            # what peers send is read into memory: a larger frame cuts the peer off
             self._pub = self.bind(
-                zmq.PUB, cfg.status_endpoint, sndhwm=cfg.sndhwm, linger=cfg.linger_ms
+                zmq.PUB,
+                handle.status_endpoint or cfg.status_endpoint,
+                sndhwm=cfg.sndhwm,
+                linger=cfg.linger_ms,
+                maxmsgsize=limits.frame_bytes,
             )
-            self._router = self.bind(zmq.ROUTER, cfg.sync_endpoint)
+            self._router = self.bind(
+                zmq.ROUTER,
+                handle.sync_endpoint or cfg.sync_endpoint,
+                maxmsgsize=limits.frame_bytes,
+                sndhwm=limits.queued_replies,
+                rcvhwm=limits.queued_replies * 64,
+            )
         except BindError as exc:
             self.close_sockets()
             self._pub = self._router = None
-            self._ready.set_exception(BindError(f"cannot bind the bus sockets: {exc}"))
+            if not first:
+                raise
+            handle._bind_failed(BindError(f"cannot bind the bus sockets: {exc}"))
             self.stop()
             return
         status = str(self._pub.get_string(zmq.LAST_ENDPOINT))
         sync = str(self._router.get_string(zmq.LAST_ENDPOINT))
         self.serve(self._router, cfg.heartbeat_interval)
         log.info("bridge epoch %s on %s and %s", self.bridge_epoch, status, sync)
-        self._ready.set_result((status, sync, self.bridge_epoch))
+        for subscription in handle._subscriptions_now():
+            self._subscribe(subscription)
+        handle._bound(status, sync)
 
-    def on_stop(self) -> None:
-        """Send the final heartbeat, then close the sockets (bounded by linger)."""
-        self._send_heartbeat(final=True)
+    def on_end(self, error: str | None) -> None:
+        """On a stop: the final heartbeat, then the sockets close (bounded by linger).
+        On a failure the sockets are already closed: no final word, the epoch goes on."""
+        if error is None:
+            self._send_heartbeat(final=True)
         self.close_sockets()
         self._pub = self._router = None
+        if error is not None and self.supervisor is None:
+            self.bridge._close()  # nobody will restart it
 
     # -- messages (bridge thread) ----------------------------------------------
 
@@ -209,12 +155,12 @@ class Bridge(SocketActor):
         elif type(message) is TimerDue:
             self._send_heartbeat(final=False)
             self._seq.expire(time.time())
-        elif type(message) is _Subscribe:
+        elif type(message) is Subscribe:
             self._subscribe(message)
-        elif type(message) is _Unsubscribe:
+        elif type(message) is Unsubscribe:
             self._locals.pop(message.token, None)
             self._routes.clear()
-        elif type(message) is _GetStatistics:
+        elif type(message) is GetStatistics:
             return self.statistics()
         elif type(message) is StatisticsRequest:
             message.reply(self.statistics())
@@ -274,9 +220,10 @@ class Bridge(SocketActor):
         for token, other in list(self._locals.items()):
             if other is loc:
                 del self._locals[token]
+                self.bridge._forget(token)
         self._routes.clear()
 
-    def _subscribe(self, msg: _Subscribe) -> None:
+    def _subscribe(self, msg: Subscribe) -> None:
         heads, rows = self._seq.snapshot_rows(msg.prefixes)
         state: dict[str, dict[str, Any]] = {t: {} for t in heads}
         for topic, key, _, data_b in rows:
@@ -292,14 +239,7 @@ class Bridge(SocketActor):
             return
         for routing, body in self.requests(router):
             self._sync_requests += 1
-            error: str | None
-            if len(body) > MAX_REQUEST_BYTES:
-                reply, error = (
-                    encode_error_reply(ErrorType.BAD_REQUEST, "request exceeds 1 MiB"),
-                    "x",
-                )
-            else:
-                reply, error = serve_sync_request(self._seq, body, time.time())
+            reply, error = serve_sync_request(self._seq, body, time.time())
             if error is not None:
                 self._sync_errors += 1
             if not self.answer(router, routing, reply):
@@ -308,7 +248,13 @@ class Bridge(SocketActor):
     def _send_heartbeat(self, *, final: bool) -> None:
         if self._pub is None:
             return
-        body = encode_heartbeat(self.bridge_epoch, time.time(), self._seq.heads(), final=final)
+        body = encode_heartbeat(
+            self.bridge_epoch,
+            time.time(),
+            self._seq.heads(),
+            self.bridge_config.heartbeat_interval,
+            final=final,
+        )
         self._pub.send_multipart((_HB_FRAME, body))
         self._heartbeats += 1
 
@@ -324,109 +270,25 @@ class Bridge(SocketActor):
             heartbeats=self._heartbeats,
             local_subscribers=len(self._locals),
             local_sink_failures=self._sink_failures,
+            incarnation=self.bridge.incarnations,
             sequencer=self._seq.statistics(),
+            limits=self.bridge_config.limits.as_dict(),
         )
 
 
-class BridgeHandle:
-    """What the rest of the node holds: the bridge's ref, epoch and endpoints.
-
-    `publish`, `subscribe` and `unsubscribe` tell (never block) and may be
-    called from any thread; `statistics` and `stop` block and belong at the
-    edges (CLI, tests, node shutdown).
-    """
-
-    def __init__(
-        self, ref: pykka.ActorRef[Bridge], epoch: str, status_endpoint: str, sync_endpoint: str
-    ) -> None:
-        self.ref = ref
-        self.epoch = epoch
-        self.status_endpoint = status_endpoint
-        self.sync_endpoint = sync_endpoint
-        self._next_token = 0
-        self._stopped = ref.actor_stopped
-        inbox = ref.actor_inbox
-        assert isinstance(inbox, PollingInbox)  # a SocketActor's inbox
-        self._put_message = inbox.tell
-
-    def publish(
-        self,
-        topic: str,
-        key: str,
-        data: dict[str, Any] | None,
-        cid: str | None = None,
-        reply: Callable[[int | PipecastError | None], None] | None = None,
-    ) -> None:
-        """Publish one key's complete new value (None deletes the key).
-
-        Checks the argument types here, raising `BadRequest`, so a caller's
-        mistake surfaces in the caller; the bridge checks again and counts.
-        Raises `BridgeClosed` if the bridge has stopped.
-        """
-        if type(topic) is not str or not topic or topic == HEARTBEAT_TOPIC:
-            raise BadRequest(f"invalid topic {topic!r}")
-        if type(key) is not str:
-            raise BadRequest("key must be a string")
-        if data is not None and type(data) is not dict:
-            raise BadRequest("data must be a dict or None")
-        # ActorRef.tell() minus a call layer and the Envelope: this is every
-        # publication's path.
-        if self._stopped.is_set():
-            raise BridgeClosed("the bridge has stopped")
-        self._put_message(Publish(topic, key, data, cid, reply))
-
-    def subscribe(self, prefixes: Iterable[str], sink: LocalSink) -> int:
-        """Deliver a `Reset` with the current state, then every matching update.
-
-        `sink` is called in the bridge's thread, in seq order, and must not
-        block; hand the event to your own mailbox. A sink that raises is
-        removed. Returns a token for `unsubscribe`.
-        """
-        self._next_token += 1
-        self._tell(_Subscribe(self._next_token, tuple(prefixes), sink))
-        return self._next_token
-
-    def unsubscribe(self, token: int) -> None:
-        self._tell(_Unsubscribe(token))
-
-    def statistics(self, timeout: float = 5.0) -> BridgeStatistics:
-        """Ask the bridge for its counters. Blocks up to `timeout`."""
-        try:
-            result = self.ref.ask(_GetStatistics(), timeout=timeout)
-        except pykka.ActorDeadError:
-            raise BridgeClosed("the bridge has stopped") from None
-        assert isinstance(result, BridgeStatistics)
-        return result
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the bridge: final heartbeat, sockets closed. Idempotent."""
-        with contextlib.suppress(pykka.ActorDeadError):
-            self.ref.stop(block=True, timeout=timeout)
-
-    def _tell(self, message: object) -> None:
-        try:
-            self.ref.tell(message)
-        except pykka.ActorDeadError:
-            raise BridgeClosed("the bridge has stopped") from None
-
-
 def start_bridge(config: BridgeConfig | None = None, timeout: float = 10.0) -> BridgeHandle:
-    """Start the bridge and wait until its sockets are bound.
+    """Start a bridge on its own (no supervisor) and wait until its sockets are bound.
 
-    Blocks up to `timeout` (an edge call: node start-up, tests). Raises
+    Blocks up to `timeout` (an edge call: tests, benchmarks). Raises
     `BindError` if an endpoint cannot be bound (in use, malformed); then no
-    actor is left running.
+    actor is left running. A node starts its bridge as a supervised child
+    instead (`Node.start`).
     """
-    config = config or BridgeConfig()
-    ready: concurrent.futures.Future[tuple[str, str, str]] = concurrent.futures.Future()
-    ref = Bridge.start(config, ready)
+    handle = BridgeHandle(config or BridgeConfig())
+    Bridge.start(name=BRIDGE, supervisor=None, bridge=handle)
     try:
-        status, sync, epoch = ready.result(timeout=timeout)
-    except concurrent.futures.TimeoutError:
-        ref.stop(block=False)
-        raise BindError(f"the bridge did not start within {timeout} s") from None
+        handle.wait_ready(timeout)
     except BindError:
-        with contextlib.suppress(pykka.ActorDeadError):
-            ref.stop(block=True, timeout=timeout)
+        handle.stop(timeout)
         raise
-    return BridgeHandle(ref, epoch, status, sync)
+    return handle

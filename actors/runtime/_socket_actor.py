@@ -31,8 +31,8 @@ class SocketActor(PollingActor):
     ROUTER; `close_sockets()` runs on stop and on failure, in the actor thread.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)  # cooperative: a supervised socket actor has keywords
         self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
         self._sockets: list[zmq.Socket[bytes]] = []
 
@@ -90,6 +90,7 @@ class SocketActor(PollingActor):
         exception_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        """A handler raised: pykka already logged it; close the sockets."""
-        del exception_type, exception_value, traceback  # pykka's hook signature
+        """A handler raised: pykka already logged it; close the sockets, then let the
+        next base (a supervised actor's) have its say."""
         self.close_sockets()
+        super().on_failure(exception_type, exception_value, traceback)

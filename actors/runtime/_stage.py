@@ -24,10 +24,10 @@ import pykka
 
 from pipecast.transport import BadRequest, PipecastError
 
-from ._bridge import BridgeHandle
+from ._bridge_handle import BridgeHandle
 from ._stage_status import StageEvent, StageStatistics, StageStatus, Velocity, transition
 from ._store import Store, WorkItem
-from ._supervisor import Supervised
+from ._supervised import Supervised
 
 __all__ = [
     "POKE",

@@ -8,7 +8,10 @@ actor dies silently. The `Registry` maps each name to the child's current ref
 across restarts; hold names, not refs.
 
 Children subclass `Supervised`, whose hooks report failures to the supervisor
-by `tell` (never a blocking ask between actors).
+by `tell` (never a blocking ask between actors). The bridge is a child too:
+its deaths are published once its next incarnation runs (the bridge is how
+anything is published); if it stays down, the handle is closed and the death
+is only logged.
 """
 
 from __future__ import annotations
@@ -18,15 +21,17 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import pykka
 
-from ._bridge import BridgeHandle, StatisticsRequest
+from ._bridge import BRIDGE
+from ._bridge_handle import BridgeHandle
+from ._messages import ChildFailed, StatisticsRequest
 from ._restarts import Decision, RestartPolicy, RestartTracker
+from ._supervised import Supervised
 
-__all__ = ["ChildFailed", "ChildSpec", "Registry", "Supervised", "Supervisor"]
+__all__ = ["ChildSpec", "Registry", "Supervisor", "begin_shutdown", "start_child"]
 
 log = logging.getLogger("pipecast.supervisor")
 
@@ -39,15 +44,6 @@ class ChildSpec:
     actor_class: type[Supervised]
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     policy: RestartPolicy = field(default_factory=RestartPolicy)
-
-
-@dataclass(frozen=True, slots=True)
-class ChildFailed:
-    """Told to the supervisor by a child that died (or could not start)."""
-
-    name: str
-    urn: str
-    error: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,72 +96,6 @@ class Registry:
             return self._changed.wait_for(lambda: all(n in self._refs for n in names), timeout)
 
 
-class Supervised(pykka.ThreadingActor):
-    """Base of every supervised actor.
-
-    Subclasses put their start-up in `on_begin` and clean-up in `on_end`
-    (both run in the actor's thread). An exception in `on_begin`, or in any
-    told message, is reported to the supervisor, which decides on a restart.
-    """
-
-    def __init__(self, *, name: str, supervisor: pykka.ActorRef[Any], bridge: BridgeHandle) -> None:
-        super().__init__()
-        self.actor_name = name
-        self.supervisor = supervisor
-        self.bridge = bridge
-
-    def on_begin(self) -> None:
-        """Start-up hook (actor thread). Raise to fail; you will be restarted."""
-
-    def on_end(self, error: str | None) -> None:
-        """Clean-up hook (actor thread): `error` is None on a stop, else why it died."""
-
-    def statistics(self) -> object:
-        """Counters and timings of this actor (telemetry; see the `stats` op):
-        a frozen dataclass or a map of plain values."""
-        return {}
-
-    def on_start(self) -> None:
-        try:
-            self.on_begin()
-        except Exception as exc:
-            log.exception("%s failed to start", self.actor_name)
-            self._report(exc)
-            self.stop()
-
-    def on_stop(self) -> None:
-        self.on_end(None)
-
-    def on_receive(self, message: Any) -> Any:
-        if isinstance(message, StatisticsRequest):
-            message.reply(self.statistics())
-            return None
-        return super().on_receive(message)
-
-    def on_failure(
-        self,
-        exception_type: type[BaseException] | None,
-        exception_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        del exception_type, traceback
-        try:
-            # our last word (e.g. a stage's `failed` state) goes out before the
-            # supervisor hears of the death, so the next incarnation's first
-            # state can never be published before it
-            self.on_end(f"{type(exception_value).__name__}: {exception_value}")
-        finally:
-            self._report(exception_value)
-
-    def _report(self, exc: BaseException | None) -> None:
-        try:
-            self.supervisor.tell(
-                ChildFailed(self.actor_name, self.actor_urn, f"{type(exc).__name__}: {exc}")
-            )
-        except pykka.ActorDeadError:
-            log.error("%s died after its supervisor: %r", self.actor_name, exc)
-
-
 class Supervisor(pykka.ThreadingActor):
     """Starts and restarts children (see module docstring)."""
 
@@ -209,6 +139,8 @@ class Supervisor(pykka.ThreadingActor):
             self._publish(spec.name, "failed", restarts, f"{type(exc).__name__}: {exc}")
             return
         self.registry.set(spec.name, ref)
+        if spec.name == BRIDGE and restarts:
+            self._publish(spec.name, "restarting", restarts, error)
         self._publish(spec.name, "running", restarts, error)
 
     def _child_failed(self, msg: ChildFailed) -> None:
@@ -224,12 +156,16 @@ class Supervisor(pykka.ThreadingActor):
         decision = tracker.failed(time.monotonic())
         if decision is Decision.RESTART:
             log.warning("%s died (%s); restart %d", msg.name, msg.error, tracker.restarts)
-            self._publish(msg.name, "restarting", tracker.restarts, msg.error)
+            if msg.name != BRIDGE:  # a dead bridge publishes nothing: said once it is back
+                self._publish(msg.name, "restarting", tracker.restarts, msg.error)
             self._start(spec, tracker.restarts, msg.error)
         else:
             self._gave_up += 1
             log.error("%s died (%s) past its restart intensity; left failed", msg.name, msg.error)
             self.registry.set(msg.name, None)
+            if msg.name == BRIDGE:
+                self.bridge._close()  # nothing can be published any more
+                return
             self._publish(msg.name, "failed", tracker.restarts, msg.error)
 
     def _publish(self, name: str, status: str, restarts: int, error: str | None) -> None:

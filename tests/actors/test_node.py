@@ -115,22 +115,24 @@ def test_pause_survives_a_node_restart(tmp_path):
     [
         (b"\xc1", "bad_request"),
         (msgpack.packb([1, 2]), "bad_request"),
-        (msgpack.packb({"v": 1}), "bad_request"),
-        (msgpack.packb({"v": 2, "op": "ping"}), "bad_request"),
-        (msgpack.packb({"v": 1, "op": "launch"}), "unknown_op"),
-        (msgpack.packb({"v": 1, "op": "pause", "stage": "nope"}), "unknown_stage"),
-        (msgpack.packb({"v": 1, "op": "pause"}), "bad_request"),
+        (msgpack.packb({"v": 2}), "bad_request"),
+        (msgpack.packb({"v": 1, "op": "ping"}), "unsupported_version"),
+        (msgpack.packb({"v": 2.0, "op": "ping"}), "unsupported_version"),
+        (msgpack.packb({"v": True, "op": "ping"}), "unsupported_version"),
+        (msgpack.packb({"v": 2, "op": "launch"}), "unknown_op"),
+        (msgpack.packb({"v": 2, "op": "pause", "stage": "nope"}), "unknown_stage"),
+        (msgpack.packb({"v": 2, "op": "pause"}), "bad_request"),
         (
-            msgpack.packb({"v": 1, "op": "publish", "topic": "stage/x", "key": "k", "data": {}}),
+            msgpack.packb({"v": 2, "op": "publish", "topic": "stage/x", "key": "k", "data": {}}),
             "bad_request",
         ),
         (
-            msgpack.packb({"v": 1, "op": "publish", "topic": "ext/x", "key": "k", "data": [1]}),
+            msgpack.packb({"v": 2, "op": "publish", "topic": "ext/x", "key": "k", "data": [1]}),
             "bad_request",
         ),
-        (msgpack.packb({"v": 1, "op": "enqueue", "paths": "x"}), "bad_request"),
-        (msgpack.packb({"v": 1, "op": "ping", "cid": 5}), "bad_request"),
-        (b"\x00" * (1024 * 1024 + 1), "bad_request"),
+        (msgpack.packb({"v": 2, "op": "enqueue", "paths": "x"}), "bad_request"),
+        (msgpack.packb({"v": 2, "op": "ping", "cid": 5}), "bad_request"),
+        (b"\x00" * (1024 * 1024 + 1), "too_large"),
     ],
 )
 def test_bad_control_requests_get_typed_errors_and_change_nothing(node, client, body, etype):
@@ -163,8 +165,9 @@ def test_stats_are_telemetry_from_each_component(node, client):
     assert stats["bridge"]["epoch"] == node.bridge.epoch
     assert stats["bridge"]["published"] >= 2
     assert stats["control"]["requests"] >= 1
-    # the presence tracker, the stage and the demo network's runner
-    assert stats["supervisor"]["children"] == 3
+    # the bridge, the presence tracker, the stage, the demo network's runner,
+    # the watch hub and the control server
+    assert stats["supervisor"]["children"] == 6
     assert stats["network/demo"]["model_calls"] == 0
     assert stats["presence"]["watchers"] == 0
     assert stats["stage/checksum"]["steps"] >= 0

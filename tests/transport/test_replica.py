@@ -20,6 +20,7 @@ from pipecast.transport import (
     decode_sync_reply,
     encode_sync_request,
     serve_sync_request,
+    update_from_body,
 )
 
 
@@ -235,3 +236,39 @@ def test_statistics_count_what_happened():
     assert stats.snapshots == 1
     assert stats.applied == 0
     assert msgpack  # imported for parity with other core tests
+
+
+def test_a_topic_held_live_but_missing_from_the_heads_lost_its_deletions_and_is_replayed():
+    seq = Sequencer("e")
+    seq.publish("t", "k", {"n": 1}, None, 0.0)
+    r = joined(seq)
+    dropped = seq.publish("t", "k", None, None, 0.0)  # the last key deleted; lost on the way
+    assert dropped is not None
+    r.feed_heartbeat(Heartbeat("e", 0.0, seq.heads()), 0.0)  # t is dead: not in the heads
+    (req,) = r.take_requests()
+    assert req == ReplayRequest("t", 1)
+    body, _ = serve_sync_request(seq, encode_sync_request(req), 0.0)
+    r.feed_reply(req, decode_sync_reply(body), 0.0)
+    assert r.get("t") == {}
+    assert [e.reason for e in r.take_events() if isinstance(e, Recovered)] == [Reason.GAP]
+
+
+def test_a_dead_topic_missing_from_the_heads_is_no_gap():
+    seq = Sequencer("e")
+    seq.publish("t", "k", {"n": 1}, None, 0.0)
+    r = joined(seq)
+    deleted = seq.publish("t", "k", None, None, 0.0)
+    assert deleted is not None
+    r.feed_update(update_from_body("t", msgpack.unpackb(deleted.body)), 0.0)
+    r.feed_heartbeat(Heartbeat("e", 0.0, seq.heads()), 0.0)
+    assert r.take_requests() == []
+
+
+def test_staleness_follows_the_interval_the_heartbeats_announce():
+    seq = Sequencer("e")
+    r = joined(seq)  # stale_after 3 s until the node says otherwise
+    r.feed_heartbeat(Heartbeat("e", 0.0, {}, interval=5.0), 0.0)
+    r.tick(10.0)  # two intervals of silence: not stale yet
+    assert not any(isinstance(e, Stale) for e in r.take_events())
+    r.tick(15.0)
+    assert any(isinstance(e, Stale) for e in r.take_events())

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipecast.transport import BadRequest, HistoryGone, HistoryLimits, Sequencer
+from pipecast.transport import BadRequest, HistoryGone, HistoryLimits, Limits, Sequencer, TooLarge
 
 
 def decode_seqs(bodies):
@@ -119,3 +119,86 @@ def test_history_limits_are_validated():
         HistoryLimits(max_updates=0)
     with pytest.raises(BadRequest):
         HistoryLimits(max_age=0)
+
+
+# -- what it keeps is bounded --------------------------------------------------------
+
+
+def test_heads_list_only_topics_with_a_live_key_and_a_dead_topics_seq_goes_on():
+    s = Sequencer("e")
+    s.publish("a", "k", {"n": 1}, None, 0.0)
+    s.publish("b", "k", {"n": 1}, None, 0.0)
+    assert s.publish("b", "k", None, None, 0.0).seq == 2  # b's last key deleted
+    assert s.heads() == {"a": 1}
+    assert s.publish("b", "k", {"n": 2}, None, 0.0).seq == 3  # never restarts
+    assert s.heads() == {"a": 1, "b": 3}
+
+
+def test_topics_past_the_live_bound_are_refused_but_deletions_and_known_ones_pass():
+    s = Sequencer("e", bounds=Limits(live_topics=2, client_topics=1, known_topics=3))
+    s.publish("a", "k", {"n": 1}, None, 0.0)
+    s.publish("b", "k", {"n": 1}, None, 0.0)
+    with pytest.raises(TooLarge, match="live topics"):
+        s.publish("c", "k", {"n": 1}, None, 0.0)
+    assert s.publish("a", "k2", {"n": 1}, None, 0.0) is not None  # a live one grows
+    s.publish("b", "k", None, None, 0.0)  # b is dead: room for one more
+    assert s.publish("c", "k", {"n": 1}, None, 0.0).seq == 1
+    s.publish("c", "k", None, None, 0.0)
+    with pytest.raises(TooLarge, match="topics already"):  # a fourth name, past known
+        s.publish("d", "k", {"n": 1}, None, 0.0)
+    assert s.statistics().refused == 2
+
+
+def test_clients_cannot_crowd_out_the_nodes_own_topics():
+    s = Sequencer("e", bounds=Limits(live_topics=3, client_topics=1, known_topics=10))
+    s.publish("ext/a", "k", {"n": 1}, None, 0.0)
+    with pytest.raises(TooLarge, match="clients"):
+        s.publish("ext/b", "k", {"n": 1}, None, 0.0)
+    with pytest.raises(TooLarge, match="clients"):
+        s.publish("presence/stage/x", "w", {"n": 1}, None, 0.0)
+    s.publish("stage/x", "state", {"n": 1}, None, 0.0)
+    s.publish("actor/x", "state", {"n": 1}, None, 0.0)
+
+
+def test_long_topics_and_keys_are_refused():
+    s = Sequencer("e", bounds=Limits(topic_chars=8, key_chars=4))
+    with pytest.raises(TooLarge):
+        s.publish("t" * 9, "k", {"n": 1}, None, 0.0)
+    with pytest.raises(TooLarge):
+        s.publish("t", "k" * 5, {"n": 1}, None, 0.0)
+    assert s.heads() == {}
+
+
+def test_history_gives_way_to_the_retained_bound_before_any_value_is_refused():
+    big = {"blob": "x" * 1000}
+    s = Sequencer("e", bounds=Limits(retained_bytes=10_000))
+    for i in range(30):
+        s.publish("t", "k", {**big, "i": i}, None, float(i))
+    stats = s.statistics()
+    assert stats.retained_bytes <= 10_000
+    assert s.replay("t", 30, 30.0) == []  # at the head: exact
+    assert len(s.replay("t", 29, 30.0)) == 1  # the newest are kept
+    with pytest.raises(HistoryGone):  # the oldest went for room
+        s.replay("t", 1, 30.0)
+    refused = []
+    for i in range(20):  # live values alone past the bound: refused, nothing changed
+        try:
+            s.publish("t", f"k{i}", big, None, 31.0)
+        except TooLarge as exc:
+            refused.append((i, str(exc)))
+    assert refused
+    assert refused[0][0] == 8  # k and k0..k7: nine values of ~1 KB fit in 10,000 bytes; k8 not
+    assert "more than 10000 bytes" in refused[0][1]
+    assert s.statistics().retained_bytes <= 10_000
+
+
+def test_expire_trims_the_largest_histories_to_the_retained_bound():
+    s = Sequencer("e", bounds=Limits(retained_bytes=1_000_000))
+    for i in range(200):
+        s.publish("big", "k", {"blob": "x" * 2000, "i": i}, None, 0.0)
+        s.publish("small", "k", {"i": i}, None, 0.0)
+    assert s.statistics().retained_bytes <= 1_000_000
+    s.bounds = Limits(retained_bytes=50_000)  # as if the node were configured smaller
+    s.expire(1.0)
+    assert s.statistics().retained_bytes <= 50_000
+    assert s.replay("small", 190, 1.0)  # the small topic's recent history is still there

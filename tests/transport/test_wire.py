@@ -14,11 +14,14 @@ from pipecast.transport import (
     ErrorReply,
     Heartbeat,
     MalformedFrame,
+    ProtocolError,
     ReplayReply,
     ReplayRequest,
     SnapshotReply,
     SnapshotRequest,
+    TooLarge,
     UnknownOp,
+    UnsupportedVersion,
     Update,
     decode_status,
     decode_sync_reply,
@@ -56,7 +59,7 @@ maps = st.dictionaries(st.text(max_size=8), values, max_size=5)
 def test_update_round_trips_through_the_hand_built_encoder(key, data, seq, ts, cid):
     body = encode_update(key, data, seq, "e1", ts, cid)
     assert msgpack.unpackb(body) == {
-        "v": 1,
+        "v": 2,
         "epoch": "e1",
         "seq": seq,
         "ts": ts,
@@ -101,14 +104,14 @@ def test_sync_requests_round_trip():
         (
             [
                 b"t",
-                msgpack.packb({"v": 2, "epoch": "e", "seq": 1, "ts": 1, "key": "k", "data": None}),
+                msgpack.packb({"v": 1, "epoch": "e", "seq": 1, "ts": 1, "key": "k", "data": None}),
             ],
             "version",
         ),
         (
             [
                 b"t",
-                msgpack.packb({"v": 1, "epoch": "e", "seq": 0, "ts": 1, "key": "k", "data": None}),
+                msgpack.packb({"v": 2, "epoch": "e", "seq": 0, "ts": 1, "key": "k", "data": None}),
             ],
             "seq",
         ),
@@ -116,7 +119,7 @@ def test_sync_requests_round_trip():
             [
                 b"t",
                 msgpack.packb(
-                    {"v": 1, "epoch": "e", "seq": True, "ts": 1, "key": "k", "data": None}
+                    {"v": 2, "epoch": "e", "seq": True, "ts": 1, "key": "k", "data": None}
                 ),
             ],
             "seq",
@@ -124,13 +127,24 @@ def test_sync_requests_round_trip():
         (
             [
                 b"t",
-                msgpack.packb({"v": 1, "epoch": "e", "seq": 1, "ts": 1, "key": "k", "data": [1]}),
+                msgpack.packb({"v": 2, "epoch": "e", "seq": 1, "ts": 1, "key": "k", "data": [1]}),
             ],
             "data",
         ),
-        ([b"t", msgpack.packb({"v": 1, "epoch": "e", "seq": 1, "ts": 1, "key": "k"})], "data"),
+        ([b"t", msgpack.packb({"v": 2, "epoch": "e", "seq": 1, "ts": 1, "key": "k"})], "data"),
         ([b"\xff", encode_update("k", None, 1, "e", 1.0, None)], "UTF-8"),
-        ([b"_hb", msgpack.packb({"v": 1, "epoch": "e", "ts": 1, "heads": {"a": -1}})], "heads"),
+        (
+            [
+                b"_hb",
+                msgpack.packb({"v": 2, "epoch": "e", "ts": 1, "interval": 1.0, "heads": {"a": -1}}),
+            ],
+            "heads",
+        ),
+        ([b"_hb", msgpack.packb({"v": 2, "epoch": "e", "ts": 1, "heads": {}})], "interval"),
+        (
+            [b"_hb", msgpack.packb({"v": 2.0, "epoch": "e", "ts": 1, "interval": 1, "heads": {}})],
+            "version 2",
+        ),
     ],
 )
 def test_malformed_status_frames_raise_malformed_frame_saying_why(frames, fragment):
@@ -138,16 +152,31 @@ def test_malformed_status_frames_raise_malformed_frame_saying_why(frames, fragme
         decode_status(frames)
 
 
+def _nested(depth: int) -> list[object]:
+    value: list[object] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
 @pytest.mark.parametrize(
     ("body", "error"),
     [
         (b"\x93", BadRequest),
         (msgpack.packb("snapshot"), BadRequest),
-        (msgpack.packb({"v": 1, "op": "drop_tables"}), UnknownOp),
-        (msgpack.packb({"op": "snapshot"}), BadRequest),
-        (msgpack.packb({"v": 1, "op": "snapshot", "topics": "a"}), BadRequest),
-        (msgpack.packb({"v": 1, "op": "replay", "topic": "t", "after": -1}), BadRequest),
-        (msgpack.packb({"v": 1, "op": "replay", "topic": "", "after": 1}), BadRequest),
+        (msgpack.packb({"v": 2, "op": "drop_tables"}), UnknownOp),
+        (msgpack.packb({"op": "snapshot"}), UnsupportedVersion),
+        (msgpack.packb({"v": 1, "op": "snapshot"}), UnsupportedVersion),
+        (msgpack.packb({"v": 2.0, "op": "snapshot"}), UnsupportedVersion),
+        (msgpack.packb({"v": True, "op": "snapshot"}), UnsupportedVersion),
+        (msgpack.packb({"v": 2, "op": "snapshot", "topics": ["a"] * 257}), TooLarge),
+        (msgpack.packb({"v": 2, "op": "snapshot", "topics": ["a" * 257]}), TooLarge),
+        (msgpack.packb({"v": 2, "op": "replay", "topic": "t", "after": 2**63}), BadRequest),
+        (msgpack.packb({"v": 2, "op": "snapshot", "x": _nested(20)}), TooLarge),
+        (b"\x00" * (1024 * 1024 + 1), TooLarge),
+        (msgpack.packb({"v": 2, "op": "snapshot", "topics": "a"}), BadRequest),
+        (msgpack.packb({"v": 2, "op": "replay", "topic": "t", "after": -1}), BadRequest),
+        (msgpack.packb({"v": 2, "op": "replay", "topic": "", "after": 1}), BadRequest),
     ],
 )
 def test_bad_sync_requests_raise_typed_errors(body, error):
@@ -170,17 +199,17 @@ def test_decode_status_on_arbitrary_msgpack_raises_only_malformed_frame(topic, b
 @given(
     body=st.binary(max_size=64)
     | values.map(msgpack.packb)
-    | maps.map(lambda m: msgpack.packb({"v": 1, "op": "replay", **m}))
+    | maps.map(lambda m: msgpack.packb({"v": 2, "op": "replay", **m}))
 )
 def test_decode_sync_request_on_arbitrary_input_raises_only_protocol_errors(body):
-    with contextlib.suppress(BadRequest, UnknownOp):
+    with contextlib.suppress(ProtocolError):  # its subclasses: the typed errors
         decode_sync_request(body)
 
 
 @given(
     body=st.binary(max_size=64)
     | values.map(msgpack.packb)
-    | maps.map(lambda m: msgpack.packb({"v": 1, "op": "snapshot", "epoch": "e", **m}))
+    | maps.map(lambda m: msgpack.packb({"v": 2, "op": "snapshot", "epoch": "e", **m}))
 )
 def test_decode_sync_reply_on_arbitrary_input_raises_only_malformed_frame(body):
     with contextlib.suppress(MalformedFrame):

@@ -157,11 +157,12 @@ class _Crash:
     """Told to the hub by the test below, whose patched handler raises on it."""
 
 
-def test_if_the_hub_itself_dies_its_watchers_leave_presence(node, monkeypatch):
-    node.watchers.add("a", TOPIC, StageView(), lambda *a: None)
-    node.watchers.add("b", TOPIC, StageView(), lambda *a: None)
+def test_a_hub_that_dies_is_restarted_and_hosts_its_watchers_again(node, monkeypatch):
+    seen: dict[str, list[object]] = {"a": [], "b": []}
+    node.watchers.add("a", TOPIC, StageView(), lambda w, shown, _: seen[w].append(shown))
+    node.watchers.add("b", TOPIC, StageView(), lambda w, shown, _: seen[w].append(shown))
     assert wait_for(lambda: node.presence.count(TOPIC) == 2, 5)
-
+    actors = Collector(node, ("actor/watch_hub",)).start()
     original = WatchHub.on_receive
 
     def crashing(self, message):
@@ -170,5 +171,20 @@ def test_if_the_hub_itself_dies_its_watchers_leave_presence(node, monkeypatch):
         return original(self, message)
 
     monkeypatch.setattr(WatchHub, "on_receive", crashing)  # a fault we cannot cause for real
-    node.watchers.ref.tell(_Crash())
-    assert wait_for(lambda: node.presence.count(TOPIC) == 0, 5)
+    try:
+        node.watchers.ref.tell(_Crash())
+        # the death is published, and the next incarnation runs
+        assert actors.wait_for(
+            lambda c: (
+                [u.data["status"] for u in c.updates("actor/watch_hub")][-2:]
+                == ["restarting", "running"]
+            )
+        )
+        assert "RuntimeError: hub bug" in actors.updates("actor/watch_hub")[-2].data["error"]
+        # both watchers are hosted again: in presence, and shown what comes next
+        assert wait_for(lambda: node.presence.count(TOPIC) == 2, 5)
+        before = {w: len(v) for w, v in seen.items()}
+        node.bridge.publish(TOPIC, "state", {"status": "after the restart"})
+        assert wait_for(lambda: all(len(seen[w]) > before[w] for w in seen), 5)
+    finally:
+        actors.stop()

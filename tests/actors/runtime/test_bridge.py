@@ -39,10 +39,10 @@ def sync_call(endpoint: str, frames: list[bytes]) -> dict:
     ("body", "etype"),
     [
         (b"\xc1garbage", "bad_request"),
-        (msgpack.packb({"v": 1, "op": "nope"}), "unknown_op"),
-        (msgpack.packb({"v": 1, "op": "replay", "topic": "t", "after": "x"}), "bad_request"),
-        (msgpack.packb({"v": 1, "op": "replay", "topic": "t", "after": 5}), "bad_request"),
-        (b"\x00" * (1024 * 1024 + 1), "bad_request"),
+        (msgpack.packb({"v": 2, "op": "nope"}), "unknown_op"),
+        (msgpack.packb({"v": 2, "op": "replay", "topic": "t", "after": "x"}), "bad_request"),
+        (msgpack.packb({"v": 2, "op": "replay", "topic": "t", "after": 5}), "bad_request"),
+        (b"\x00" * (1024 * 1024 + 1), "too_large"),
     ],
 )
 def test_bad_sync_requests_get_typed_errors_and_the_bridge_keeps_serving(bridge, body, etype):
@@ -51,7 +51,7 @@ def test_bad_sync_requests_get_typed_errors_and_the_bridge_keeps_serving(bridge,
     assert reply["op"] == "error"
     assert reply["error"]["type"] == etype
     ok = sync_call(
-        bridge.sync_endpoint, [b"", msgpack.packb({"v": 1, "op": "snapshot", "topics": []})]
+        bridge.sync_endpoint, [b"", msgpack.packb({"v": 2, "op": "snapshot", "topics": []})]
     )
     assert ok["items"] == [["t", "k", 1, {"x": 1}]]
     assert bridge.statistics().sync_errors == 1
@@ -70,12 +70,12 @@ def test_a_replay_for_history_that_is_gone_says_history_gone():
         handle.statistics()
         reply = sync_call(
             handle.sync_endpoint,
-            [b"", msgpack.packb({"v": 1, "op": "replay", "topic": "t", "after": 1})],
+            [b"", msgpack.packb({"v": 2, "op": "replay", "topic": "t", "after": 1})],
         )
         assert reply["error"]["type"] == "history_gone"
         reply = sync_call(
             handle.sync_endpoint,
-            [b"", msgpack.packb({"v": 1, "op": "replay", "topic": "t", "after": 3})],
+            [b"", msgpack.packb({"v": 2, "op": "replay", "topic": "t", "after": 3})],
         )
         assert [u["seq"] for u in reply["items"]] == [4, 5]
     finally:
@@ -88,7 +88,7 @@ def test_a_req_client_without_delimiter_handling_gets_its_reply_too(bridge):
     s.linger = 0
     s.connect(bridge.sync_endpoint)
     try:
-        s.send(msgpack.packb({"v": 1, "op": "snapshot", "topics": []}))
+        s.send(msgpack.packb({"v": 2, "op": "snapshot", "topics": []}))
         assert s.poll(5000)
         assert msgpack.unpackb(s.recv())["op"] == "snapshot"
     finally:
