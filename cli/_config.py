@@ -17,6 +17,11 @@ validated; a bad one is a `UsageError` (exit 2) naming the value and the file.
     max_updates = 10000
     max_age = 60.0
 
+    [limits]                # what the node accepts from outside (docs/PROTOCOL.md, "Limits")
+    request_bytes = 1048576
+    depth = 16
+    value_bytes = 262144
+
     [[stages]]              # replaces the default stages when given
     name = "analyze"
     kind = "analyze"        # kinds: analyze, crf, crf_search, encode
@@ -65,7 +70,7 @@ from pathlib import Path
 from typing import Any
 
 from pipecast.actors import EncodeSettings, MediaPolicy, NodeConfig, Pace, RunRules, StageConfig
-from pipecast.transport import HistoryLimits, PipecastError
+from pipecast.transport import HistoryLimits, Limits, PipecastError
 
 from ._errors import UsageError
 
@@ -88,7 +93,7 @@ def load_node_config(config: Path | None, **options: Any) -> NodeConfig:
     """Merge file and options (None = not given) into a validated `NodeConfig`."""
     doc = _read(config) if config is not None else {}
     where = f" in {config}" if config is not None else ""
-    unknown = set(doc) - {"node", "history", "stages", "networks", "media", "encode"}
+    unknown = set(doc) - {"node", "history", "limits", "stages", "networks", "media", "encode"}
     if unknown:
         raise UsageError(f"unknown config section(s) {sorted(unknown)}{where}")
     node = doc.get("node", {})
@@ -118,6 +123,11 @@ def load_node_config(config: Path | None, **options: Any) -> NodeConfig:
             if not isinstance(history, dict) or set(history) - {"max_updates", "max_age"}:
                 raise UsageError(f"[history] accepts max_updates and max_age{where}")
             kwargs["history"] = HistoryLimits(**history)
+        limits = doc.get("limits")
+        if limits is not None:
+            if not isinstance(limits, dict) or set(limits) - set(Limits.__slots__):
+                raise UsageError(f"[limits] accepts {', '.join(Limits.__slots__)}{where}")
+            kwargs["limits"] = Limits(**limits)
         stages = doc.get("stages")
         if stages is not None:
             if not isinstance(stages, list) or not all(isinstance(s, dict) for s in stages):
