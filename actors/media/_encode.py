@@ -240,7 +240,17 @@ class EncodeStage(MediaStage):
 
     # -- the stage's hooks ---------------------------------------------------------------
 
+    def queue_fail(self, item: WorkItem, exc: Exception) -> None:
+        # the partial output goes first: when the disk is full it is what fills it,
+        # and the store needs room to record the failure
+        self._discard(item)
+        super().queue_fail(item, exc)
+
     def end_item(self, item: WorkItem) -> None:
+        self._discard(item)
+
+    def _discard(self, item: WorkItem) -> None:
+        """Stop ffmpeg and remove what it wrote, unless it was committed. Idempotent."""
         if self._job is not None:
             self._job.terminate()
             self._job = None

@@ -18,6 +18,7 @@ categories from the exit status and the error lines.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import select
@@ -73,12 +74,30 @@ def _setpriv() -> list[str]:
 _ENV = {**os.environ, "SVT_LOG": "1", "AV_LOG_FORCE_NOCOLOR": "1"}  # SVT: errors only
 
 
+# A resource that ran out, not a fault of the file or the encoder: retryable once it is
+# back. ffmpeg exits with the low byte of AVERROR(errno) = -errno, so 256 - errno, which
+# says what ran out even when its error log could not be written (a full disk).
+_RESOURCE_ERRNOS = (
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EMFILE,
+    errno.ENFILE,
+    errno.EROFS,
+    errno.ENOMEM,
+)
+_RESOURCE_EXITS = {256 - e: e for e in _RESOURCE_ERRNOS}
+
+
 def classify_failure(returncode: int | None, errors: str, stage: str = "encoding") -> MediaFailure:
     """Turn an ffmpeg exit and its error lines into a failure with a category and code."""
     text = errors.lower()
     tail = errors.strip().splitlines()[-1:] or [""]
     if "no space left on device" in text:
         return MediaFailure("resource", "ENOSPC", f"no space left on device: {tail[0]}")
+    if returncode in _RESOURCE_EXITS:
+        code = _RESOURCE_EXITS[returncode]
+        name = errno.errorcode[code]
+        return MediaFailure("resource", name, f"ffmpeg in {stage}: {os.strerror(code)}")
     if "no such file or directory" in text and "in#" not in text:
         return MediaFailure("source_missing", "ENOENT", f"source gone: {tail[0]}")
     if returncode is not None and returncode < 0:

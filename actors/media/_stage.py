@@ -113,6 +113,7 @@ class MediaStage(Stage):
 
     def queue_finish(self, item: WorkItem, result: dict[str, Any]) -> None:
         self._counts = None
+        result = dict(result)  # a refused write is done again with the same result
         outcome = result.pop("outcome", "done")
         if outcome == "recorded":  # the stage recorded it itself (the encoder's commit)
             self._poke_next()

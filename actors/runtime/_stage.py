@@ -10,12 +10,18 @@ the request that caused it. Status changes go through the pure `transition`.
 Requests arrive as `StageCommand` / `Enqueue` messages carrying a `reply`
 callable; the stage calls it in its own thread with the result (a tell back
 to whoever asked, never a blocking ask between actors).
+
+A store that cannot be written (a full disk, a read-only file) never kills a
+stage: an item's outcome that cannot be recorded is kept, in order, and
+recorded again every second until it is (`last_error` says why meanwhile);
+taking new work waits for the same.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,8 +31,10 @@ import pykka
 from pipecast.transport import BadRequest, PipecastError
 
 from ._bridge_handle import BridgeHandle
+from ._inbox import TimerDue
+from ._polling_actor import PollingActor
 from ._stage_status import StageEvent, StageStatistics, StageStatus, Velocity, transition
-from ._store import Store, WorkItem
+from ._store import Store, StoreError, WorkItem
 from ._supervised import Supervised
 
 __all__ = [
@@ -97,7 +105,10 @@ _EVENTS = {
 }
 
 
-class Stage(Supervised):
+_RETRY_EVERY = 1.0  # seconds between attempts to record what the store refused
+
+
+class Stage(PollingActor, Supervised):
     """Base of pipeline stages. Subclasses implement `begin_item` and `advance`."""
 
     # the keyword options a node's config may pass to this stage
@@ -120,6 +131,8 @@ class Stage(Supervised):
         self._steps = 0
         self._items_ended = 0
         self._busy = 0.0
+        self._unrecorded: deque[Callable[[], None]] = deque()  # outcomes the store refused
+        self._store_down = False
 
     # -- subclass hooks (stage thread) ----------------------------------------
 
@@ -171,9 +184,8 @@ class Stage(Supervised):
     # -- lifecycle --------------------------------------------------------------
 
     def on_begin(self) -> None:
-        requeued = self.queue_recover()
-        if requeued:
-            log.info("%s: %d interrupted item(s) back in the queue", self.actor_name, requeued)
+        self.poll_every(_RETRY_EVERY)
+        self._write_store(self._recover_queue)
         self.status = (
             StageStatus.PAUSED if self.store.is_paused(self.actor_name) else StageStatus.IDLE
         )
@@ -196,7 +208,36 @@ class Stage(Supervised):
                 self._last_error = error
             self._publish(None)
         finally:
+            self.stop_polling()
             self.store.release()
+
+    def _recover_queue(self) -> None:
+        requeued = self.queue_recover()
+        if requeued:
+            log.info("%s: %d interrupted item(s) back in the queue", self.actor_name, requeued)
+
+    def _write_store(self, write: Callable[[], None]) -> bool:
+        """Write to the store, or keep `write` to do again (in order) if the store
+        refuses it. True if everything kept so far is written."""
+        self._unrecorded.append(write)
+        while self._unrecorded:
+            try:
+                self._unrecorded[0]()
+            except StoreError as exc:
+                self._store_down = True
+                self._last_error = f"{type(exc).__name__}: {exc}"
+                log.error("%s: the store refused a write (%s); trying again", self.actor_name, exc)
+                return False
+            self._unrecorded.popleft()
+        if self._store_down:
+            self._store_down = False
+            log.info("%s: the store takes writes again", self.actor_name)
+        return True
+
+    def _retry_store(self) -> None:
+        if self._unrecorded and self._write_store(lambda: None):
+            self._publish(None)
+            self._kick()
 
     def statistics(self) -> StageStatistics:
         return StageStatistics(
@@ -212,6 +253,8 @@ class Stage(Supervised):
         if message is _STEP:
             self._scheduled = False
             self._step()
+        elif isinstance(message, TimerDue):
+            self._retry_store()
         elif isinstance(message, StageCommand):
             self._command(message)
         elif isinstance(message, Enqueue):
@@ -249,7 +292,8 @@ class Stage(Supervised):
             elif before is StageStatus.SUSPENDED:
                 self.resume_item(self.current)
         if self.status.held != before.held:
-            self.store.set_paused(self.actor_name, self.status.held)
+            held = self.status.held
+            self._write_store(lambda: self.store.set_paused(self.actor_name, held))
         log.info(
             "%s: %s, %s -> %s [cid=%s]",
             self.actor_name,
@@ -293,7 +337,14 @@ class Stage(Supervised):
                 self.status = transition(self.status, StageEvent.ITEM_ENDED)
                 self._publish(None)
                 return
-            item = self.queue_take()
+            if self._unrecorded:
+                return  # the store is refusing writes: nothing new until it takes them
+            try:
+                item = self.queue_take()
+            except StoreError as exc:
+                self._last_error = f"{type(exc).__name__}: {exc}"
+                log.error("%s: cannot take work from the store: %s", self.actor_name, exc)
+                return  # the timer tries again
             if item is None:
                 if self.status is StageStatus.RUNNING:
                     self.status = transition(self.status, StageEvent.QUEUE_EMPTY)
@@ -317,7 +368,7 @@ class Stage(Supervised):
             self._steps += 1
             self._busy += time.perf_counter() - t0
         if result is not None:
-            self.queue_finish(item, result)
+            self._write_store(lambda: self.queue_finish(item, result))
             self._velocity.item_done(time.monotonic())
             self._item_over(item)
         self._publish(None)
@@ -326,7 +377,7 @@ class Stage(Supervised):
     def _item_failed(self, item: WorkItem, exc: Exception) -> None:
         self._last_error = f"{type(exc).__name__}: {exc}"
         log.warning("%s: item %d failed: %s", self.actor_name, item.id, self._last_error)
-        self.queue_fail(item, exc)
+        self._write_store(lambda: self.queue_fail(item, exc))
         self._item_over(item)
         self._publish(None)
         self._kick()
