@@ -186,10 +186,46 @@ def publish(ep: Endpoints, topic: str, key: str, data: str) -> None:
 
 @main.command(epilog=EXIT_CODES)
 @client_options
-def stop(ep: Endpoints) -> None:
-    """Ask a node to shut down gracefully."""
-    call(ep, "shutdown")
-    click.echo("stopping")
+@click.option(
+    "--wait",
+    type=click.FloatRange(0, 3600),
+    default=30.0,
+    show_default=True,
+    help="seconds to wait until the node has stopped (0: ask, and do not wait)",
+)
+def stop(ep: Endpoints, wait: float) -> None:
+    """Ask a node to shut down gracefully, and wait until it has.
+
+    The node's last word is a final heartbeat, sent once everything else has
+    stopped: this waits for it and says if it did not come (exit 1).
+    """
+    ended = threading.Event()
+    sub = Subscriber(
+        ep.status,
+        ep.sync,
+        ["actor/bridge"],
+        on_event=lambda ev: ended.set() if isinstance(ev, Ended) else None,
+    )
+    with sub:
+        try:
+            sub.wait_synced(ep.timeout)
+            watching = True
+        except NodeUnreachable:
+            watching = False  # its status socket is out of reach: it cannot be watched
+        call(ep, "shutdown")
+        if wait == 0:
+            click.echo("stopping")
+            return
+        if not watching:
+            raise CliError(
+                "asked the node to stop, but cannot tell whether it has: its status "
+                f"socket {ep.status} did not answer"
+            )
+        if not ended.wait(wait):
+            raise CliError(
+                f"the node said it would stop, but it was still running after {wait:g} s"
+            )
+    click.echo("stopped")
 
 
 @main.command(epilog=EXIT_CODES)

@@ -10,9 +10,11 @@ gives each thread its own connection). Methods block on SQLite and raise
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,14 +96,34 @@ _FIELDS = (
 
 
 def fingerprint(path: str | Path, edge: int = 1024 * 1024) -> tuple[int, int, str]:
-    """(size, mtime_ns, sha256 of the first and last `edge` bytes); raises OSError."""
-    with open(path, "rb") as f:  # noqa: PTH123
+    """(size, mtime_ns, sha256 of the first and last `edge` bytes); raises OSError.
+
+    Only a regular file: opened without blocking (a FIFO would wait forever for
+    a writer; a device never ends), checked, and only then read.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
         st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, f"not a regular file ({_kind(st.st_mode)})")
         h = hashlib.sha256(f.read(edge))
         if st.st_size > edge:
             f.seek(max(edge, st.st_size - edge))
             h.update(f.read(edge))
     return st.st_size, st.st_mtime_ns, h.hexdigest()
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a file"
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,6 +113,13 @@ class PresenceTable:
         self._dirty.add((entry.topic, watcher))
         return True
 
+    def forgive(self, seconds: float) -> None:
+        """Add `seconds` to every lease: the node could hear nobody for that long (it
+        was stalled), so it is no watcher's silence."""
+        for entry in self._entries.values():
+            if entry.deadline is not None:
+                entry.deadline += seconds
+
     def expire(self, now: float) -> list[str]:
         """End every lease past its deadline; the ids of those who left."""
         gone = [w for w, e in self._entries.items() if e.deadline is not None and e.deadline <= now]

@@ -37,6 +37,9 @@ __all__ = [
 
 log = logging.getLogger("pipecast.presence")
 
+# a flush tick this late (seconds) is a stall of the node, not jitter
+_STALL = 0.5
+
 Reply = Callable[[Any], None]
 
 
@@ -110,9 +113,24 @@ class PresenceTracker(PollingActor, Supervised):
         self._leaves = 0
         self._expired = 0
         self._published = 0
+        self._stalls = 0
+        self._last_tick: float | None = None
 
     def on_begin(self) -> None:
         self.poll_every(self.flush_interval)
+        self._last_tick = time.monotonic()
+
+    def _forgive_a_stall(self, now: float) -> None:
+        """A tick far later than due means this node was stalled (stopped, swapped,
+        starved): nobody could be heard meanwhile, and heartbeats sent then may still
+        be on their way in. Leases get that time back before anything expires."""
+        if self._last_tick is not None:
+            late = now - self._last_tick - self.flush_interval
+            if late > _STALL:
+                self._stalls += 1
+                log.warning("presence: this node stalled for %.1f s; leases extended", late)
+                self.table.forgive(late)
+        self._last_tick = now
 
     def on_end(self, error: str | None) -> None:
         # graceful stop and death alike: nobody is watching through us any more
@@ -122,7 +140,9 @@ class PresenceTracker(PollingActor, Supervised):
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, TimerDue):
-            expired = self.table.expire(time.monotonic())
+            now = time.monotonic()
+            self._forgive_a_stall(now)
+            expired = self.table.expire(now)
             if expired:
                 self._expired += len(expired)
                 log.info("presence leases ended: %s", ", ".join(expired))
@@ -194,5 +214,6 @@ class PresenceTracker(PollingActor, Supervised):
             "joins": self._joins,
             "leaves": self._leaves,
             "expired": self._expired,
+            "stalls_forgiven": self._stalls,
             "published": self._published,
         }

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipecast.testing import PIPECAST, NodeProcess, free_endpoint, wait_for
+from pipecast.testing import PIPECAST, NodeProcess, free_endpoint, start_test_node, wait_for
 
 
 class RunningNode(NodeProcess):
@@ -188,3 +188,31 @@ def test_watch_joins_presence_while_it_runs_and_leaves_when_it_ends(running):
         if watcher.poll() is None:
             watcher.kill()
             watcher.communicate()
+
+
+def test_stop_says_so_when_the_node_does_not_stop(tmp_path):
+    # an in-process node hears the shutdown op but nothing acts on it: it keeps running,
+    # so its final heartbeat never comes
+    node = start_test_node(tmp_path / "data", networks=())
+    try:
+        assert node.bridge is not None
+        out = subprocess.run(
+            [
+                PIPECAST, "stop", "--wait", "1",
+                "--control", node.control_endpoint,
+                "--status", node.bridge.status_endpoint,
+                "--sync", node.bridge.sync_endpoint,
+            ],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        assert out.returncode == 1, out.stderr
+        assert "still running after 1 s" in out.stderr
+        assert node.stop_requested.is_set()  # it was asked
+    finally:
+        node.stop()
+
+
+def test_stop_waits_for_the_final_heartbeat_and_says_stopped(running):
+    out = running.run("stop")
+    assert (out.returncode, out.stdout.strip()) == (0, "stopped")
+    running.proc.wait(timeout=10)

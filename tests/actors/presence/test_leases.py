@@ -119,3 +119,13 @@ def test_bad_joins_are_refused_and_change_nothing(args):
         table.join(*args, 0.0)
     assert len(table) == 0
     assert table.flush() == []
+
+
+def test_time_the_node_could_not_listen_is_no_watchers_silence():
+    table = PresenceTable()
+    table.join("w", "t", {}, 2.0, now=0.0)
+    table.forgive(5.0)  # stalled for 5 s right after the join
+    assert table.expire(6.9) == []  # 2 s of its own silence still to go
+    assert table.heartbeat("w", 6.9)  # a beat that waited out the stall
+    assert table.expire(8.8) == []
+    assert table.expire(8.95) == ["w"]
