@@ -185,6 +185,7 @@ class ControlServer(SocketActor, Supervised):
                 maxmsgsize=self.limits.frame_bytes,
                 sndhwm=self.limits.queued_replies,
                 rcvhwm=self.limits.queued_replies * 64,
+                router_mandatory=1,  # a reply that cannot be queued is an error we count
             )
         except BindError as exc:
             self.close_sockets()

@@ -10,7 +10,8 @@ an environment with pipecast installed can use the fixtures:
 
 `wait_for(predicate, timeout)` waits on a condition, never a fixed sleep;
 `NodeProcess` runs a node in a subprocess and the CLI against it;
-`ChecksumStage` is a small real stage (kind `checksum` in `start_test_node`).
+`ChecksumStage` is a small real stage (kind `checksum` in `start_test_node`);
+`RawClient` sends raw frames to a node's sockets, as an attacker would.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import pytest
 from pipecast.actors import STAGE_KINDS, Node, NodeConfig, StageConfig
 from pipecast.transport import ControlClient, Subscriber, Update
 
+from ._raw import RawClient
 from ._stages import ChecksumStage
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "ChecksumStage",
     "Collector",
     "NodeProcess",
+    "RawClient",
     "free_endpoint",
     "start_test_node",
     "wait_for",

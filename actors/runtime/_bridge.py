@@ -115,6 +115,7 @@ class Bridge(SocketActor, Supervised):
                 maxmsgsize=limits.frame_bytes,
                 sndhwm=limits.queued_replies,
                 rcvhwm=limits.queued_replies * 64,
+                router_mandatory=1,  # a reply that cannot be queued is an error we count
             )
         except BindError as exc:
             self.close_sockets()

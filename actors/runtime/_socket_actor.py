@@ -67,10 +67,11 @@ class SocketActor(PollingActor):
 
     @staticmethod
     def answer(router: zmq.Socket[bytes], routing: list[bytes], body: bytes) -> bool:
-        """Send a reply along `routing`; False if the peer is gone or flooded."""
+        """Send a reply along `routing`; False if the peer is gone, or has as many replies
+        waiting as its queue holds (it reads none): the reply is dropped, never kept."""
         try:
             router.send_multipart([*routing, body], zmq.NOBLOCK)
-        except zmq.Again:
+        except zmq.ZMQError:  # EAGAIN: its queue is full; EHOSTUNREACH: it is gone
             return False
         return True
 

@@ -25,6 +25,7 @@ from pipecast.transport import (
     Update,
     decode_status,
     decode_sync_reply,
+    decode_control_request,
     decode_sync_request,
     encode_error_reply,
     encode_heartbeat,
@@ -204,6 +205,18 @@ def test_decode_status_on_arbitrary_msgpack_raises_only_malformed_frame(topic, b
 def test_decode_sync_request_on_arbitrary_input_raises_only_protocol_errors(body):
     with contextlib.suppress(ProtocolError):  # its subclasses: the typed errors
         decode_sync_request(body)
+
+
+@given(
+    body=st.binary(max_size=64)
+    | values.map(msgpack.packb)
+    | maps.map(lambda m: msgpack.packb({"v": 2, "op": "ping", **m}))
+)
+def test_decode_control_request_on_arbitrary_input_raises_only_protocol_errors(body):
+    with contextlib.suppress(ProtocolError):
+        request = decode_control_request(body)
+        assert type(request.op) is str
+        assert type(request.cid) is str
 
 
 @given(
