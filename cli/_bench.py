@@ -339,3 +339,59 @@ def bench_crf(seconds: float, size: str, preset: int, kinds: str, as_json: bool)
                 f"predicted {name} within {p['limit']:g} % of the actual: ours "
                 f"{p['within']:.0%} (worst {p['worst']:+.1f} %)"
             )
+
+
+@bench.command("soak", epilog=EXIT_CODES)
+@click.option(
+    "--minutes",
+    type=click.FloatRange(0.1, 24 * 60),
+    default=1.0,
+    show_default=True,
+    help="how long the node is loaded",
+)
+@click.option(
+    "--clients",
+    type=click.IntRange(1, 1000),
+    default=200,
+    show_default=True,
+    help="concurrent control clients pinging",
+)
+@click.option(
+    "--ping-interval",
+    type=click.FloatRange(0.001, 60),
+    default=0.1,
+    show_default=True,
+    help="seconds between one client's pings",
+)
+@click.option("--json", "as_json", is_flag=True, help="emit one JSON object")
+def bench_soak(minutes: float, clients: int, ping_interval: float, as_json: bool) -> None:
+    """A node under publishing, watcher churn, toggles, hostile requests and many clients."""
+    from pipecast.bench import run_soak_bench  # noqa: PLC0415
+
+    r = run_soak_bench(minutes, clients, ping_interval)
+    if as_json:
+        click.echo(json.dumps(r.as_dict()))
+        return
+    click.echo(
+        f"soak of {r.seconds:g} s with {r.clients} control clients, each pinging every "
+        f"{r.ping_interval:g} s"
+    )
+    click.echo(
+        f"node RSS after the warm-up {r.rss_start_mb:.1f} MB -> {r.rss_end_mb:.1f} MB: "
+        f"drift {r.rss_drift_percent:+.2f} % (target <= 5 %)"
+    )
+    click.echo(
+        f"ping under load  pipecast p50 {r.ping_p50_ms:.2f} ms  p99 {r.ping_p99_ms:.2f} ms  "
+        f"max {r.ping_max_ms:.2f} ms  ({r.pings:,} pings; target p99 <= 10 ms)"
+    )
+    click.echo(
+        f"                 raw pyzmq echo p50 {r.raw_ping_p50_ms:.2f} ms  "
+        f"p99 {r.raw_ping_p99_ms:.2f} ms   p99 ratio {r.p99_ratio:.2f}"
+    )
+    click.echo(
+        f"load  {r.publications:,} publications, {r.watcher_joins:,} watcher joins/leaves, "
+        f"{r.subscribers_churned} subscribers came and went, {r.toggles} toggles, "
+        f"{r.hostile_requests:,} hostile requests"
+    )
+    click.echo(f"errors by type {json.dumps(r.errors_by_type, sort_keys=True)}")
+    click.echo(f"witness recoveries {r.recoveries}, unrecovered gaps {r.unrecovered_gaps}")

@@ -30,6 +30,7 @@ PURE_CORES = [
     "transport/_display.py",
     "transport/_views.py",
     "transport/_throttle.py",
+    "transport/_limits.py",
     "actors/runtime/_restarts.py",
     "actors/runtime/_stage_status.py",
     "actors/presence/_leases.py",

@@ -28,6 +28,7 @@ from ._fixed_crf import FixedCrfStage
 from ._inspect import MediaInfo, StreamInfo, inspect_media
 from ._job_states import (
     QUEUED,
+    RESOURCE_ERRNOS,
     RETRYABLE,
     RUNNING,
     InvalidTransition,
@@ -48,6 +49,7 @@ from .crf import CrfSearchStage
 __all__ = [
     "OUR_MARK",
     "QUEUED",
+    "RESOURCE_ERRNOS",
     "RETRYABLE",
     "RUNNING",
     "VIDEO_EXTENSIONS",

@@ -27,7 +27,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from ._job_states import MediaFailure
+from ._job_states import RESOURCE_ERRNOS, MediaFailure
 
 __all__ = [
     "FfmpegJob",
@@ -77,15 +77,7 @@ _ENV = {**os.environ, "SVT_LOG": "1", "AV_LOG_FORCE_NOCOLOR": "1"}  # SVT: error
 # A resource that ran out, not a fault of the file or the encoder: retryable once it is
 # back. ffmpeg exits with the low byte of AVERROR(errno) = -errno, so 256 - errno, which
 # says what ran out even when its error log could not be written (a full disk).
-_RESOURCE_ERRNOS = (
-    errno.ENOSPC,
-    errno.EDQUOT,
-    errno.EMFILE,
-    errno.ENFILE,
-    errno.EROFS,
-    errno.ENOMEM,
-)
-_RESOURCE_EXITS = {256 - e: e for e in _RESOURCE_ERRNOS}
+_RESOURCE_EXITS = {256 - e: e for e in RESOURCE_ERRNOS}
 
 
 def classify_failure(returncode: int | None, errors: str, stage: str = "encoding") -> MediaFailure:

@@ -17,11 +17,13 @@ state the table cannot explain.
 from __future__ import annotations
 
 import enum
+import errno
 
 from pipecast.transport import ErrorType, PipecastError
 
 __all__ = [
     "QUEUED",
+    "RESOURCE_ERRNOS",
     "RETRYABLE",
     "RUNNING",
     "InvalidTransition",
@@ -70,6 +72,11 @@ _QUEUE_OF_STAGE = {stage: RUNNING[running][0] for running, stage in _STAGE.items
 
 # failure categories an automatic retry may fix (up to the attempts limit)
 RETRYABLE = frozenset({"stalled", "resource", "encoder_crash"})
+# a resource that ran out (space, file descriptors, memory, a writable disk): the
+# category `resource`, retryable once it is back
+RESOURCE_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EMFILE, errno.ENFILE, errno.EROFS, errno.ENOMEM}
+)
 
 
 class InvalidTransition(PipecastError):

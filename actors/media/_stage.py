@@ -12,6 +12,7 @@ All of it runs in the stage's thread.
 
 from __future__ import annotations
 
+import errno
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ from pipecast.actors.runtime import (
 from pipecast.transport import BadRequest, PipecastError
 
 from ._config import EncodeSettings, MediaPolicy
-from ._job_states import RUNNING, JobState, MediaFailure, stage_of
+from ._job_states import RESOURCE_ERRNOS, RUNNING, JobState, MediaFailure, stage_of
 from ._library import Library
 
 __all__ = ["LibraryRequest", "MediaStage", "as_media_failure"]
@@ -51,11 +52,15 @@ class LibraryRequest:
 
 def as_media_failure(exc: Exception) -> MediaFailure:
     """What a job's failure is recorded as: a cancel, the stage's own
-    `MediaFailure`, or anything else as `internal` named by its type."""
+    `MediaFailure`, a resource that ran out (no space, no file descriptors, a
+    read-only disk) as `resource` with its errno's name, or anything else as
+    `internal` named by its type."""
     if isinstance(exc, Cancelled):
         return MediaFailure("cancelled", "CANCELLED", str(exc))
     if isinstance(exc, MediaFailure):
         return exc
+    if isinstance(exc, OSError) and exc.errno in RESOURCE_ERRNOS:
+        return MediaFailure("resource", errno.errorcode[exc.errno], str(exc))
     return MediaFailure("internal", type(exc).__name__, str(exc))
 
 

@@ -170,3 +170,19 @@ def test_bench_pipeline_reports_the_ratio_against_ffmpeg_run_directly():
     assert r["encode_share"] + r["verify_share"] <= 1.0 + 1e-3
     assert r["node_cpu_seconds"] > 0
     assert r["no_decode_ratio"] > 0
+
+
+def test_bench_soak_loads_a_node_with_everything_at_once_and_reports_as_json():
+    out = run("bench", "soak", "--minutes", "0.1", "--clients", "8", "--json", timeout=180)
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    assert r["unrecovered_gaps"] == 0
+    assert r["pings"] > 0
+    assert r["raw_ping_p99_ms"] > 0
+    assert r["publications"] > 0
+    assert r["hostile_requests"] > 0
+    assert r["watcher_joins"] > 0
+    assert r["toggles"] > 0
+    assert r["errors_by_type"].get("internal", 0) == 0
+    assert {"too_large", "bad_request", "unsupported_version"} <= set(r["errors_by_type"])
+    assert r["rss_start_mb"] > 0

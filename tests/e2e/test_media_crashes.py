@@ -12,8 +12,11 @@ none of its temp files, and end with the file encoded.
 from __future__ import annotations
 
 import hashlib
+import os
+import random
 import signal
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -168,4 +171,51 @@ def test_c2_kill_9_during_the_encode_kills_ffmpeg_too_and_the_restart_encodes_ag
     finally:
         node.stop()
     assert sha(clip) == original
+    assert ours(lib, tmp_path / "data" / "work") == []
+
+
+def test_kill_9_at_random_moments_of_a_library_run_never_loses_an_original_or_a_job(
+    tmp_path: Path,
+) -> None:
+    """Rounds of: a node works on a library (replace mode), and is killed -9 at a moment
+    drawn at random; the next one picks up. Every file ends encoded, and at every kill
+    each final path holds its original or a complete AV1 file, never neither.
+    PIPECAST_FAULT_SEED and PIPECAST_FAULT_ROUNDS (default 14 and 6) run others."""
+    rng = random.Random(int(os.environ.get("PIPECAST_FAULT_SEED", "14")))
+    lib = tmp_path / "library"
+    lib.mkdir()
+    originals = {}
+    for i, seconds in enumerate((3, 4, 5)):
+        clip = make_clip(lib / f"film{i}.mkv", seconds=seconds, size="320x240")
+        originals[clip] = (sha(clip), inspect_media(clip).duration)
+    kills = []
+    for round_ in range(int(os.environ.get("PIPECAST_FAULT_ROUNDS", "6"))):
+        proc, client = node_process(tmp_path, True, {})
+        try:
+            if round_ == 0:
+                client.call("enqueue", paths=[str(lib)])
+            at = rng.uniform(0.2, 2.5)
+            kills.append(round(at, 2))
+            threading.Event().wait(at)  # a moment drawn at random: not a wait for anything
+        finally:
+            proc.proc.send_signal(signal.SIGKILL)
+            proc.close()
+        for path, (digest, duration) in originals.items():
+            assert path.exists(), (kills, path)  # never neither
+            if sha(path) != digest:  # replaced: then by a complete encode
+                info = inspect_media(path)
+                assert info.video is not None
+                assert (info.video.codec, round(info.duration)) == ("av1", round(duration))
+    proc, client = node_process(tmp_path, True, {})
+    try:
+        assert wait_for(
+            lambda: {j["state"] for j in client.call("jobs")["jobs"]} == {"encoded"}, 120, 0.1
+        ), (kills, client.call("jobs"))
+        assert len(client.call("jobs")["jobs"]) == len(originals)  # no job lost, none twice
+    finally:
+        proc.close()
+    for path, (_, duration) in originals.items():
+        info = inspect_media(path)
+        assert info.video is not None
+        assert (info.video.codec, round(info.duration)) == ("av1", round(duration))
     assert ours(lib, tmp_path / "data" / "work") == []

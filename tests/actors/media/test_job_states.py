@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import itertools
+import os
 
 import pytest
 
@@ -13,8 +15,10 @@ from pipecast.actors import (
 )
 from pipecast.actors.media import (
     QUEUED,
+    RETRYABLE,
     RUNNING,
     InvalidTransition,
+    as_media_failure,
 )
 
 J, V = JobState, JobEvent
@@ -77,3 +81,18 @@ def test_a_retry_goes_back_to_the_queue_of_the_stage_that_failed(
 def test_a_retry_without_a_known_stage_is_refused() -> None:
     with pytest.raises(InvalidTransition):
         job_transition(J.FAILED, V.RETRY, None)
+
+
+@pytest.mark.parametrize(
+    ("err", "code"),
+    [(errno.ENOSPC, "ENOSPC"), (errno.EMFILE, "EMFILE"), (errno.EROFS, "EROFS")],
+)
+def test_a_resource_that_ran_out_is_a_retryable_resource_failure(err: int, code: str) -> None:
+    failure = as_media_failure(OSError(err, os.strerror(err)))
+    assert (failure.category, failure.code) == ("resource", code)
+    assert failure.category in RETRYABLE
+
+
+def test_any_other_error_is_internal_named_by_its_type() -> None:
+    failure = as_media_failure(OSError(errno.EACCES, "denied"))
+    assert (failure.category, failure.code) == ("internal", "PermissionError")
