@@ -29,6 +29,7 @@ import pykka
 import zmq
 
 from pipecast.transport import (
+    WATCH_OPS,
     BadRequest,
     BindError,
     ControlRequest,
@@ -36,7 +37,10 @@ from pipecast.transport import (
     Limits,
     PipecastError,
     Reset,
+    Role,
+    ServerSecurity,
     TooLarge,
+    Unauthorized,
     UnknownOp,
     Update,
     apply_to_state,
@@ -153,8 +157,12 @@ class ControlServer(SocketActor, Supervised):
         ready: concurrent.futures.Future[str],
         networks: dict[str, dict[str, Any]] | None = None,
         limits: Limits | None = None,
+        context: zmq.Context[zmq.Socket[bytes]] | None = None,
+        security: ServerSecurity | None = None,
     ) -> None:
         super().__init__(name=name, supervisor=supervisor, bridge=bridge)
+        self.context = context
+        self.security = security
         self.networks = networks or {}
         self.endpoint = endpoint
         self.registry = registry
@@ -178,10 +186,12 @@ class ControlServer(SocketActor, Supervised):
         start that cannot bind resolves `ready` with the error and stops."""
         first = not self._ready.done()
         endpoint = self.endpoint if first else self._ready.result()
+        self.use_context(self.context)
         try:
             self._router = self.bind(
                 zmq.ROUTER,
                 endpoint,
+                self.security,
                 maxmsgsize=self.limits.frame_bytes,
                 sndhwm=self.limits.queued_replies,
                 rcvhwm=self.limits.queued_replies * 64,
@@ -230,13 +240,13 @@ class ControlServer(SocketActor, Supervised):
         router = self._router
         if router is None:
             return
-        for routing, body in self.requests(router):
+        for routing, body, user in self.requests(router):
             self._requests += 1
             cid: str | None = None
             try:
                 req = decode_control_request(body, self.limits)
                 cid = req.cid
-                self._dispatch(tuple(routing), req)
+                self._dispatch(tuple(routing), req, user)
             except PipecastError as exc:
                 log.info("control request refused [cid=%s]: %s", cid, exc)
                 self._error(tuple(routing), cid, exc)
@@ -252,11 +262,27 @@ class ControlServer(SocketActor, Supervised):
 
         return reply
 
-    def _dispatch(self, routing: tuple[bytes, ...], req: ControlRequest) -> None:
+    def _authorize(self, op: str, user: str | None) -> str:
+        """Who asks (their key's User-Id; "" without CURVE): `Unauthorized` if that key
+        is not allowed now, or its role does not cover `op`. Checked per request, so a
+        revoked key is refused at once, whatever its connection let through."""
+        if self.security is None:
+            return ""
+        role = self.security.role_of(user)
+        if role is None or user is None:
+            raise Unauthorized(f"{op}: this key is not allowed (any more)")
+        if role is not Role.OPERATE and op not in WATCH_OPS:
+            raise Unauthorized(f"{op} needs the operate role; this key has the {role} role")
+        return user
+
+    def _dispatch(
+        self, routing: tuple[bytes, ...], req: ControlRequest, user: str | None = None
+    ) -> None:
         op, cid, args = req.op, req.cid, req.args
         log.info("control %s [cid=%s]", op, cid)
         if op not in CONTROL_OPS:
             raise UnknownOp(f"unknown op {op!r}")
+        owner = self._authorize(op, user)
         if op == "ping":
             self._ok(routing, cid, {"pong": True, "ts": time.time(), "epoch": self.bridge.epoch})
         elif op == "status":
@@ -264,7 +290,10 @@ class ControlServer(SocketActor, Supervised):
             if type(prefix) is not str:
                 raise BadRequest("prefix must be a string")
             view = {t: dict(kv) for t, kv in self._view.items() if t.startswith(prefix) and kv}
-            self._ok(routing, cid, {"epoch": self.bridge.epoch, "topics": view})
+            security = "curve" if self.security is not None else "insecure"
+            self._ok(
+                routing, cid, {"epoch": self.bridge.epoch, "topics": view, "security": security}
+            )
         elif op in ("pause", "suspend", "resume", "toggle"):
             ref = self._stage_ref(args.get("stage"))
             ref.tell(StageCommand(op, cid, self._reply_to(routing, cid)))
@@ -278,7 +307,7 @@ class ControlServer(SocketActor, Supervised):
         elif op == "stats":
             self._stats(routing, cid)
         elif op.startswith("presence."):
-            self._presence(routing, cid, op, args)
+            self._presence(routing, cid, op, args, owner)
         elif op in NETWORK_OPS:
             name, request = network_request(
                 op, args, cid, self._reply_to(routing, cid), self.networks
@@ -304,8 +333,10 @@ class ControlServer(SocketActor, Supervised):
         return ref
 
     def _presence(
-        self, routing: tuple[bytes, ...], cid: str, op: str, args: dict[str, Any]
+        self, routing: tuple[bytes, ...], cid: str, op: str, args: dict[str, Any], owner: str
     ) -> None:
+        """`owner`: the key that asks; only the key that joined a watcher heartbeats,
+        leaves or moves it."""
         ref = self.registry.get("presence")
         if ref is None or not ref.is_alive():
             raise PipecastError("the presence tracker is down (see actor/presence)")
@@ -330,11 +361,11 @@ class ControlServer(SocketActor, Supervised):
             if type(ttl) not in (int, float) or not 0 < ttl <= 3600:
                 raise BadRequest("ttl must be a number of seconds in (0, 3600]")
             meta = {**meta, "host": meta.get("host") or "remote"}
-            ref.tell(PresenceJoin(watcher, topic, meta, float(ttl), reply, cid))
+            ref.tell(PresenceJoin(watcher, topic, meta, float(ttl), reply, cid, owner))
         elif op == "presence.heartbeat":
-            ref.tell(PresenceBeat(watcher, reply))
+            ref.tell(PresenceBeat(watcher, reply, owner))
         elif op == "presence.leave":
-            ref.tell(PresenceLeave(watcher, reply))
+            ref.tell(PresenceLeave(watcher, reply, owner))
         else:
             raise UnknownOp(f"unknown op {op!r}")
 

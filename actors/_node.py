@@ -21,8 +21,19 @@ from types import MappingProxyType
 from typing import Any
 
 import pykka
+import zmq
 
-from pipecast.transport import BadRequest, HistoryLimits, Limits
+from pipecast.transport import (
+    BadRequest,
+    ClientSecurity,
+    ControlClient,
+    HistoryLimits,
+    Limits,
+    NodeAuthenticator,
+    PipecastError,
+    ServerSecurity,
+    is_local_endpoint,
+)
 
 from ._control_server import CONTROL, ControlServer
 from .media import (
@@ -133,8 +144,15 @@ class NodeConfig:
     encode: EncodeSettings = field(default_factory=EncodeSettings)
     stage_kinds: Mapping[str, type[Stage]] = field(default_factory=lambda: STAGE_KINDS)
     limits: Limits = field(default_factory=Limits)
+    insecure: bool = False  # no CURVE: only with loopback or ipc endpoints
 
     def __post_init__(self) -> None:
+        endpoints = (self.status_endpoint, self.sync_endpoint, self.control_endpoint)
+        if self.insecure and not all(is_local_endpoint(e) for e in endpoints):
+            raise BadRequest(
+                "insecure (no CURVE) is allowed only when every endpoint is loopback or ipc: "
+                + ", ".join(e for e in endpoints if not is_local_endpoint(e))
+            )
         names = [s.name for s in self.stages]
         if len(set(names)) != len(names):
             raise BadRequest(f"stage names must be unique: {names}")
@@ -187,6 +205,9 @@ class Node:
         self.control_endpoint = ""
         self.presence = PresenceCounts()
         self.watchers: WatchHubHandle | None = None
+        self.context: zmq.Context[zmq.Socket[bytes]] | None = None
+        self.security: ServerSecurity | None = None
+        self.authenticator: NodeAuthenticator | None = None
 
     def start(self, timeout: float = 10.0) -> Node:
         """Bring the node up; raises `BindError` (nothing left running) on a busy endpoint."""
@@ -194,6 +215,8 @@ class Node:
         try:
             cfg.data_dir.mkdir(parents=True, exist_ok=True)
             self.store = Store(cfg.data_dir / "pipecast.db")
+            self.context = zmq.Context()
+            self._secure()
             self.bridge = BridgeHandle(
                 BridgeConfig(
                     cfg.status_endpoint,
@@ -201,7 +224,9 @@ class Node:
                     cfg.heartbeat_interval,
                     cfg.history,
                     limits=cfg.limits,
-                )
+                ),
+                self.context,
+                self.security,
             )
             self.supervisor = Supervisor.start(self.bridge, self.registry)
             start_child(self.supervisor, ChildSpec(BRIDGE, Bridge, {}, cfg.restart))
@@ -266,6 +291,8 @@ class Node:
                         "ready": ready,
                         "networks": {n.network: network_info(n) for n in cfg.networks},
                         "limits": cfg.limits,
+                        "context": self.context,
+                        "security": self.security,
                     },
                     cfg.restart,
                 ),
@@ -281,6 +308,35 @@ class Node:
             self.control_endpoint,
         )
         return self
+
+    def _secure(self) -> None:
+        """CURVE on every socket, with the data directory's keys (made if missing), and
+        the ZAP handler on the node's context; or, insecure, a warning."""
+        if self.config.insecure:
+            log.warning(
+                "INSECURE: this node runs without CURVE; any local user can watch and steer it"
+            )
+            return
+        if not zmq.has("curve"):
+            raise PipecastError(
+                "this libzmq was built without CURVE; refusing to run unauthenticated "
+                "(start with --insecure on loopback to do so on purpose)"
+            )
+        assert self.context is not None
+        self.security = ServerSecurity.for_node(self.config.data_dir)
+        self.authenticator = NodeAuthenticator(self.context, self.security.allowed)
+        self.authenticator.start()
+
+    @property
+    def owner(self) -> ClientSecurity | None:
+        """The owner's client keys (None for an insecure node): what the CLI uses."""
+        if self.security is None:
+            return None
+        return ClientSecurity.owner(self.config.data_dir)
+
+    def client(self, timeout: float = 5.0) -> ControlClient:
+        """A control client of this node with the owner's key (an edge: tests, tools)."""
+        return ControlClient(self.control_endpoint, timeout, self.owner)
 
     def _media_kwargs(self) -> dict[str, Any]:
         """What the media stages share: the library, the policy, the encoder settings."""
@@ -347,6 +403,12 @@ class Node:
         if self.bridge is not None:
             self.bridge.stop(timeout=timeout)
             self.bridge = None
+        if self.authenticator is not None:
+            self.authenticator.stop()
+            self.authenticator = None
+        if self.context is not None:
+            self.context.term()
+            self.context = None
         if self.store is not None:
             self.store.close()
             self.store = None

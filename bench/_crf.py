@@ -199,7 +199,6 @@ def _error(predicted: float | None, actual: float | None) -> float | None:
 def _ours(clips: list[Path], data: Path, settings: Any, label: str, w: int, h: int) -> list[CrfRow]:
     from pipecast.actors import MediaPolicy, Node, NodeConfig  # noqa: PLC0415
     from pipecast.transport import (  # noqa: PLC0415
-        ControlClient,
         Update,
     )
 
@@ -210,7 +209,7 @@ def _ours(clips: list[Path], data: Path, settings: Any, label: str, w: int, h: i
     ).start()
     rows = []
     try:
-        client = ControlClient(node.control_endpoint, timeout=30)
+        client = node.client(30)
         for clip in clips:  # one at a time: a sibling's search needs the one before it done
             ended = threading.Event()
 

@@ -32,7 +32,8 @@ __all__ = ["NetworkBenchResult", "run_network_bench"]
 _WATCHER = textwrap.dedent(
     """
     import json, sys, threading
-    from pipecast.transport import Subscriber, Update
+    from pathlib import Path
+    from pipecast.transport import ClientSecurity, Subscriber, Update
     done = threading.Event()
     seen = {"completed": 0, "updates": 0}
     def on_event(ev):
@@ -43,7 +44,10 @@ _WATCHER = textwrap.dedent(
                     done.set()
             elif ev.data and ev.data.get("state") == "completed":
                 seen["completed"] += 1
-    sub = Subscriber(sys.argv[1], sys.argv[2], ["invocation/bench"], on_event=on_event)
+    owner = ClientSecurity.owner(Path(sys.argv[4]))
+    sub = Subscriber(
+        sys.argv[1], sys.argv[2], ["invocation/bench"], on_event=on_event, security=owner
+    )
     with sub:
         sub.wait_synced(10)
         print("ready", flush=True)
@@ -101,7 +105,6 @@ def _raw(n: int, path: Path) -> float:
 
 def _pipecast(n: int, data: Path) -> tuple[float, dict[str, Any], dict[str, Any]]:
     from pipecast.actors import Node, NodeConfig, Pace, RunRules  # noqa: PLC0415
-    from pipecast.transport import ControlClient  # noqa: PLC0415
 
     rules = RunRules(
         "bench", ("echo",), lockout=0.0, pace=Pace(((None, 0.0),)), max_invocations=n, timeout=10
@@ -118,6 +121,7 @@ def _pipecast(n: int, data: Path) -> tuple[float, dict[str, Any], dict[str, Any]
                 node.bridge.status_endpoint,
                 node.bridge.sync_endpoint,
                 str(60 + n / 200),
+                str(data),
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -125,7 +129,7 @@ def _pipecast(n: int, data: Path) -> tuple[float, dict[str, Any], dict[str, Any]
         assert watcher.stdout is not None
         if watcher.stdout.readline().strip() != "ready":
             raise RuntimeError("the bench watcher did not start")
-        client = ControlClient(node.control_endpoint, timeout=10)
+        client = node.client(10)
         genesis = client.call("run", network="bench", prompt="seed")
         seen = json.loads(watcher.communicate(timeout=120 + n / 100)[0])
         if not seen["finished"]:

@@ -77,7 +77,6 @@ def _raw(clips: list[Path], out: Path, settings: Any) -> float:
 def _pipeline(clips: list[Path], data: Path, settings: Any, verify_decode: bool = True) -> _Run:
     from pipecast.actors import MediaPolicy, Node, NodeConfig, StageConfig  # noqa: PLC0415
     from pipecast.transport import (  # noqa: PLC0415
-        ControlClient,
         Update,
     )
 
@@ -105,7 +104,7 @@ def _pipeline(clips: list[Path], data: Path, settings: Any, verify_decode: bool 
     assert node.bridge is not None
     token = node.bridge.subscribe(["stage/encode"], on_event)
     try:
-        client = ControlClient(node.control_endpoint, timeout=30)
+        client = node.client(30)
         cpu0, t0 = time.process_time(), time.perf_counter()
         client.call("enqueue", paths=[str(c) for c in clips])
         if not ended.wait(3600):

@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from pipecast.transport import ClientSecurity, Keypair
+
 __all__ = ["SoakBenchResult", "run_soak_bench"]
 
 
@@ -55,12 +57,16 @@ class SoakBenchResult:
         return asdict(self)
 
 
+# the baseline speaks CURVE too (any client key; no allow-list), as the node does
 _ECHO = """
 import sys, msgpack, zmq
 ctx = zmq.Context()
 s = ctx.socket(zmq.ROUTER)
+public, secret = zmq.curve_keypair()
+s.curve_server = True
+s.curve_publickey, s.curve_secretkey = public, secret
 s.bind("tcp://127.0.0.1:*")
-print(s.get_string(zmq.LAST_ENDPOINT), flush=True)
+print(s.get_string(zmq.LAST_ENDPOINT), public.decode(), flush=True)
 while True:
     *routing, body = s.recv_multipart()
     req = msgpack.unpackb(body)
@@ -74,7 +80,13 @@ def _percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))] if ordered else 0.0
 
 
-def _ping_load(endpoint: str, clients: int, stop: threading.Event, interval: float) -> list[float]:
+def _ping_load(
+    endpoint: str,
+    security: ClientSecurity,
+    clients: int,
+    stop: threading.Event,
+    interval: float,
+) -> list[float]:
     """`clients` concurrent clients, a DEALER each, each pinging every `interval` s
     (the next once its reply is in), driven by one thread over a poller so that the
     figures are the server's and not 200 Python threads' fight for the GIL; until
@@ -93,6 +105,7 @@ def _ping_load(endpoint: str, clients: int, stop: threading.Event, interval: flo
         for i in range(clients):
             sock = ctx.socket(zmq.DEALER)
             sock.linger = 0
+            security.apply(sock)
             sock.connect(endpoint)
             poller.register(sock, zmq.POLLIN)
             due[sock] = start + interval * i / clients
@@ -119,11 +132,11 @@ def _raw_baseline(clients: int, seconds: float, interval: float) -> list[float]:
     echo = subprocess.Popen([sys.executable, "-c", _ECHO], stdout=subprocess.PIPE, text=True)
     try:
         assert echo.stdout is not None
-        endpoint = echo.stdout.readline().strip()
+        endpoint, public = echo.stdout.readline().split()
         stop = threading.Event()
         timer = threading.Timer(seconds, stop.set)
         timer.start()
-        return _ping_load(endpoint, clients, stop, interval)
+        return _ping_load(endpoint, ClientSecurity(Keypair.new(), public), clients, stop, interval)
     finally:
         echo.kill()
         echo.wait(10)
@@ -174,7 +187,7 @@ def run_soak_bench(
     import msgpack  # noqa: PLC0415
 
     from pipecast.testing import NodeProcess, RawClient  # noqa: PLC0415
-    from pipecast.transport import ControlClient, Recovered, Subscriber  # noqa: PLC0415
+    from pipecast.transport import Recovered, Subscriber  # noqa: PLC0415
 
     seconds = minutes * 60
     raw = _raw_baseline(clients, min(20.0, max(5.0, seconds / 6)), interval)
@@ -189,11 +202,12 @@ def run_soak_bench(
             node.sync,
             [""],
             on_event=lambda ev: recoveries.append(ev) if isinstance(ev, Recovered) else None,
+            security=node.owner,
         )
         try:
             witness.start()
             witness.wait_synced(10)
-            control = RawClient(node.control)
+            control = RawClient(node.control, node.owner)
             lock = threading.Lock()  # one DEALER, several load threads
 
             def send(body: bytes) -> None:
@@ -221,7 +235,7 @@ def run_soak_bench(
                 counts["joins"] += 1
 
             def subscriber() -> None:
-                with Subscriber(node.status, node.sync, ["ext/soak/1"]) as sub:
+                with Subscriber(node.status, node.sync, ["ext/soak/1"], security=node.owner) as sub:
                     sub.wait_synced(10)
                 counts["subscribers"] += 1
 
@@ -243,11 +257,11 @@ def run_soak_bench(
             timer = threading.Timer(seconds, stop.set)
             started = time.monotonic()
             timer.start()
-            latencies = _ping_load(node.control, clients, stop, interval)
+            latencies = _ping_load(node.control, node.owner, clients, stop, interval)
             for loop in loops:
                 loop.join(15)
             control.close()
-            client = ControlClient(node.control, timeout=10.0)
+            client = node.client(10.0)
             errors = client.call("stats")["control"]["errors_by_type"]
             # the load has stopped: the witness must end holding exactly the node's state
             converged = witness.wait_for(

@@ -18,11 +18,22 @@ import os
 import socket
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import click
 
-from pipecast.transport import ControlClient, ErrorType, NodeUnreachable, PipecastError, RemoteError
+from pipecast.transport import (
+    KEYS_DIR,
+    ClientSecurity,
+    ControlClient,
+    ErrorType,
+    KeyFileError,
+    NodeUnreachable,
+    PipecastError,
+    RemoteError,
+    read_keypair,
+)
 
 from ._errors import CliError, UnreachableError, UsageError
 
@@ -41,23 +52,93 @@ _USAGE_ERRORS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
+DEFAULT_DATA_DIR = Path.home() / ".local/share/pipecast"
+
+
+@dataclass(frozen=True)  # not slotted: `security` is computed once, on first use
 class Endpoints:
+    """Where the node is, how long to wait, and the keys to present (see `security`)."""
+
     control: str
     status: str
     sync: str
     timeout: float
+    data_dir: Path = DEFAULT_DATA_DIR
+    key: Path | None = None
+    node_key: str | None = None
+    insecure: bool = False
+
+    @functools.cached_property
+    def security(self) -> ClientSecurity | None:
+        """The client's CURVE keys: none with --insecure; --key (with --node-key, or the
+        node's public key from the data directory); else the owner's key from the data
+        directory. `UsageError` (exit 2) naming the file when a key cannot be read."""
+        if self.insecure:
+            return None
+        try:
+            if self.key is None:
+                return ClientSecurity.owner(self.data_dir)
+            node = self.node_key or read_keypair(self.data_dir / KEYS_DIR / "node.key").public
+            return ClientSecurity.from_key_file(self.key, node)
+        except KeyFileError as exc:
+            raise UsageError(
+                f"{exc} (give --data-dir of the node, or --key FILE and --node-key KEY, "
+                "or --insecure for a node started so)"
+            ) from None
 
 
 def client_options(f: Any) -> Any:
-    """Add --control/--status/--sync/--timeout, handed to `f` as one `ep: Endpoints`."""
+    """Add --control/--status/--sync/--timeout and the key options, handed to `f` as
+    one `ep: Endpoints`."""
 
     @functools.wraps(f)
     def wrapper(
-        control_ep: str, status_ep: str, sync_ep: str, timeout: float, **kwargs: Any
+        control_ep: str,
+        status_ep: str,
+        sync_ep: str,
+        timeout: float,
+        data_dir: Path | None,
+        key_file: Path | None,
+        node_key: str | None,
+        insecure: bool,
+        **kwargs: Any,
     ) -> Any:
-        return f(ep=Endpoints(control_ep, status_ep, sync_ep, timeout), **kwargs)
+        ep = Endpoints(
+            control_ep,
+            status_ep,
+            sync_ep,
+            timeout,
+            data_dir or DEFAULT_DATA_DIR,
+            key_file,
+            node_key,
+            insecure,
+        )
+        return f(ep=ep, **kwargs)
 
+    wrapper = click.option(
+        "--insecure",
+        is_flag=True,
+        envvar="PIPECAST_INSECURE",
+        help="no CURVE: for a node started with --insecure",
+    )(wrapper)
+    wrapper = click.option(
+        "--node-key",
+        envvar="PIPECAST_NODE_KEY",
+        help="the node's public key (Z85), with --key (default: from the data directory)",
+    )(wrapper)
+    wrapper = click.option(
+        "--key",
+        "key_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar="PIPECAST_KEY",
+        help="this client's key file (ZeroMQ certificate); default: the owner's",
+    )(wrapper)
+    wrapper = click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="PIPECAST_DATA_DIR",
+        help="the node's data directory, where the owner's key is",
+    )(wrapper)
     wrapper = click.option(
         "--timeout",
         type=click.FloatRange(0.1, 3600),
@@ -91,7 +172,7 @@ def client_options(f: Any) -> Any:
 
 def call(ep: Endpoints, op: str, **args: Any) -> Any:
     try:
-        return ControlClient(ep.control, ep.timeout).call(op, **args)
+        return ControlClient(ep.control, ep.timeout, ep.security).call(op, **args)
     except NodeUnreachable as exc:
         raise UnreachableError(str(exc)) from None
     except RemoteError as exc:
@@ -121,7 +202,7 @@ class RemotePresence:
     interval = 1.0
 
     def __init__(self, ep: Endpoints, topic: str, display: str = "lines") -> None:
-        self.client = ControlClient(ep.control, min(ep.timeout, 2.0))
+        self.client = ControlClient(ep.control, min(ep.timeout, 2.0), ep.security)
         self.watcher = f"cli-{socket.gethostname()}-{os.getpid()}"
         self.topic = topic
         self.display = display

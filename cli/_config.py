@@ -12,6 +12,7 @@ validated; a bad one is a `UsageError` (exit 2) naming the value and the file.
     control = "tcp://127.0.0.1:7703"
     data_dir = "/var/lib/pipecast"
     heartbeat = 1.0
+    insecure = false        # true: no CURVE (only with loopback or ipc endpoints)
 
     [history]
     max_updates = 10000
@@ -76,7 +77,7 @@ from ._errors import UsageError
 
 __all__ = ["load_node_config"]
 
-_NODE_KEYS = {"status", "sync", "control", "data_dir", "heartbeat"}
+_NODE_KEYS = {"status", "sync", "control", "data_dir", "heartbeat", "insecure"}
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -87,6 +88,32 @@ def _read(path: Path) -> dict[str, Any]:
         raise UsageError(f"cannot read config {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"config {path} is not valid TOML: {exc}") from None
+
+
+def _node_section(merged: dict[str, Any], where: str) -> dict[str, Any]:
+    """Validate the merged `[node]` table and command-line options."""
+    kwargs: dict[str, Any] = {}
+    for key, field_name in (
+        ("status", "status_endpoint"),
+        ("sync", "sync_endpoint"),
+        ("control", "control_endpoint"),
+    ):
+        if key in merged:
+            if type(merged[key]) is not str or "://" not in merged[key]:
+                raise UsageError(f"{key} endpoint {merged[key]!r} is not an endpoint{where}")
+            kwargs[field_name] = merged[key]
+    if "data_dir" in merged:
+        kwargs["data_dir"] = Path(str(merged["data_dir"])).expanduser()
+    if "insecure" in merged:
+        if type(merged["insecure"]) is not bool:
+            raise UsageError(f"insecure must be true or false{where}")
+        kwargs["insecure"] = merged["insecure"]
+    if "heartbeat" in merged:
+        hb = merged["heartbeat"]
+        if type(hb) not in (int, float) or not 0.01 <= hb <= 60:
+            raise UsageError(f"heartbeat {hb!r} must be 0.01 to 60 seconds{where}")
+        kwargs["heartbeat_interval"] = float(hb)
+    return kwargs
 
 
 def load_node_config(config: Path | None, **options: Any) -> NodeConfig:
@@ -102,22 +129,7 @@ def load_node_config(config: Path | None, **options: Any) -> NodeConfig:
     merged = {**node, **{k: v for k, v in options.items() if v is not None}}
     kwargs: dict[str, Any] = {}
     try:
-        for key, field_name in (
-            ("status", "status_endpoint"),
-            ("sync", "sync_endpoint"),
-            ("control", "control_endpoint"),
-        ):
-            if key in merged:
-                if type(merged[key]) is not str or "://" not in merged[key]:
-                    raise UsageError(f"{key} endpoint {merged[key]!r} is not an endpoint{where}")
-                kwargs[field_name] = merged[key]
-        if "data_dir" in merged:
-            kwargs["data_dir"] = Path(str(merged["data_dir"])).expanduser()
-        if "heartbeat" in merged:
-            hb = merged["heartbeat"]
-            if type(hb) not in (int, float) or not 0.01 <= hb <= 60:
-                raise UsageError(f"heartbeat {hb!r} must be 0.01 to 60 seconds{where}")
-            kwargs["heartbeat_interval"] = float(hb)
+        kwargs.update(_node_section(merged, where))
         history = doc.get("history")
         if history is not None:
             if not isinstance(history, dict) or set(history) - {"max_updates", "max_age"}:

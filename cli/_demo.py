@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from pipecast.transport import BindError, ControlClient, PipecastError, Reset, Subscriber, Update
+from pipecast.transport import BindError, PipecastError, Reset, Subscriber, Update
 
 from ._app import main
 from ._errors import EXIT_CODES, BindFailed, CliError
@@ -118,10 +118,14 @@ def _demo_watch(node: Any, clip: Path, as_json: bool) -> None:
     bridge = node.bridge
     try:
         with Subscriber(
-            bridge.status_endpoint, bridge.sync_endpoint, ["stage/"], on_event=show
+            bridge.status_endpoint,
+            bridge.sync_endpoint,
+            ["stage/"],
+            on_event=show,
+            security=node.owner,
         ) as sub:
             sub.wait_synced(10)
-            client = ControlClient(node.control_endpoint)
+            client = node.client()
             client.call("enqueue", paths=[str(clip)])
             if not done.wait(600):
                 raise CliError("the clip was not encoded within 10 minutes")

@@ -121,7 +121,7 @@ def watch_display(
         raise UsageError(str(exc)) from None
     topic = prefixes[0]
     screen = _Screen(topic, InvocationWatch(mode), as_json, count, exit_on_end)
-    sub = Subscriber(ep.status, ep.sync, (topic,), on_event=screen.on_event)
+    sub = Subscriber(ep.status, ep.sync, (topic,), on_event=screen.on_event, security=ep.security)
     with sub:
         try:
             sub.wait_synced(ep.timeout)

@@ -52,6 +52,13 @@ log = logging.getLogger("pipecast.cli")
     help="where the store lives",
 )
 @click.option("--heartbeat", type=float, envvar="PIPECAST_HEARTBEAT", help="seconds")
+@click.option(
+    "--insecure",
+    is_flag=True,
+    default=None,
+    envvar="PIPECAST_INSECURE",
+    help="no CURVE (only with loopback or ipc endpoints): any local user may watch and steer",
+)
 @click.option("-v", "--verbose", count=True, help="-v info, -vv debug")
 @click.option(
     "--log-format",
@@ -67,6 +74,7 @@ def start(
     control_ep: str | None,
     data_dir: Path | None,
     heartbeat: float | None,
+    insecure: bool | None,
     verbose: int,
     log_format: str,
 ) -> None:
@@ -81,6 +89,7 @@ def start(
         control=control_ep,
         data_dir=data_dir,
         heartbeat=heartbeat,
+        insecure=insecure or None,
     )
     node = Node(cfg)
     try:
@@ -204,6 +213,7 @@ def stop(ep: Endpoints, wait: float) -> None:
         ep.status,
         ep.sync,
         ["actor/bridge"],
+        security=ep.security,
         on_event=lambda ev: ended.set() if isinstance(ev, Ended) else None,
     )
     with sub:
@@ -280,7 +290,7 @@ def watch(
         if (count is not None and seen[0] >= count) or (exit_on_end and isinstance(ev, Ended)):
             done.set()
 
-    sub = Subscriber(ep.status, ep.sync, prefixes, on_event=show)
+    sub = Subscriber(ep.status, ep.sync, prefixes, on_event=show, security=ep.security)
     with sub:
         try:
             sub.wait_synced(ep.timeout)

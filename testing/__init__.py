@@ -107,6 +107,7 @@ class Collector:
             node.bridge.sync_endpoint,
             prefixes,
             on_event=self._on_event,
+            security=node.owner,
         )
 
     def _on_event(self, ev: Any) -> None:
@@ -146,7 +147,7 @@ def pipecast_node(tmp_path: Path) -> Iterator[Node]:
 
 @pytest.fixture
 def pipecast_client(pipecast_node: Node) -> ControlClient:
-    return ControlClient(pipecast_node.control_endpoint, timeout=5.0)
+    return pipecast_node.client(5.0)
 
 
 @pytest.fixture

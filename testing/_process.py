@@ -5,7 +5,8 @@ loopback ports itself (no pick-then-bind race with other processes) and
 announces them on its "node up" line, which this harness reads from the
 node's log file (`log`, beside the data directory; a file, not a pipe, so
 a chatty node can never block on a full pipe). `run(cmd, ...)` runs
-`pipecast cmd` with those endpoints and returns the completed process.
+`pipecast cmd` with those endpoints and the node's data directory (so the
+owner's key) and returns the completed process.
 Start-up waits for that line (at most 30 s); `close()` kills the process
 (if it is still running) and reaps it. `env` adds variables to the node's
 environment (e.g. PIPECAST_CRASH_AT for fault injection).
@@ -18,6 +19,8 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+
+from pipecast.transport import ClientSecurity, ControlClient
 
 from . import wait_for
 
@@ -38,6 +41,7 @@ class NodeProcess:
         startup_timeout: float = 30.0,
     ) -> None:
         data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.data_dir = data_dir
         self.log = data_dir.parent / f"{data_dir.name}-node.log"
         with self.log.open("w") as log:
             self.proc = subprocess.Popen(  # noqa: S603 - our own command, argument list
@@ -75,13 +79,25 @@ class NodeProcess:
         self.status, self.sync, self.control = up.groups()
         self.args = ["--status", self.status, "--sync", self.sync, "--control", self.control]
 
+    @property
+    def owner(self) -> ClientSecurity:
+        """The owner's client keys, from the node's data directory (made at start-up)."""
+        return ClientSecurity.owner(self.data_dir)
+
+    def client(self, timeout: float = 5.0) -> ControlClient:
+        """A control client of this node with the owner's key."""
+        return ControlClient(self.control, timeout, self.owner)
+
     def output(self) -> str:
         """Everything the node has written to stdout and stderr so far."""
         return self.log.read_text(errors="replace")
 
     def run(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         """`pipecast args[0] <endpoints> args[1:]`, captured as text; never raises on exit codes."""
-        endpoints = ["--control", self.control, "--status", self.status, "--sync", self.sync]
+        endpoints = [
+            *("--control", self.control, "--status", self.status, "--sync", self.sync),
+            *("--data-dir", str(self.data_dir)),
+        ]
         return subprocess.run(  # noqa: S603 - our own command, argument list
             [PIPECAST, args[0], *endpoints, *args[1:]],
             capture_output=True,

@@ -13,16 +13,21 @@ from typing import Any
 import msgpack
 import zmq
 
+from pipecast.transport import ClientSecurity
+
 __all__ = ["RawClient"]
 
 
 class RawClient:
-    """A DEALER connected to `endpoint` (control or sync)."""
+    """A DEALER connected to `endpoint` (control or sync), with `security`'s key if
+    given: an attacker who holds a key, or (None) one who holds none."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, security: ClientSecurity | None = None) -> None:
         self._ctx = zmq.Context()
         self.socket = self._ctx.socket(zmq.DEALER)
         self.socket.linger = 0
+        if security is not None:
+            security.apply(self.socket)
         self.socket.connect(endpoint)
 
     def send(self, *frames: bytes) -> None:

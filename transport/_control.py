@@ -10,6 +10,7 @@ tests only (it blocks); actors never use it.
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ import zmq
 
 from ._errors import BadRequest, NodeUnreachable, RemoteError, TooLarge, UnsupportedVersion
 from ._limits import Limits, check_value
+from ._security import ClientSecurity, KeyRefused, refusal, unwatch, watch_handshakes
 from ._wire import PROTOCOL_VERSION, is_version
 
 __all__ = [
@@ -86,13 +88,18 @@ class ControlClient:
     """Blocking request/reply to a node's control socket (CLI, tests).
 
     Every call waits at most `timeout` seconds, then raises `NodeUnreachable`;
+    a node that refuses the key at the handshake raises `KeyRefused` at once;
     an error reply raises `RemoteError` with the node's error type. A fresh
     socket per call keeps a late reply from answering the next request.
+    `security`: the client's CURVE keys (None: no CURVE, for an --insecure node).
     """
 
-    def __init__(self, endpoint: str, timeout: float = 5.0) -> None:
+    def __init__(
+        self, endpoint: str, timeout: float = 5.0, security: ClientSecurity | None = None
+    ) -> None:
         self.endpoint = endpoint
         self.timeout = timeout
+        self.security = security
 
     def call(self, op: str, cid: str | None = None, **args: Any) -> Any:
         cid = cid or new_cid()
@@ -103,17 +110,34 @@ class ControlClient:
         ctx = zmq.Context()
         sock = ctx.socket(zmq.DEALER)
         sock.linger = 0
+        if self.security is not None:
+            self.security.apply(sock)
+        monitor = watch_handshakes(sock)
         try:
             sock.connect(self.endpoint)
             sock.send_multipart([b"", body])
-            if not sock.poll(int(self.timeout * 1000)):
-                raise NodeUnreachable(
-                    f"no answer from {self.endpoint} within {self.timeout} s (is the node running?)"
-                )
+            poller = zmq.Poller()
+            poller.register(sock, zmq.POLLIN)
+            poller.register(monitor, zmq.POLLIN)
+            deadline = time.monotonic() + self.timeout
+            while True:
+                left = deadline - time.monotonic()
+                ready = dict(poller.poll(max(0, int(left * 1000))))
+                if sock in ready:
+                    break
+                why = refusal(monitor) if monitor in ready else None
+                if why is not None:
+                    raise KeyRefused(why)
+                if time.monotonic() >= deadline:
+                    raise NodeUnreachable(
+                        f"no answer from {self.endpoint} within {self.timeout} s "
+                        "(is the node running?)"
+                    )
             reply = msgpack.unpackb(sock.recv_multipart()[-1], raw=False)
         except zmq.ZMQError as exc:
             raise NodeUnreachable(f"cannot reach {self.endpoint}: {exc}") from None
         finally:
+            unwatch(sock, monitor)
             sock.close()
             ctx.term()
         if type(reply) is not dict or "ok" not in reply:

@@ -41,6 +41,7 @@ class ErrorType(enum.StrEnum):
     BAD_REQUEST = "bad_request"  # malformed, or a field missing or of the wrong type
     TOO_LARGE = "too_large"  # over a stated limit: size, depth, width or count
     UNSUPPORTED_VERSION = "unsupported_version"  # `v` is not the integer 2
+    UNAUTHORIZED = "unauthorized"  # the key is not allowed (now), or its role falls short
     UNKNOWN_OP = "unknown_op"  # an op this socket does not serve
     HISTORY_GONE = "history_gone"  # a replay from before the bounded history
     UNKNOWN_STAGE = "unknown_stage"  # no stage of that name

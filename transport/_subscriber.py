@@ -28,6 +28,7 @@ import zmq
 
 from ._errors import MalformedFrame, NodeUnreachable
 from ._replica import Checkpoint, Event, Replica, ReplicaStatistics, Request
+from ._security import ClientSecurity, KeyRefused, refusal, unwatch, watch_handshakes
 from ._wire import (
     HEARTBEAT_TOPIC,
     decode_heartbeat,
@@ -81,8 +82,11 @@ class Subscriber:
         rcvhwm: int = 100_000,
         resume: Checkpoint | None = None,
         name: str = "pipecast-subscriber",
+        security: ClientSecurity | None = None,
     ) -> None:
         self.status_endpoint = status_endpoint
+        self.security = security
+        self.refused: str | None = None  # why the node refused our key, if it did
         self.sync_endpoint = sync_endpoint
         self.replica = Replica(prefixes, stale_after=stale_after)
         self._on_event = on_event
@@ -156,8 +160,12 @@ class Subscriber:
             return True
 
     def wait_synced(self, timeout: float) -> None:
-        """Block until the first snapshot is applied; `NodeUnreachable` if not."""
-        if not self.wait_for(lambda s: s.replica.synced, timeout):
+        """Block until the first snapshot is applied; `KeyRefused` as soon as the node
+        refuses our key, `NodeUnreachable` if nothing came within `timeout`."""
+        synced = self.wait_for(lambda s: s.replica.synced or s.refused is not None, timeout)
+        if self.refused is not None:
+            raise KeyRefused(self.refused)
+        if not synced:
             raise NodeUnreachable(f"no snapshot from {self.sync_endpoint} within {timeout} s")
 
     def checkpoint(self) -> Checkpoint | None:
@@ -184,17 +192,22 @@ class Subscriber:
         sub = ctx.socket(zmq.SUB)
         sub.linger = 0
         sub.rcvhwm = self._rcvhwm
+        if self.security is not None:
+            self.security.apply(sub)
+        sub_monitor = watch_handshakes(sub)
         prefixes = self.replica.prefixes
         for p in prefixes or ("",):
             sub.subscribe(p.encode())
         if prefixes:
             sub.subscribe(b"_hb")
         sub.connect(self.status_endpoint)
-        dealer = self._new_dealer(ctx)
+        dealer, dealer_monitor = self._new_dealer(ctx)
         poller = zmq.Poller()
         poller.register(sub, zmq.POLLIN)
         poller.register(dealer, zmq.POLLIN)
         poller.register(self._efd, zmq.POLLIN)
+        poller.register(sub_monitor, zmq.POLLIN)
+        poller.register(dealer_monitor, zmq.POLLIN)
         outbox: collections.deque[Request] = collections.deque()
         inflight: Request | None = None
         deadline = 0.0
@@ -212,6 +225,9 @@ class Subscriber:
                 self._wakeups += 1
                 now = time.monotonic()
                 with self._lock:
+                    for monitor in (sub_monitor, dealer_monitor):
+                        if monitor in ready and (why := refusal(monitor)) is not None:
+                            self.refused = why
                     if sub in ready:
                         self._drain_sub(sub, now)
                     if dealer in ready and inflight is not None:
@@ -228,9 +244,12 @@ class Subscriber:
                         # socket drops whatever the old one still had queued.
                         self._timeouts += 1
                         poller.unregister(dealer)
+                        poller.unregister(dealer_monitor)
+                        unwatch(dealer, dealer_monitor)
                         dealer.close()
-                        dealer = self._new_dealer(ctx)
+                        dealer, dealer_monitor = self._new_dealer(ctx)
                         poller.register(dealer, zmq.POLLIN)
+                        poller.register(dealer_monitor, zmq.POLLIN)
                         outbox.appendleft(inflight)
                         inflight = None
                     self.replica.tick(now)
@@ -241,6 +260,8 @@ class Subscriber:
             self._error = exc
             raise
         finally:
+            unwatch(sub, sub_monitor)
+            unwatch(dealer, dealer_monitor)
             sub.close()
             dealer.close()
             ctx.term()
@@ -249,11 +270,17 @@ class Subscriber:
                 self._efd = -1
                 self._changed.notify_all()
 
-    def _new_dealer(self, ctx: zmq.Context[zmq.Socket[bytes]]) -> zmq.Socket[bytes]:
+    def _new_dealer(
+        self, ctx: zmq.Context[zmq.Socket[bytes]]
+    ) -> tuple[zmq.Socket[bytes], zmq.Socket[bytes]]:
+        """A DEALER to the sync socket, and the monitor of its handshakes."""
         dealer = ctx.socket(zmq.DEALER)
         dealer.linger = 0
+        if self.security is not None:
+            self.security.apply(dealer)
+        monitor = watch_handshakes(dealer)
         dealer.connect(self.sync_endpoint)
-        return dealer
+        return dealer, monitor
 
     def _drain_sub(self, sub: zmq.Socket[bytes], now: float) -> None:
         replica = self.replica

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pipecast.transport import BadRequest
+from pipecast.transport import BadRequest, Unauthorized
 
 __all__ = ["PresenceChange", "PresenceTable"]
 
@@ -28,6 +28,7 @@ class _Entry:
     meta: dict[str, Any]
     ttl: float | None
     deadline: float | None
+    owner: str  # the key that joined it; only it heartbeats, leaves or moves it
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +65,20 @@ class PresenceTable:
     # -- changing ------------------------------------------------------------------
 
     def join(
-        self, watcher: str, topic: str, meta: dict[str, Any], ttl: float | None, now: float
+        self,
+        watcher: str,
+        topic: str,
+        meta: dict[str, Any],
+        ttl: float | None,
+        now: float,
+        owner: str = "",
     ) -> None:
         """Add or update a watcher. On its own topic this is one metadata update.
 
         `ttl` None: a local watcher, whose lifecycle (not a lease) ends it.
-        Raises `BadRequest` for an empty id or topic, bad metadata or ttl.
+        `owner`: the key that joins it; a watcher another key joined is not
+        theirs to change (`Unauthorized`). Raises `BadRequest` for an empty id
+        or topic, bad metadata or ttl.
         """
         if type(watcher) is not str or not watcher:
             raise BadRequest("watcher id must be a non-empty string")
@@ -80,31 +89,38 @@ class PresenceTable:
         if ttl is not None and not (type(ttl) in (int, float) and 0 < ttl <= 3600):
             raise BadRequest("ttl must be a number of seconds in (0, 3600]")
         entry = self._entries.get(watcher)
+        self._check_owner(watcher, entry, owner)
         if entry is not None and entry.topic != topic:
             self.leave(watcher)
             entry = None
         deadline = now + ttl if ttl is not None else None
         if entry is None:
-            self._entries[watcher] = _Entry(topic, dict(meta), ttl, deadline)
+            self._entries[watcher] = _Entry(topic, dict(meta), ttl, deadline, owner)
             self._counts[topic] = self._counts.get(topic, 0) + 1
         else:
             entry.meta, entry.ttl, entry.deadline = dict(meta), ttl, deadline
         self._dirty.add((topic, watcher))
 
-    def heartbeat(self, watcher: str, now: float) -> bool:
-        """Renew a remote watcher's lease; False if it is not (any longer) known."""
+    def heartbeat(self, watcher: str, now: float, owner: str = "") -> bool:
+        """Renew a remote watcher's lease; False if it is not (any longer) known.
+        `Unauthorized` if another key joined it."""
         entry = self._entries.get(watcher)
         if entry is None:
             return False
+        self._check_owner(watcher, entry, owner)
         if entry.ttl is not None:
             entry.deadline = now + entry.ttl
         return True
 
-    def leave(self, watcher: str) -> bool:
-        """Remove a watcher; False if it was not there."""
-        entry = self._entries.pop(watcher, None)
+    def leave(self, watcher: str, owner: str | None = None) -> bool:
+        """Remove a watcher; False if it was not there. With an `owner` (a client's
+        leave), `Unauthorized` if another key joined it; None: the node's own."""
+        entry = self._entries.get(watcher)
         if entry is None:
             return False
+        if owner is not None:
+            self._check_owner(watcher, entry, owner)
+        del self._entries[watcher]
         left = self._counts[entry.topic] - 1
         if left:
             self._counts[entry.topic] = left
@@ -119,6 +135,11 @@ class PresenceTable:
         for entry in self._entries.values():
             if entry.deadline is not None:
                 entry.deadline += seconds
+
+    @staticmethod
+    def _check_owner(watcher: str, entry: _Entry | None, owner: str) -> None:
+        if entry is not None and entry.owner != owner:
+            raise Unauthorized(f"watcher {watcher!r} was joined by another key")
 
     def expire(self, now: float) -> list[str]:
         """End every lease past its deadline; the ids of those who left."""

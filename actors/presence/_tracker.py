@@ -71,18 +71,21 @@ class PresenceJoin:
     ttl: float | None  # None: a local watcher, ended by its lifecycle
     reply: Reply = field(default=lambda _: None)
     cid: str | None = None
+    owner: str = ""  # the key that joins it ("": the node's own, or no CURVE)
 
 
 @dataclass(frozen=True, slots=True)
 class PresenceBeat:
     watcher: str
     reply: Reply = field(default=lambda _: None)
+    owner: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class PresenceLeave:
     watcher: str
     reply: Reply = field(default=lambda _: None)
+    owner: str | None = None  # None: the node's own leave (the watch hub), never refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,10 +153,19 @@ class PresenceTracker(PollingActor, Supervised):
         elif isinstance(message, PresenceJoin):
             self._join(message)
         elif isinstance(message, PresenceBeat):
-            message.reply({"known": self.table.heartbeat(message.watcher, time.monotonic())})
+            try:
+                known = self.table.heartbeat(message.watcher, time.monotonic(), message.owner)
+            except PipecastError as exc:
+                message.reply(exc)
+            else:
+                message.reply({"known": known})
         elif isinstance(message, PresenceLeave):
             topic = self.table.topic_of(message.watcher)
-            left = self.table.leave(message.watcher)
+            try:
+                left = self.table.leave(message.watcher, message.owner)
+            except PipecastError as exc:
+                message.reply(exc)
+                return None
             self._leaves += left
             self._count(topic)
             message.reply({"left": left})
@@ -168,7 +180,7 @@ class PresenceTracker(PollingActor, Supervised):
         meta = {**msg.meta, "kind": "local" if msg.ttl is None else "remote"}
         meta.setdefault("joined_at", time.time())
         try:
-            self.table.join(msg.watcher, msg.topic, meta, msg.ttl, time.monotonic())
+            self.table.join(msg.watcher, msg.topic, meta, msg.ttl, time.monotonic(), msg.owner)
         except PipecastError as exc:
             msg.reply(exc)
             return

@@ -30,9 +30,11 @@ import zmq
 from pipecast.transport import (
     HEARTBEAT_TOPIC,
     BindError,
+    ErrorType,
     PipecastError,
     Reset,
     Update,
+    encode_error_reply,
     encode_heartbeat,
     serve_sync_request,
     topic_matches,
@@ -61,6 +63,7 @@ BRIDGE = "bridge"  # the bridge's name among a node's actors
 _HB_FRAME = HEARTBEAT_TOPIC.encode()
 _SNDMORE = int(zmq.SNDMORE)
 _BURST = 256  # bounded, so heartbeats and sync requests still get their turn
+_REVOKED = encode_error_reply(ErrorType.UNAUTHORIZED, "this key is not allowed (any more)")
 
 
 @dataclass(slots=True)
@@ -100,11 +103,13 @@ class Bridge(SocketActor, Supervised):
         the handle with the error and stops; a restart that cannot bind fails."""
         cfg, limits, handle = self.bridge_config, self.bridge_config.limits, self.bridge
         first = not handle.status_endpoint
+        self.use_context(handle.context)
         try:
             # what peers send is read into memory: a larger frame cuts the peer off
             self._pub = self.bind(
                 zmq.PUB,
                 handle.status_endpoint or cfg.status_endpoint,
+                handle.security,
                 sndhwm=cfg.sndhwm,
                 linger=cfg.linger_ms,
                 maxmsgsize=limits.frame_bytes,
@@ -112,6 +117,7 @@ class Bridge(SocketActor, Supervised):
             self._router = self.bind(
                 zmq.ROUTER,
                 handle.sync_endpoint or cfg.sync_endpoint,
+                handle.security,
                 maxmsgsize=limits.frame_bytes,
                 sndhwm=limits.queued_replies,
                 rcvhwm=limits.queued_replies * 64,
@@ -238,9 +244,15 @@ class Bridge(SocketActor, Supervised):
         router = self._router
         if router is None:
             return
-        for routing, body in self.requests(router):
+        security = self.bridge.security
+        for routing, body, user in self.requests(router):
             self._sync_requests += 1
-            reply, error = serve_sync_request(self._seq, body, time.time())
+            error: str | None
+            if security is not None and security.role_of(user) is None:
+                # the handshake let it in, but its key is not allowed any more
+                reply, error = _REVOKED, ErrorType.UNAUTHORIZED
+            else:
+                reply, error = serve_sync_request(self._seq, body, time.time())
             if error is not None:
                 self._sync_errors += 1
             if not self.answer(router, routing, reply):

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pykka
+import zmq
 
 from pipecast.transport import (
     HEARTBEAT_TOPIC,
@@ -31,7 +32,9 @@ from pipecast.transport import (
     Reset,
     Sequencer,
     SequencerStatistics,
+    ServerSecurity,
     Update,
+    is_local_endpoint,
 )
 
 if TYPE_CHECKING:
@@ -129,8 +132,24 @@ class BridgeHandle:
     belong at the edges (CLI, tests, node start-up and shutdown).
     """
 
-    def __init__(self, config: BridgeConfig) -> None:
+    def __init__(
+        self,
+        config: BridgeConfig,
+        context: zmq.Context[zmq.Socket[bytes]] | None = None,
+        security: ServerSecurity | None = None,
+    ) -> None:
+        """`context`: the node's (its ZAP handler's); `security`: CURVE, which a bridge
+        without may only go without on loopback or ipc endpoints (`BadRequest`)."""
+        if security is None and not all(
+            is_local_endpoint(e) for e in (config.status_endpoint, config.sync_endpoint)
+        ):
+            raise BadRequest(
+                "without CURVE keys a bridge binds only loopback or ipc endpoints, not "
+                f"{config.status_endpoint} and {config.sync_endpoint}"
+            )
         self.config = config
+        self.context = context
+        self.security = security
         self.epoch = secrets.token_hex(8)
         # used only by the running incarnation, from its thread
         self.sequencer = Sequencer(self.epoch, config.history, config.limits)

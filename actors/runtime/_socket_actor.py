@@ -14,7 +14,7 @@ from typing import Any
 
 import zmq
 
-from pipecast.transport import BindError
+from pipecast.transport import BindError, ServerSecurity
 
 from ._polling_actor import PollingActor
 
@@ -34,15 +34,31 @@ class SocketActor(PollingActor):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)  # cooperative: a supervised socket actor has keywords
         self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
+        self._own_ctx = True
         self._sockets: list[zmq.Socket[bytes]] = []
 
-    def bind(self, kind: int, endpoint: str, **options: Any) -> zmq.Socket[bytes]:
-        """Create a socket of `kind`, set `options`, bind it; `BindError` on failure."""
+    def use_context(self, ctx: zmq.Context[zmq.Socket[bytes]] | None) -> None:
+        """Make sockets in `ctx` (the node's: its ZAP handler lives there) instead of a
+        context of this actor's own; the caller terminates it. Before any `bind`."""
+        if ctx is not None:
+            self._ctx, self._own_ctx = ctx, False
+
+    def bind(
+        self,
+        kind: int,
+        endpoint: str,
+        security: ServerSecurity | None = None,
+        **options: Any,
+    ) -> zmq.Socket[bytes]:
+        """Create a socket of `kind`, a CURVE server if `security` is given, set
+        `options`, bind it; `BindError` on failure."""
         if self._ctx is None:
             self._ctx = zmq.Context()
         sock = self._ctx.socket(kind)
         self._sockets.append(sock)
         sock.linger = 0
+        if security is not None:
+            security.apply(sock)
         for name, value in options.items():
             setattr(sock, name, value)
         try:
@@ -55,15 +71,23 @@ class SocketActor(PollingActor):
         """Wake for `router`'s requests, and fire `TimerDue` every `interval` s."""
         self.poll_every(interval, router)
 
-    def requests(self, router: zmq.Socket[bytes]) -> Iterator[tuple[list[bytes], bytes]]:
-        """The waiting requests as (routing envelope, body); never blocks."""
+    def requests(
+        self, router: zmq.Socket[bytes]
+    ) -> Iterator[tuple[list[bytes], bytes, str | None]]:
+        """The waiting requests as (routing envelope, body, the key they came with: its
+        ZAP User-Id, None without CURVE); never blocks."""
         for _ in range(_REQUESTS_PER_TURN):
             try:
-                frames = router.recv_multipart(zmq.NOBLOCK)
+                frames = router.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
             if len(frames) >= 2:
-                yield frames[:-1], frames[-1]
+                try:
+                    found = frames[-1].get("User-Id")
+                except zmq.ZMQError:  # no ZAP on this socket
+                    found = None
+                user = found if isinstance(found, str) and found else None
+                yield [f.bytes for f in frames[:-1]], frames[-1].bytes, user
 
     @staticmethod
     def answer(router: zmq.Socket[bytes], routing: list[bytes], body: bytes) -> bool:
@@ -81,7 +105,7 @@ class SocketActor(PollingActor):
         for sock in self._sockets:
             sock.close()
         self._sockets.clear()
-        if self._ctx is not None:
+        if self._ctx is not None and self._own_ctx:
             self._ctx.term()
             self._ctx = None
 

@@ -17,7 +17,6 @@ import pytest
 
 from pipecast.actors import CONTROL_OPS, MEDIA_STAGES, Node, make_clip
 from pipecast.testing import start_test_node
-from pipecast.transport import ControlClient
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md"
 
@@ -126,7 +125,7 @@ def _calls(clip: Path) -> list[tuple[str, dict[str, Any]]]:
 
 def test_every_op_answers_the_shape_the_protocol_page_documents(node: Node, tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "clip.mkv", seconds=1)
-    client = ControlClient(node.control_endpoint, timeout=10.0)
+    client = node.client(10.0)
     calls = _calls(clip)
     assert {op for op, _ in calls} == set(DOCUMENTED)  # every op is called
     wrong = []

@@ -11,7 +11,7 @@ import pytest
 
 from pipecast.actors import StageConfig
 from pipecast.testing import Collector, start_test_node, wait_for
-from pipecast.transport import ControlClient, RemoteError
+from pipecast.transport import RemoteError
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def node(tmp_path):
     n = start_test_node(
         tmp_path / "data", (StageConfig("checksum", "checksum", {"step_bytes": 4096}),)
     )
-    c = ControlClient(n.control_endpoint)
+    c = n.client()
     # settled: the stage and the demo network's runner have published their first state
     assert wait_for(
         lambda: {"stage/checksum", "invocation/demo"} <= set(c.call("status")["topics"]), 5
@@ -30,7 +30,7 @@ def node(tmp_path):
 
 @pytest.fixture
 def client(node):
-    return ControlClient(node.control_endpoint, timeout=5.0)
+    return node.client(5.0)
 
 
 def test_ping_answers_with_the_node_epoch(node, client):
@@ -65,7 +65,7 @@ def test_the_button_never_lies_after_concurrent_toggles_from_many_clients(node, 
 
     def hammer(seed: int) -> None:
         rng = random.Random(seed)
-        c = ControlClient(node.control_endpoint, timeout=5.0)
+        c = node.client(5.0)
         try:
             for _ in range(15):
                 c.call(rng.choice(["pause", "resume", "toggle"]), stage="checksum")
@@ -99,11 +99,11 @@ def test_the_button_never_lies_after_concurrent_toggles_from_many_clients(node, 
 def test_pause_survives_a_node_restart(tmp_path):
     data = tmp_path / "data"
     n = start_test_node(data)
-    ControlClient(n.control_endpoint).call("pause", stage="encode")
+    n.client().call("pause", stage="encode")
     n.stop()
     n2 = start_test_node(data)
     try:
-        c = ControlClient(n2.control_endpoint)
+        c = n2.client()
         assert wait_for(lambda: c.call("status")["topics"].get("stage/encode") is not None, 5)
         assert c.call("status")["topics"]["stage/encode"]["state"]["status"] == "paused"
     finally:

@@ -46,7 +46,7 @@ def test_a_bridge_that_dies_comes_back_in_the_same_epoch_on_the_same_ports(node,
     assert node.bridge is not None
     endpoints = (node.bridge.status_endpoint, node.bridge.sync_endpoint)
     watch = Collector(node, ("ext/", "actor/bridge")).start()
-    client = ControlClient(node.control_endpoint, timeout=5.0)
+    client = node.client(5.0)
     try:
         client.call("publish", topic="ext/a", key="k", data={"n": 1})
         assert watch.wait_for(lambda c: c.latest("ext/a", "k") == {"n": 1})
@@ -75,7 +75,7 @@ def test_a_bridge_that_dies_comes_back_in_the_same_epoch_on_the_same_ports(node,
 
 def test_a_control_server_that_dies_comes_back_on_the_same_endpoint(node, monkeypatch):
     watch = Collector(node, ("actor/control",)).start()
-    client = ControlClient(node.control_endpoint, timeout=5.0)
+    client = node.client(5.0)
     try:
         _crash_on(monkeypatch, ControlServer)
         node.registry.get("control").tell(_Crash())
@@ -100,7 +100,7 @@ def test_an_answer_that_cannot_be_packed_is_an_error_reply_and_the_server_goes_o
 ):
     # every value from outside is checked first, so only a bug could make one
     monkeypatch.setattr(control_module, "networks_result", lambda *a: {"bad": object()})
-    client = ControlClient(node.control_endpoint, timeout=5.0)
+    client = node.client(5.0)
     with pytest.raises(RemoteError) as info:
         client.call("networks")
     assert info.value.wire_type == "internal"

@@ -55,6 +55,8 @@ def test_a_run_is_started_watched_on_a_grid_and_listed(running: NodeProcess) -> 
             running.status,
             "--sync",
             running.sync,
+            "--data-dir",
+            str(running.data_dir),
             "invocation/demo",
             "--display",
             "grid:2x2",

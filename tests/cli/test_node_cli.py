@@ -58,6 +58,8 @@ def test_watch_prints_live_updates_in_order_as_json(running):
             running.status,
             "--sync",
             running.sync,
+            "--data-dir",
+            str(running.data_dir),
             "ext/",
             "--json",
             "--count",
@@ -111,7 +113,7 @@ def test_a_second_node_on_the_same_endpoints_fails_clearly(running, tmp_path):
 def test_an_unreachable_node_gives_a_clear_message_and_exit_3_within_the_timeout():
     t0 = time.monotonic()
     out = subprocess.run(
-        [PIPECAST, "ping", "--control", free_endpoint(), "--timeout", "0.5"],
+        [PIPECAST, "ping", "--control", free_endpoint(), "--timeout", "0.5", "--insecure"],
         capture_output=True,
         text=True,
         timeout=30,
@@ -163,6 +165,8 @@ def test_watch_joins_presence_while_it_runs_and_leaves_when_it_ends(running):
             running.status,
             "--sync",
             running.sync,
+            "--data-dir",
+            str(running.data_dir),
             "ext/p",
             "--count",
             "1",
@@ -202,6 +206,7 @@ def test_stop_says_so_when_the_node_does_not_stop(tmp_path):
                 "--control", node.control_endpoint,
                 "--status", node.bridge.status_endpoint,
                 "--sync", node.bridge.sync_endpoint,
+                "--data-dir", str(tmp_path / "data"),
             ],
             capture_output=True, text=True, timeout=30, check=False,
         )  # fmt: skip

@@ -23,7 +23,6 @@ from pipecast.actors import (
 from pipecast.actors.media import OUR_MARK, loopback_decoding, run_ffmpeg
 from pipecast.actors.media.crf import read_vmaf_log, vmaf_args
 from pipecast.testing import Collector, start_test_node, wait_for
-from pipecast.transport import ControlClient
 
 SETTINGS = EncodeSettings(preset=12)
 STAGES = (
@@ -41,7 +40,7 @@ class Searching:
         self.node: Node = start_test_node(
             tmp / "data", stages, media=MediaPolicy(min_bytes=1024), encode=settings, networks=()
         )
-        self.client = ControlClient(self.node.control_endpoint, timeout=10)
+        self.client = self.node.client(10)
 
     def wait(self, job_id: int, *states: str, timeout: float = 120) -> dict[str, Any]:
         def job() -> dict[str, Any]:

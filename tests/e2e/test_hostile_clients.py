@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from pipecast.actors import MEDIA_STAGES, Node
 from pipecast.testing import Collector, RawClient, start_test_node, wait_for
-from pipecast.transport import ControlClient, Reset, Stale, decode_heartbeat
+from pipecast.transport import Reset, Stale, decode_heartbeat
 
 V = 2
 
@@ -46,7 +46,7 @@ def node(tmp_path: Path) -> Iterator[Node]:
 
 @pytest.fixture
 def control(node: Node) -> Iterator[RawClient]:
-    with RawClient(node.control_endpoint) as raw:
+    with RawClient(node.control_endpoint, node.owner) as raw:
         yield raw
 
 
@@ -60,7 +60,7 @@ def witness(node: Node) -> Iterator[Collector]:
 
 def still_well(node: Node, witness: Collector) -> None:
     """The node answers, and the witness holds exactly the node's state, never reset."""
-    client = ControlClient(node.control_endpoint, timeout=5.0)
+    client = node.client(5.0)
     assert client.call("ping")["pong"]
     client.call("publish", topic="ext/probe", key="k", data={"n": os.urandom(4).hex()})
     status = client.call("status")["topics"]
@@ -114,7 +114,7 @@ def test_ints_beyond_the_store_and_wrong_types_are_bad_requests_and_no_stage_die
 ):
     for _ in range(4):  # four used to pass the stage's restart intensity
         assert error_type(control.request(request_body)) == "bad_request"
-    actors = ControlClient(node.control_endpoint).call("status", prefix="actor/")["topics"]
+    actors = node.client().call("status", prefix="actor/")["topics"]
     assert all(kv["state"]["restarts"] == 0 for kv in actors.values()), actors
     still_well(node, witness)
 
@@ -123,7 +123,7 @@ def test_ints_beyond_the_store_and_wrong_types_are_bad_requests_and_no_stage_die
 def test_any_version_but_the_integer_2_is_unsupported(node, control, witness, v):
     reply = control.request(msgpack.packb({"v": v, "op": "ping"}))
     assert error_type(reply) == "unsupported_version"
-    with RawClient(node.bridge.sync_endpoint) as sync:
+    with RawClient(node.bridge.sync_endpoint, node.owner) as sync:
         reply = sync.request(msgpack.packb({"v": v, "op": "snapshot", "topics": []}))
         assert error_type(reply) == "unsupported_version"
     still_well(node, witness)
@@ -132,7 +132,7 @@ def test_any_version_but_the_integer_2_is_unsupported(node, control, witness, v)
 def test_a_frame_over_the_frame_bound_is_never_read_and_the_node_goes_on(node, witness):
     huge = b"\x00" * (8 * 1024 * 1024)  # twice frame_bytes
     for endpoint in (node.control_endpoint, node.bridge.sync_endpoint):
-        with RawClient(endpoint) as raw:
+        with RawClient(endpoint, node.owner) as raw:
             raw.send(b"", huge)
             assert raw.reply(1.0) is None  # cut off: no answer, nothing read
     still_well(node, witness)
@@ -145,7 +145,7 @@ def test_a_request_just_over_the_request_bound_is_too_large(node, control, witne
 
 
 def test_a_snapshot_of_a_hundred_thousand_prefixes_is_refused_at_once(node, witness):
-    with RawClient(node.bridge.sync_endpoint) as sync:
+    with RawClient(node.bridge.sync_endpoint, node.owner) as sync:
         request = msgpack.packb(
             {"v": V, "op": "snapshot", "topics": [f"p{i}" for i in range(110_000)]}
         )
@@ -178,6 +178,8 @@ def heartbeat_heads(node: Node) -> dict[str, int]:
     ctx = zmq.Context()
     sub = ctx.socket(zmq.SUB)
     sub.linger = 0
+    assert node.owner is not None
+    node.owner.apply(sub)
     try:
         sub.setsockopt(zmq.SUBSCRIBE, b"_hb")
         sub.connect(node.bridge.status_endpoint)
@@ -189,7 +191,10 @@ def heartbeat_heads(node: Node) -> dict[str, int]:
 
 
 def test_two_requests_with_one_cid_each_get_their_reply(node, witness):
-    with RawClient(node.control_endpoint) as a, RawClient(node.control_endpoint) as b:
+    with (
+        RawClient(node.control_endpoint, node.owner) as a,
+        RawClient(node.control_endpoint, node.owner) as b,
+    ):
         a.send(b"", body("stats", cid="same"))
         b.send(b"", body("stats", cid="same"))
         ra, rb = a.reply(), b.reply()
@@ -281,7 +286,7 @@ def test_every_field_of_every_op_refuses_every_wrong_type_without_an_internal_er
                 assert kind != "internal", (op, name, wrong, reply)
                 seen[kind] = seen.get(kind, 0) + 1
     assert seen.get("bad_request", 0) > 100
-    client = ControlClient(node.control_endpoint)
+    client = node.client()
     assert client.call("stats")["control"]["errors_by_type"].get("internal", 0) == 0
     still_well(node, witness)
 
@@ -290,7 +295,7 @@ def test_a_peer_that_never_reads_its_snapshots_gets_only_a_few_queued(node, witn
     for i in range(200):
         node.bridge.publish("ext/big", f"k{i}", {"blob": "x" * 10_000})
     request = msgpack.packb({"v": V, "op": "snapshot", "topics": []})
-    with RawClient(node.bridge.sync_endpoint) as sync:
+    with RawClient(node.bridge.sync_endpoint, node.owner) as sync:
         sync.socket.rcvhwm = 1
         for _ in range(200):  # never read
             sync.send(b"", request)
@@ -306,7 +311,7 @@ def test_a_control_client_that_floods_from_many_threads_gets_all_its_answers(nod
 
     def pings() -> None:
         try:
-            client = ControlClient(node.control_endpoint, timeout=10.0)
+            client = node.client(10.0)
             for _ in range(20):
                 assert client.call("ping")["pong"]
         except BaseException as exc:  # collected, then asserted in the test's thread
@@ -341,7 +346,7 @@ def test_random_arguments_to_every_op_never_get_an_internal_error(tmp_path: Path
     witness = Collector(node, ()).start()
     try:
         ops = sorted(ARGS)
-        with RawClient(node.control_endpoint) as control:
+        with RawClient(node.control_endpoint, node.owner) as control:
 
             @given(
                 op=st.sampled_from(ops),
@@ -369,7 +374,7 @@ def test_random_arguments_to_every_op_never_get_an_internal_error(tmp_path: Path
 def test_random_sync_requests_never_get_an_internal_error(tmp_path: Path) -> None:
     node = start_test_node(tmp_path / "data", networks=())
     try:
-        with RawClient(node.bridge.sync_endpoint) as sync:
+        with RawClient(node.bridge.sync_endpoint, node.owner) as sync:
 
             @given(
                 request=st.dictionaries(
@@ -384,6 +389,6 @@ def test_random_sync_requests_never_get_an_internal_error(tmp_path: Path) -> Non
                 assert error_type(reply) != "internal", (request, reply)
 
             attack()
-        assert ControlClient(node.control_endpoint).call("ping")["pong"]
+        assert node.client().call("ping")["pong"]
     finally:
         node.stop()

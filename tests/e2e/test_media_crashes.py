@@ -68,7 +68,7 @@ def node_process(
         )
     )
     node = NodeProcess(tmp_path / "data", "--config", str(config), env=env)
-    return node, ControlClient(node.control, timeout=10)
+    return node, node.client(10)
 
 
 def ours(*folders: Path) -> list[str]:
@@ -110,7 +110,7 @@ def test_a1_kill_9_at_each_commit_step_then_restart_ends_encoded_with_nothing_lo
         networks=(),
     )
     try:
-        c = ControlClient(node.control_endpoint, timeout=10)
+        c = node.client(10)
         assert wait_for(lambda: c.call("jobs")["jobs"][0]["state"] == "encoded", 60, 0.05)
         job = c.call("jobs")["jobs"][0]
     finally:
@@ -164,7 +164,7 @@ def test_c2_kill_9_during_the_encode_kills_ffmpeg_too_and_the_restart_encodes_ag
         networks=(),
     )  # fmt: skip
     try:
-        c = ControlClient(node.control_endpoint, timeout=10)
+        c = node.client(10)
         job = c.call("jobs")["jobs"][0]
         assert job["crf"] == SETTINGS.crf  # back to crf_searched, the chosen CRF kept
         assert wait_for(lambda: c.call("jobs")["jobs"][0]["state"] == "encoded", 60, 0.05)

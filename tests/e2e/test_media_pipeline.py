@@ -20,7 +20,7 @@ import pytest
 from pipecast.actors import EncodeSettings, JobState, MediaPolicy, Node, StageConfig, make_clip
 from pipecast.actors.media import inspect_media, run_ffmpeg
 from pipecast.testing import Collector, start_test_node, wait_for
-from pipecast.transport import ControlClient, RemoteError
+from pipecast.transport import RemoteError
 
 FAST = EncodeSettings(preset=12, crf=40)
 # these tests are about the pipeline, not the search: every file gets FAST.crf
@@ -53,7 +53,7 @@ class Media:
         self.node = start_test_node(
             self.tmp / "data", FIXED_CRF, media=self.policy, encode=self.settings, networks=()
         )
-        self.client = ControlClient(self.node.control_endpoint, timeout=10)
+        self.client = self.node.client(10)
 
     def stop(self) -> None:
         if self.node is not None:

@@ -28,9 +28,10 @@ def test_a_stalled_node_does_not_expire_watchers_that_kept_heartbeating(tmp_path
         node.status,
         node.sync,
         [WATCHED],
+        security=node.owner,
         on_event=lambda ev: leaves.append(ev) if isinstance(ev, Update) and ev.data is None else 0,
     )
-    client = ControlClient(node.control, timeout=1.0)
+    client = node.client(1.0)
 
     def heartbeat() -> None:
         while not done.wait(0.5):  # a beat every half second, as `pipecast watch` does

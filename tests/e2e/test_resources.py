@@ -16,7 +16,6 @@ import pytest
 
 from pipecast.actors import EncodeSettings, MediaPolicy, StageConfig, make_clip
 from pipecast.testing import Collector, start_test_node, wait_for
-from pipecast.transport import ControlClient
 
 FIXED = (
     StageConfig("analyze", "analyze"),
@@ -67,7 +66,7 @@ def test_a_full_disk_fails_the_encode_as_a_resource_and_a_retry_works_once_there
     )
     watch = Collector(node, ("actor/encode",)).start()
     try:
-        client = ControlClient(node.control_endpoint, timeout=10.0)
+        client = node.client(10.0)
         filler = _fill(small_disk, 1_500_000)
         (job_id,) = client.call("enqueue", paths=[str(clip)])["ids"]
         assert wait_for(lambda: client.call("jobs")["jobs"][0]["state"] == "failed", 60), (
@@ -97,7 +96,7 @@ def test_an_outcome_the_store_refuses_is_recorded_once_it_takes_writes_again(
     watch = Collector(node, ("stage/checksum", "actor/checksum")).start()
     filler = small_disk / "filler"
     try:
-        client = ControlClient(node.control_endpoint, timeout=10.0)
+        client = node.client(10.0)
         client.call("pause", stage="checksum")
         client.call("enqueue", stage="checksum", paths=[str(src)])
         # the disk to the last byte: the item's result cannot be written

@@ -11,7 +11,6 @@ import pytest
 
 from pipecast.actors import MEDIA_STAGES, Node
 from pipecast.testing import start_test_node
-from pipecast.transport import ControlClient
 
 
 @pytest.fixture
@@ -26,7 +25,7 @@ def test_a_fifo_a_device_and_a_socket_are_refused_at_once_and_nothing_blocks(
 ) -> None:
     fifo = tmp_path / "film.mkv"
     os.mkfifo(fifo)  # opening it to read would wait forever for a writer
-    client = ControlClient(node.control_endpoint, timeout=5.0)
+    client = node.client(5.0)
     result = client.call("enqueue", paths=[str(fifo), "/dev/zero"])
     assert result["ids"] == []
     assert {(i["path"], i["why"]) for i in result["ignored"]} == {
@@ -46,7 +45,7 @@ def test_a_large_tree_is_walked_in_slices_so_the_stage_answers_meanwhile(
         folder.mkdir(parents=True)
         for f in range(150):
             (folder / f"{f:03}.mkv").write_bytes(b"")
-    client = ControlClient(node.control_endpoint, timeout=120.0)
+    client = node.client(120.0)
     client.call("pause", stage="analyze")  # only the walk is measured, not the analysis
     order: list[str] = []
     enqueued: dict[str, object] = {}

@@ -48,7 +48,7 @@ def open_gate_at_the_end() -> Iterator[None]:
 
 def node_with(tmp_path: Path, *networks: RunRules) -> tuple[Node, ControlClient]:
     node = start_test_node(tmp_path / "data", stages=(), networks=networks)
-    client = ControlClient(node.control_endpoint, timeout=5.0)
+    client = node.client(5.0)
     return node, client
 
 
@@ -200,7 +200,7 @@ def test_stop_answers_at_once_while_a_model_works_and_fails_the_invocation(tmp_p
     node, client = node_with(tmp_path, RunRules("n", (f"{ME}:gated",)))
     try:
         genesis = client.call("run", network="n", prompt="p")
-        quick = ControlClient(node.control_endpoint, timeout=1.0)
+        quick = node.client(1.0)
         assert quick.call("run.stop", network="n")["stopped"] is True
         (row,) = client.call("invocations", network="n")["invocations"]
         assert (row["id"], row["state"], row["error"]) == (genesis["id"], "failed", "stopped")
@@ -334,7 +334,7 @@ def test_a_crash_mid_run_is_reported_as_interrupted_after_the_restart(tmp_path: 
     env = {"PYTHONPATH": f"{models}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     proc = NodeProcess(tmp_path / "data", "--config", str(config), env=env)
     try:
-        genesis = ControlClient(proc.control).call("run", network="n", prompt="p")
+        genesis = proc.client().call("run", network="n", prompt="p")
     finally:
         proc.close()  # SIGKILL
     sys.path.insert(0, str(models))

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from pipecast.testing import Collector, start_test_node, wait_for
-from pipecast.transport import ControlClient, Ended, RemoteError, Update
+from pipecast.transport import Ended, RemoteError, Update
 
 TOPIC = "invocation/demo"
 PTOPIC = f"presence/{TOPIC}"
@@ -23,7 +23,7 @@ def node(tmp_path):
 
 @pytest.fixture
 def client(node):
-    return ControlClient(node.control_endpoint)
+    return node.client()
 
 
 @pytest.fixture
@@ -72,9 +72,7 @@ def test_p5_a_graceful_stop_publishes_every_leave_before_the_epoch_ends(tmp_path
     n = start_test_node(tmp_path / "data")
     c = Collector(n, ("presence/",)).start()
     try:
-        ControlClient(n.control_endpoint).call(
-            "presence.join", watcher="w", topic=TOPIC, meta={}, ttl=60
-        )
+        n.client().call("presence.join", watcher="w", topic=TOPIC, meta={}, ttl=60)
         assert c.wait_for(lambda c: c.latest(PTOPIC, "w") is not None)
         n.stop()
         assert c.wait_for(lambda c: any(isinstance(e, Ended) for e in c.events))
@@ -126,7 +124,7 @@ def test_bad_presence_requests_get_typed_errors_and_change_nothing(node, client,
 
 def test_p4_a_dashboard_joining_during_heavy_churn_ends_with_exactly_the_node_presence(node):
     stop = threading.Event()
-    c = ControlClient(node.control_endpoint)
+    c = node.client()
 
     def churn() -> None:
         rng = random.Random(7)

@@ -45,7 +45,11 @@ def test_a_subscriber_in_another_process_runs_the_same_views_over_the_wire(node)
     box = Box()
     feeder = ViewFeeder(TOPIC, InvocationWatch(Single(offset=1, stride=2)), box)
     with Subscriber(
-        node.bridge.status_endpoint, node.bridge.sync_endpoint, [TOPIC], on_event=feeder
+        node.bridge.status_endpoint,
+        node.bridge.sync_endpoint,
+        [TOPIC],
+        on_event=feeder,
+        security=node.owner,
     ) as sub:
         sub.wait_synced(5)
         assert box.wait(lambda v: v is not None and v["sequence"] == 3)

@@ -93,6 +93,7 @@ class Harness:
 class FakeNode:
     def __init__(self, bridge):
         self.bridge = bridge
+        self.owner = None  # a bare bridge on loopback: no CURVE
 
 
 @pytest.fixture
