@@ -232,6 +232,7 @@ class ControlServer(SocketActor, Supervised):
             self._stats_part(message)
         elif isinstance(message, TimerDue):
             self._expire_stats(time.monotonic())
+            self.check_handshakes()
         else:
             return super().on_receive(message)
         return None
@@ -454,8 +455,21 @@ class ControlServer(SocketActor, Supervised):
             "mailbox_depth": self.mailbox_depth(),
             "topics_viewed": len(self._view),
             "limits": self.limits.as_dict(),
+            "security": self._security_statistics(),
         }
         self._ok(pending.routing, pending.cid, pending.parts)
+
+    def _security_statistics(self) -> dict[str, Any]:
+        """The node's security at a glance: mode, keys, and this socket's handshakes."""
+        if self.security is None:
+            return {"mode": "insecure"}
+        allowed = self.security.allowed
+        return {
+            "mode": "curve",
+            "keys_allowed": len(allowed.grants()),
+            "allow_list_error": allowed.error,
+            "handshakes": _as_dict(self.handshake_statistics()),
+        }
 
     def _expire_stats(self, now: float) -> None:
         for pending in [p for p in self._pending_stats.values() if now > p.deadline]:

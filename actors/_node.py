@@ -213,7 +213,7 @@ class Node:
         """Bring the node up; raises `BindError` (nothing left running) on a busy endpoint."""
         cfg = self.config
         try:
-            cfg.data_dir.mkdir(parents=True, exist_ok=True)
+            cfg.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.store = Store(cfg.data_dir / "pipecast.db")
             self.context = zmq.Context()
             self._secure()

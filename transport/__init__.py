@@ -30,6 +30,26 @@ from ._errors import (
     UnsupportedVersion,
 )
 from ._feed import ViewFeeder
+from ._handshakes import (
+    HandshakeFailure,
+    HandshakeStatistics,
+    HandshakeTally,
+    handshake_failure,
+)
+from ._keys import (
+    KEYS_DIR,
+    AllowList,
+    Grant,
+    KeyFileError,
+    Keypair,
+    Role,
+    allow_list,
+    check_public_key,
+    ensure_node_keys,
+    node_public_key,
+    read_keypair,
+    write_keypair,
+)
 from ._limits import INT_MAX, INT_MIN, Limits, check_value, expect_int, expect_str
 from ._replica import (
     Checkpoint,
@@ -44,22 +64,12 @@ from ._replica import (
     apply_to_state,
 )
 from ._security import (
-    KEYS_DIR,
     WATCH_OPS,
-    AllowList,
     ClientSecurity,
-    Grant,
-    KeyFileError,
-    Keypair,
     KeyRefused,
-    Role,
     ServerSecurity,
     Unauthorized,
-    check_public_key,
-    ensure_node_keys,
     is_local_endpoint,
-    read_keypair,
-    write_keypair,
 )
 from ._sequencer import (
     CLIENT_PREFIXES,
@@ -124,6 +134,9 @@ __all__ = [
     "Event",
     "Grant",
     "Grid",
+    "HandshakeFailure",
+    "HandshakeStatistics",
+    "HandshakeTally",
     "Heartbeat",
     "HistoryGone",
     "HistoryLimits",
@@ -167,6 +180,7 @@ __all__ = [
     "UpdateEncoder",
     "View",
     "ViewFeeder",
+    "allow_list",
     "apply_to_state",
     "check_public_key",
     "check_value",
@@ -186,9 +200,11 @@ __all__ = [
     "ensure_node_keys",
     "expect_int",
     "expect_str",
+    "handshake_failure",
     "is_local_endpoint",
     "is_version",
     "new_cid",
+    "node_public_key",
     "pack_data",
     "parse_display",
     "read_keypair",

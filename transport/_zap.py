@@ -1,20 +1,24 @@
 """The node's ZAP handler: lets a CURVE handshake through only for an allowed key.
 
 pyzmq's `ThreadAuthenticator` runs it in a thread of its own on the node's
-context (ZAP only reaches sockets of the same context). Every refusal is
-counted and logged with the peer's address and the reason, so a client that
-keeps being turned away is visible. Started and stopped by the node (an edge).
+context (ZAP only reaches sockets of the same context), asking the allow-list
+(re-read when its file changes) for every handshake. It logs each refused
+key with the peer's address (the first ten a minute, then a count); the
+sockets' owners count every failed handshake from their monitors
+(`SocketActor`). Started and stopped by the node (an edge).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
-from ._security import ZAP_DOMAIN, AllowList
+from ._handshakes import HandshakeFailure, HandshakeTally
+from ._keys import ZAP_DOMAIN, AllowList
 
 __all__ = ["NodeAuthenticator"]
 
@@ -32,13 +36,13 @@ class _Keys:
 
 
 class NodeAuthenticator(ThreadAuthenticator):
-    """ZAP for one node's context (see module docstring)."""
+    """ZAP for one node's context (see module docstring). Its counts (`tally`) are
+    written by the ZAP thread and read by anyone (ints: a snapshot)."""
 
     def __init__(self, context: zmq.Context[Any], allowed: AllowList) -> None:
         super().__init__(context, log=logging.getLogger("pipecast.zap"))
         self.allowed_list = allowed
-        self.passed = 0
-        self.refused = 0
+        self.tally = HandshakeTally()
         self._peer = "?"
 
     def start(self) -> None:
@@ -46,7 +50,7 @@ class NodeAuthenticator(ThreadAuthenticator):
         self.configure_curve_callback(ZAP_DOMAIN.decode(), _Keys(self.allowed_list))
 
     async def handle_zap_message(self, msg: list[bytes]) -> None:
-        # the ZAP request's fourth frame is the peer's address
+        # frame 3 of a ZAP request is the peer's address (RFC 27)
         self._peer = msg[3].decode(errors="replace") if len(msg) > 3 else "?"
         await super().handle_zap_message(msg)
 
@@ -58,12 +62,12 @@ class NodeAuthenticator(ThreadAuthenticator):
         user_id: str = "anonymous",
     ) -> None:
         if status_code == b"200":
-            self.passed += 1
-        else:
-            self.refused += 1
+            self.tally.success()
+        elif self.tally.record(HandshakeFailure.KEY_REFUSED, self._peer, time.monotonic()):
+            more = self.tally.take_unlogged()
             log.warning(
-                "refused a handshake from %s: %s",
+                "refused a key from %s: not on the allow-list%s",
                 self._peer,
-                status_text.decode(errors="replace"),
+                f" (and {more} more refusals not logged)" if more else "",
             )
         super()._send_zap_reply(request_id, status_code, status_text, user_id)

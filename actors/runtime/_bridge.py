@@ -18,6 +18,7 @@ with gapless seqs across the restart.
 
 from __future__ import annotations
 
+import errno
 import logging
 import time
 from dataclasses import dataclass
@@ -63,6 +64,7 @@ BRIDGE = "bridge"  # the bridge's name among a node's actors
 _HB_FRAME = HEARTBEAT_TOPIC.encode()
 _SNDMORE = int(zmq.SNDMORE)
 _BURST = 256  # bounded, so heartbeats and sync requests still get their turn
+_REBIND_TRIES, _REBIND_PAUSE = 200, 0.005  # at most ~1 s for the old listener to close
 _REVOKED = encode_error_reply(ErrorType.UNAUTHORIZED, "this key is not allowed (any more)")
 
 
@@ -93,6 +95,8 @@ class Bridge(SocketActor, Supervised):
         self._sync_errors = 0
         self._heartbeats = 0
         self._sink_failures = 0
+        self._removals = 0  # the allow-list's removals, as of the last look
+        self._revocations = 0
         bridge._attach(self)  # publications come to this incarnation from now on
 
     # -- lifecycle (bridge thread) -------------------------------------------
@@ -133,6 +137,8 @@ class Bridge(SocketActor, Supervised):
             return
         status = str(self._pub.get_string(zmq.LAST_ENDPOINT))
         sync = str(self._router.get_string(zmq.LAST_ENDPOINT))
+        if handle.security is not None:
+            self._removals = handle.security.allowed.check()
         self.serve(self._router, cfg.heartbeat_interval)
         log.info("bridge epoch %s on %s and %s", self.bridge_epoch, status, sync)
         for subscription in handle._subscriptions_now():
@@ -161,6 +167,8 @@ class Bridge(SocketActor, Supervised):
             self._serve_sync()
         elif type(message) is TimerDue:
             self._send_heartbeat(final=False)
+            self.check_handshakes()
+            self._drop_revoked()
             self._seq.expire(time.time())
         elif type(message) is Subscribe:
             self._subscribe(message)
@@ -258,6 +266,34 @@ class Bridge(SocketActor, Supervised):
             if not self.answer(router, routing, reply):
                 self._sync_errors += 1  # the client went away or is flooded; it retries
 
+    def _drop_revoked(self) -> None:
+        """A key left the allow-list: end every status connection (a PUB cannot check
+        who reads, and ZeroMQ cannot drop one peer), by binding the status endpoint
+        anew. Allowed subscribers reconnect by themselves, handshake again and mend the
+        gap through sync; the revoked key's handshake is refused. Bridge thread."""
+        security = self.bridge.security
+        if security is None or self._pub is None:
+            return
+        removals, seen = security.allowed.check(), self._removals
+        self._removals = removals
+        if removals == seen:
+            return
+        endpoint = self.bridge.status_endpoint
+        self._revocations += 1
+        log.warning("a key was revoked: dropping every connection to %s", endpoint)
+        self._pub.unbind(endpoint)
+        # the listener closes in libzmq's I/O thread, soon after unbind returns
+        for _ in range(_REBIND_TRIES - 1):
+            try:
+                self._pub.bind(endpoint)
+            except zmq.ZMQError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                time.sleep(_REBIND_PAUSE)
+            else:
+                return
+        self._pub.bind(endpoint)  # a failure fails the bridge: its supervisor binds again
+
     def _send_heartbeat(self, *, final: bool) -> None:
         if self._pub is None:
             return
@@ -286,6 +322,8 @@ class Bridge(SocketActor, Supervised):
             incarnation=self.bridge.incarnations,
             sequencer=self._seq.statistics(),
             limits=self.bridge_config.limits.as_dict(),
+            handshakes=self.handshake_statistics(),
+            revocations=self._revocations,
         )
 
 

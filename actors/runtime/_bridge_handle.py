@@ -26,6 +26,7 @@ from pipecast.transport import (
     BadRequest,
     BindError,
     BridgeClosed,
+    HandshakeStatistics,
     HistoryLimits,
     Limits,
     PipecastError,
@@ -117,6 +118,8 @@ class BridgeStatistics:
     incarnation: int  # 1, then one more per restart
     sequencer: SequencerStatistics
     limits: dict[str, int]
+    handshakes: HandshakeStatistics | None = None  # the status and sync sockets (CURVE)
+    revocations: int = 0  # times a revoked key made it drop every status connection
 
 
 def _not_started(message: object) -> None:

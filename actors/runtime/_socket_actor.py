@@ -8,20 +8,40 @@ thread however they end. That shared part lives here once.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
 import zmq
+import zmq.utils.monitor
 
-from pipecast.transport import BindError, ServerSecurity
+from pipecast.transport import (
+    BindError,
+    HandshakeFailure,
+    HandshakeStatistics,
+    HandshakeTally,
+    ServerSecurity,
+    handshake_failure,
+)
 
 from ._polling_actor import PollingActor
 
 __all__ = ["SocketActor"]
 
+log = logging.getLogger("pipecast.security")
+
 # requests taken off the ROUTER per wake-up: bounded, so the mailbox is not starved
 _REQUESTS_PER_TURN = 100
+_HANDSHAKE_EVENTS = (
+    zmq.EVENT_HANDSHAKE_SUCCEEDED
+    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+)
+# monitor events read per check: a flood of handshakes cannot hold the actor
+_EVENTS_PER_CHECK = 10_000
 
 
 class SocketActor(PollingActor):
@@ -36,6 +56,8 @@ class SocketActor(PollingActor):
         self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
         self._own_ctx = True
         self._sockets: list[zmq.Socket[bytes]] = []
+        self._monitors: list[tuple[str, zmq.Socket[bytes]]] = []
+        self.handshakes = HandshakeTally()
 
     def use_context(self, ctx: zmq.Context[zmq.Socket[bytes]] | None) -> None:
         """Make sockets in `ctx` (the node's: its ZAP handler lives there) instead of a
@@ -50,8 +72,9 @@ class SocketActor(PollingActor):
         security: ServerSecurity | None = None,
         **options: Any,
     ) -> zmq.Socket[bytes]:
-        """Create a socket of `kind`, a CURVE server if `security` is given, set
-        `options`, bind it; `BindError` on failure."""
+        """Create a socket of `kind`, a CURVE server if `security` is given (with its
+        handshakes watched: `check_handshakes`), set `options`, bind it; `BindError` on
+        failure."""
         if self._ctx is None:
             self._ctx = zmq.Context()
         sock = self._ctx.socket(kind)
@@ -65,7 +88,44 @@ class SocketActor(PollingActor):
             sock.bind(endpoint)
         except zmq.ZMQError as exc:
             raise BindError(f"cannot bind {endpoint}: {exc}") from None
+        if security is not None:
+            monitor = sock.get_monitor_socket(_HANDSHAKE_EVENTS)
+            self._monitors.append((str(sock.get_string(zmq.LAST_ENDPOINT)), monitor))
         return sock
+
+    def check_handshakes(self) -> None:
+        """Count the handshakes the monitors saw since the last check, and log the
+        failures other than refused keys (rate-limited: `HandshakeTally`); the ZAP
+        handler logs refused keys, with the peer's address, which libzmq's monitor
+        events do not carry. Actor thread; never blocks. Called on the actor's timer,
+        so a count lags by one tick at most."""
+        now = time.monotonic()
+        for endpoint, monitor in self._monitors:
+            for _ in range(_EVENTS_PER_CHECK):
+                try:
+                    event = zmq.utils.monitor.recv_monitor_message(monitor, zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                if event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                    self.handshakes.success()
+                    continue
+                failure = handshake_failure(event["event"], event["value"])
+                if failure is None:
+                    continue
+                if failure is HandshakeFailure.KEY_REFUSED:
+                    self.handshakes.count(failure)
+                elif self.handshakes.record(failure, endpoint, now):
+                    more = self.handshakes.take_unlogged()
+                    log.warning(
+                        "a handshake on %s failed: %s%s",
+                        endpoint,
+                        failure.describe(),
+                        f" (and {more} more not logged)" if more else "",
+                    )
+
+    def handshake_statistics(self) -> HandshakeStatistics | None:
+        """The handshake counts of this actor's CURVE sockets (None: it has none)."""
+        return self.handshakes.statistics() if self._monitors else None
 
     def serve(self, router: zmq.Socket[bytes], interval: float) -> None:
         """Wake for `router`'s requests, and fire `TimerDue` every `interval` s."""
@@ -103,8 +163,12 @@ class SocketActor(PollingActor):
         """Stop polling, close every socket, end the context. Idempotent."""
         self.stop_polling()
         for sock in self._sockets:
+            sock.disable_monitor()
             sock.close()
+        for _, monitor in self._monitors:
+            monitor.close()
         self._sockets.clear()
+        self._monitors.clear()
         if self._ctx is not None and self._own_ctx:
             self._ctx.term()
             self._ctx = None
