@@ -15,7 +15,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -45,6 +45,7 @@ from .media import (
     Library,
     MediaPolicy,
     MediaStage,
+    resolve_roots,
 )
 from .networks import InvocationLog, NetworkRunner, RunRules, check_ring, resolve_model, runner_name
 from .presence import (
@@ -208,10 +209,13 @@ class Node:
         self.context: zmq.Context[zmq.Socket[bytes]] | None = None
         self.security: ServerSecurity | None = None
         self.authenticator: NodeAuthenticator | None = None
+        self.roots: tuple[str, ...] = ()  # the library roots, resolved at start
 
     def start(self, timeout: float = 10.0) -> Node:
-        """Bring the node up; raises `BindError` (nothing left running) on a busy endpoint."""
+        """Bring the node up; raises `BindError` (nothing left running) on a busy endpoint,
+        `BadRequest` on a library root that is not a folder."""
         cfg = self.config
+        self.roots = resolve_roots(cfg.media.roots)
         try:
             cfg.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.store = Store(cfg.data_dir / "pipecast.db")
@@ -298,6 +302,10 @@ class Node:
                 ),
             )
             self.control_endpoint = ready.result(timeout=timeout)
+            # registered by the supervisor a moment after it binds; stop() finds it there,
+            # and must: the context it shares cannot end while its sockets are open
+            if not self.registry.wait_for([CONTROL], timeout):
+                raise PipecastError(f"the control server did not register within {timeout} s")
         except BaseException:
             self.stop()
             raise
@@ -352,7 +360,7 @@ class Node:
         work = Path(cfg.media.work_dir) if cfg.media.work_dir else cfg.data_dir / "work"
         return {
             "library": Library(self.store),
-            "policy": cfg.media,
+            "policy": replace(cfg.media, roots=self.roots),
             "settings": cfg.encode,
             "work_dir": work,
             "registry": self.registry,

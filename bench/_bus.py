@@ -8,6 +8,11 @@ and history, and a `Subscriber` with its replica. Both sides use the same
 high-water marks, large enough that neither run loses messages, so the ratio
 compares work done, not luck.
 
+Each is measured twice: in plain ZMTP, and with CURVE, where the raw baseline
+is plain pyzmq with CURVE too (a server keypair, any client key) and the
+pipecast run is a bridge with the node's security: its keys, the allow-list
+and the ZAP handler, the subscriber holding the owner's key.
+
 Timing uses CLOCK_MONOTONIC, which is shared by all processes on the machine.
 A last measurement, in one process, splits the publishing side: CPU per
 publication through the bridge actor, and sequenced and sent in the caller's
@@ -72,6 +77,14 @@ class BusBenchResult:
     # and sequenced and sent in the caller's own thread (what the actor hop costs)
     hop_bridge_cpu_us: float
     hop_direct_cpu_us: float
+    # the same with CURVE on both sides, raw pyzmq with CURVE as the baseline
+    curve_raw_throughput: float = 0.0
+    curve_pipecast_throughput: float = 0.0
+    curve_ratio: float = 0.0
+    curve_latency_p50_ms: float = 0.0
+    curve_latency_p99_ms: float = 0.0
+    curve_raw_latency_p50_ms: float = 0.0
+    curve_raw_latency_p99_ms: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,11 +93,14 @@ class BusBenchResult:
 # -- raw baseline ---------------------------------------------------------------
 
 
-def _raw_pub(endpoint_q: Any, ready: Any, count: int, rate: int) -> None:
+def _raw_pub(endpoint_q: Any, ready: Any, count: int, rate: int, curve: Any) -> None:
     import zmq  # noqa: PLC0415 - import after the process start, never before a fork
 
     ctx = zmq.Context()
     pub = ctx.socket(zmq.PUB)
+    if curve is not None:  # (server public, server secret, client public, client secret)
+        pub.curve_server = True
+        pub.curve_publickey, pub.curve_secretkey = curve[0], curve[1]
     pub.sndhwm = _HWM
     pub.linger = 2000
     pub.bind("tcp://127.0.0.1:*")
@@ -121,11 +137,14 @@ def _raw_pub(endpoint_q: Any, ready: Any, count: int, rate: int) -> None:
     ctx.term()
 
 
-def _raw_sub(endpoint: str, ready: Any, result_q: Any, count: int) -> None:
+def _raw_sub(endpoint: str, ready: Any, result_q: Any, count: int, curve: Any) -> None:
     import zmq  # noqa: PLC0415
 
     ctx = zmq.Context()
     sub = ctx.socket(zmq.SUB)
+    if curve is not None:
+        sub.curve_serverkey = curve[0]
+        sub.curve_publickey, sub.curve_secretkey = curve[2], curve[3]
     sub.rcvhwm = _HWM
     sub.linger = 0
     sub.subscribe(b"")
@@ -153,10 +172,22 @@ def _raw_sub(endpoint: str, ready: Any, result_q: Any, count: int) -> None:
 # -- pipecast -------------------------------------------------------------------------
 
 
-def _pc_pub(endpoint_q: Any, ready: Any, count: int, rate: int, done: Any) -> None:
-    from pipecast.actors import BridgeConfig, start_bridge  # noqa: PLC0415
+def _pc_pub(endpoint_q: Any, ready: Any, count: int, rate: int, done: Any, keys: Any) -> None:
+    """`keys`: a data directory whose keys to serve with (CURVE), or None."""
+    from pathlib import Path  # noqa: PLC0415
 
-    handle = start_bridge(BridgeConfig("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", sndhwm=_HWM))
+    import zmq  # noqa: PLC0415
+
+    from pipecast.actors import BridgeConfig, start_bridge  # noqa: PLC0415
+    from pipecast.transport import NodeAuthenticator, ServerSecurity  # noqa: PLC0415
+
+    ctx, security, zap = zmq.Context(), None, None
+    if keys is not None:
+        security = ServerSecurity.for_node(Path(keys))
+        zap = NodeAuthenticator(ctx, security.allowed)
+        zap.start()
+    config = BridgeConfig("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", sndhwm=_HWM)
+    handle = start_bridge(config, context=ctx, security=security)
     endpoint_q.put((handle.status_endpoint, handle.sync_endpoint))
     while not ready.wait(0.01):
         handle.publish("warmup", "k", {"t": time.monotonic()})
@@ -172,12 +203,16 @@ def _pc_pub(endpoint_q: Any, ready: Any, count: int, rate: int, done: Any) -> No
     endpoint_q.put(time.process_time() - cpu0)
     done.wait(120)
     handle.stop()
+    if zap is not None:
+        zap.stop()
+    ctx.term()
 
 
-def _pc_sub(endpoints: tuple[str, str], ready: Any, result_q: Any, count: int) -> None:
+def _pc_sub(endpoints: tuple[str, str], ready: Any, result_q: Any, count: int, keys: Any) -> None:
     import threading  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
 
-    from pipecast.transport import Subscriber, Update  # noqa: PLC0415
+    from pipecast.transport import ClientSecurity, Subscriber, Update  # noqa: PLC0415
 
     finished = threading.Event()
     lat: list[float] = []
@@ -196,7 +231,10 @@ def _pc_sub(endpoints: tuple[str, str], ready: Any, result_q: Any, count: int) -
             elif not ready.is_set():
                 ready.set()
 
-    sub = Subscriber(endpoints[0], endpoints[1], ["bench/", "warmup"], on_event=on_event)
+    owner = None if keys is None else ClientSecurity.owner(Path(keys))
+    sub = Subscriber(
+        endpoints[0], endpoints[1], ["bench/", "warmup"], on_event=on_event, security=owner
+    )
     sub.start()
     sub.wait_synced(10)
     cpu0 = time.process_time()
@@ -227,18 +265,27 @@ class _Pair:
     sub_cpu_us: float
 
 
-def _run_pair(kind: str, count: int, rate: int) -> _Pair:
+def _run_pair(kind: str, count: int, rate: int, curve: bool = False) -> _Pair:
+    import tempfile  # noqa: PLC0415
+
+    import zmq  # noqa: PLC0415
+
     ctx = mp.get_context("spawn")
     q_pub, q_res = ctx.Queue(), ctx.Queue()
     ready, done = ctx.Event(), ctx.Event()
+    keys_dir = tempfile.TemporaryDirectory(prefix="pipecast-bench-keys-")
     if kind == "raw":
-        pub = ctx.Process(target=_raw_pub, args=(q_pub, ready, count, rate))
+        raw_keys = (*zmq.curve_keypair(), *zmq.curve_keypair()) if curve else None
+        pub = ctx.Process(target=_raw_pub, args=(q_pub, ready, count, rate, raw_keys))
         pub.start()
-        sub = ctx.Process(target=_raw_sub, args=(q_pub.get(timeout=30), ready, q_res, count))
+        endpoint = q_pub.get(timeout=30)
+        sub = ctx.Process(target=_raw_sub, args=(endpoint, ready, q_res, count, raw_keys))
     else:
-        pub = ctx.Process(target=_pc_pub, args=(q_pub, ready, count, rate, done))
+        keys = keys_dir.name if curve else None
+        pub = ctx.Process(target=_pc_pub, args=(q_pub, ready, count, rate, done, keys))
         pub.start()
-        sub = ctx.Process(target=_pc_sub, args=(q_pub.get(timeout=30), ready, q_res, count))
+        endpoints = q_pub.get(timeout=30)
+        sub = ctx.Process(target=_pc_sub, args=(endpoints, ready, q_res, count, keys))
     sub.start()
     start = q_pub.get(timeout=60)
     pub_cpu = q_pub.get(timeout=300)
@@ -246,6 +293,7 @@ def _run_pair(kind: str, count: int, rate: int) -> _Pair:
     done.set()
     sub.join(30)
     pub.join(30)
+    keys_dir.cleanup()
     return _Pair(
         count / (t_end - start), lat, unrecovered, pub_cpu / count * 1e6, sub_cpu / count * 1e6
     )
@@ -344,6 +392,14 @@ def run_bus_bench(
     pc_lat = pc_lat_run.latencies
     replay_ms = statistics.median(_replay_bench(1000) for _ in range(5))
     hops = [_hop_bench(min(count, 100_000)) for _ in range(3)]
+    curve_raw, curve_pc = [], []
+    for _ in range(repeats):
+        curve_raw.append(_run_pair("raw", count, 0, curve=True))
+        curve_pc.append(_run_pair("pipecast", count, 0, curve=True))
+    curve_raw_tp = statistics.median(r.throughput for r in curve_raw)
+    curve_pc_tp = statistics.median(r.throughput for r in curve_pc)
+    curve_raw_lat = _run_pair("raw", n_lat, rate, curve=True).latencies
+    curve_pc_lat_run = _run_pair("pipecast", n_lat, rate, curve=True)
     return BusBenchResult(
         count=count,
         repeats=repeats,
@@ -356,7 +412,9 @@ def run_bus_bench(
         latency_p999_ms=percentile_ms(pc_lat, 99.9),
         raw_latency_p50_ms=percentile_ms(raw_lat, 50),
         raw_latency_p99_ms=percentile_ms(raw_lat, 99),
-        unrecovered_gaps=sum(r.unrecovered for r in pc_runs) + pc_lat_run.unrecovered,
+        unrecovered_gaps=sum(r.unrecovered for r in [*pc_runs, *curve_pc])
+        + pc_lat_run.unrecovered
+        + curve_pc_lat_run.unrecovered,
         raw_pub_cpu_us=statistics.median(r.pub_cpu_us for r in raw_runs),
         raw_sub_cpu_us=statistics.median(r.sub_cpu_us for r in raw_runs),
         pipecast_pub_cpu_us=statistics.median(r.pub_cpu_us for r in pc_runs),
@@ -365,4 +423,11 @@ def run_bus_bench(
         replay_ms=replay_ms,
         hop_bridge_cpu_us=statistics.median(h[0] for h in hops),
         hop_direct_cpu_us=statistics.median(h[1] for h in hops),
+        curve_raw_throughput=curve_raw_tp,
+        curve_pipecast_throughput=curve_pc_tp,
+        curve_ratio=curve_pc_tp / curve_raw_tp,
+        curve_latency_p50_ms=percentile_ms(curve_pc_lat_run.latencies, 50),
+        curve_latency_p99_ms=percentile_ms(curve_pc_lat_run.latencies, 99),
+        curve_raw_latency_p50_ms=percentile_ms(curve_raw_lat, 50),
+        curve_raw_latency_p99_ms=percentile_ms(curve_raw_lat, 99),
     )

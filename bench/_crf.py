@@ -203,7 +203,11 @@ def _ours(clips: list[Path], data: Path, settings: Any, label: str, w: int, h: i
     )
 
     loop = "tcp://127.0.0.1:*"
-    policy = MediaPolicy(min_bytes=1024, max_output_ratio=10.0)
+    policy = MediaPolicy(
+        min_bytes=1024,
+        max_output_ratio=10.0,
+        roots=tuple(sorted({str(c.parent.absolute()) for c in clips})),
+    )
     node = Node(
         NodeConfig(loop, loop, loop, data_dir=data, networks=(), media=policy, encode=settings)
     ).start()

@@ -81,7 +81,12 @@ def _pipeline(clips: list[Path], data: Path, settings: Any, verify_decode: bool 
     )
 
     loop = "tcp://127.0.0.1:*"
-    policy = MediaPolicy(min_bytes=1024, max_output_ratio=10.0, verify_decode=verify_decode)
+    policy = MediaPolicy(
+        min_bytes=1024,
+        max_output_ratio=10.0,
+        verify_decode=verify_decode,
+        roots=tuple(sorted({str(c.parent.absolute()) for c in clips})),
+    )
     # the configured CRF, as the raw command has: the CRF search's cost is `bench crf`'s
     stages = (
         StageConfig("analyze", "analyze"),

@@ -93,6 +93,19 @@ def bench_bus(count: int, rate: int, seconds: float, repeats: int, as_json: bool
         f"caller's thread {r.hop_direct_cpu_us:.1f} us (the actor hop: "
         f"{r.hop_bridge_cpu_us - r.hop_direct_cpu_us:.1f} us)"
     )
+    click.echo(f"with CURVE   (raw pyzmq with CURVE is the baseline; {r.repeats} runs each)")
+    click.echo(f"             raw pyzmq {r.curve_raw_throughput:>10,.0f} /s")
+    click.echo(
+        f"             pipecast  {r.curve_pipecast_throughput:>10,.0f} /s   "
+        f"ratio {r.curve_ratio:.2f};  vs plain: raw "
+        f"{r.curve_raw_throughput / r.raw_throughput:.2f}, pipecast "
+        f"{r.curve_pipecast_throughput / r.pipecast_throughput:.2f}"
+    )
+    click.echo(
+        f"latency at {r.latency_rate}/s  pipecast p50 {r.curve_latency_p50_ms:.3f} ms  "
+        f"p99 {r.curve_latency_p99_ms:.3f} ms;  raw pyzmq p50 "
+        f"{r.curve_raw_latency_p50_ms:.3f} ms  p99 {r.curve_raw_latency_p99_ms:.3f} ms"
+    )
     click.echo(f"replay of {r.replay_count} missed updates: {r.replay_ms:.1f} ms (median of 5)")
     click.echo(f"unrecovered gaps: {r.unrecovered_gaps}")
 

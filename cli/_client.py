@@ -48,6 +48,7 @@ _USAGE_ERRORS = frozenset(
         ErrorType.UNKNOWN_STAGE,
         ErrorType.UNKNOWN_OP,
         ErrorType.UNKNOWN_NETWORK,
+        ErrorType.OUTSIDE_ROOTS,
     }
 )
 

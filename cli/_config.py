@@ -37,6 +37,7 @@ validated; a bad one is a `UsageError` (exit 2) naming the value and the file.
     kind = "encode"
 
     [media]                 # the library's policy (docs/media.md)
+    roots = ["/srv/videos"] # the only folders it enqueues from and writes in (none: none)
     replace = false         # true: the encode replaces the original once verified
     suffix = ".av1"         # keep mode: <name>.av1.mkv beside the original
     min_bytes = 65536       # smaller sources are skipped (too_small)
@@ -67,6 +68,7 @@ validated; a bad one is a `UsageError` (exit 2) naming the value and the file.
 from __future__ import annotations
 
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -116,8 +118,11 @@ def _node_section(merged: dict[str, Any], where: str) -> dict[str, Any]:
     return kwargs
 
 
-def load_node_config(config: Path | None, **options: Any) -> NodeConfig:
-    """Merge file and options (None = not given) into a validated `NodeConfig`."""
+def load_node_config(
+    config: Path | None, roots: tuple[Path, ...] = (), **options: Any
+) -> NodeConfig:
+    """Merge file and options (None = not given) into a validated `NodeConfig`;
+    `roots` (--root), if any, replace the file's `[media] roots`."""
     doc = _read(config) if config is not None else {}
     where = f" in {config}" if config is not None else ""
     unknown = set(doc) - {"node", "history", "limits", "stages", "networks", "media", "encode"}
@@ -151,6 +156,9 @@ def load_node_config(config: Path | None, **options: Any) -> NodeConfig:
                 for s in stages
             )
         kwargs.update(_media_sections(doc, where))
+        if roots:
+            given = tuple(str(r.expanduser().absolute()) for r in roots)
+            kwargs["media"] = replace(kwargs.get("media", MediaPolicy()), roots=given)
         networks = doc.get("networks")
         if networks is not None:
             if not isinstance(networks, list) or not all(isinstance(n, dict) for n in networks):
@@ -204,7 +212,8 @@ def _media_sections(doc: dict[str, Any], where: str) -> dict[str, Any]:
             continue
         if not isinstance(table, dict):
             raise UsageError(f"[{section}] must be a table{where}")
-        if isinstance(table.get("extra"), list):
-            table = {**table, "extra": tuple(table["extra"])}
+        for listed in ("extra", "roots"):
+            if isinstance(table.get(listed), list):
+                table = {**table, listed: tuple(table[listed])}
         out[section] = cls(**table)
     return out

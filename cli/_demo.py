@@ -43,7 +43,7 @@ def demo(status_ep: str, sync_ep: str, control_ep: str, seconds: float, as_json:
     the original. Every update of the `stage/` topics is printed as a remote
     subscriber applies it, in order, until the file is encoded.
     """
-    from pipecast.actors import Node, NodeConfig, make_clip  # noqa: PLC0415
+    from pipecast.actors import MediaPolicy, Node, NodeConfig, make_clip  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory(prefix="pipecast-demo-") as tmp:
         library = Path(tmp) / "library"
@@ -53,7 +53,14 @@ def demo(status_ep: str, sync_ep: str, control_ep: str, seconds: float, as_json:
         except PipecastError as exc:
             raise CliError(str(exc)) from None
         node = Node(
-            NodeConfig(status_ep, sync_ep, control_ep, data_dir=Path(tmp) / "data", networks=())
+            NodeConfig(
+                status_ep,
+                sync_ep,
+                control_ep,
+                data_dir=Path(tmp) / "data",
+                networks=(),
+                media=MediaPolicy(roots=(str(library),)),  # its own library, nothing else
+            )
         )
         try:
             node.start()

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from pipecast.transport import (
+    BadRequest,
     BindError,
     Ended,
     NodeUnreachable,
@@ -53,6 +54,14 @@ log = logging.getLogger("pipecast.cli")
 )
 @click.option("--heartbeat", type=float, envvar="PIPECAST_HEARTBEAT", help="seconds")
 @click.option(
+    "--root",
+    "roots",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="a library root: the node enqueues from, reads and replaces in these only "
+    "(repeatable; replaces [media] roots)",
+)
+@click.option(
     "--insecure",
     is_flag=True,
     default=None,
@@ -75,6 +84,7 @@ def start(
     data_dir: Path | None,
     heartbeat: float | None,
     insecure: bool | None,
+    roots: tuple[Path, ...],
     verbose: int,
     log_format: str,
 ) -> None:
@@ -84,6 +94,7 @@ def start(
     setup_logging(verbose, log_format)
     cfg = load_node_config(
         config_path,
+        roots,
         status=status_ep,
         sync=sync_ep,
         control=control_ep,
@@ -96,6 +107,8 @@ def start(
         node.start()
     except BindError as exc:
         raise BindFailed(f"{exc} (is another node running on these endpoints?)") from None
+    except BadRequest as exc:  # a library root that is not a folder
+        raise UsageError(str(exc)) from None
     except PipecastError as exc:
         raise CliError(str(exc)) from None
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -19,12 +19,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pipecast.actors import STAGE_KINDS, Node, NodeConfig, StageConfig
+from pipecast.actors import STAGE_KINDS, MediaPolicy, Node, NodeConfig, StageConfig
 from pipecast.transport import ControlClient, Subscriber, Update
 
 from ._raw import RawClient
@@ -84,9 +85,13 @@ def start_test_node(
     data_dir: Path, stages: tuple[StageConfig, ...] | None = None, **config: Any
 ) -> Node:
     """A node on free loopback ports (heartbeat 0.1 s unless given), which knows
-    the stage kind `checksum` besides the node's own."""
+    the stage kind `checksum` besides the node's own, and whose library root is the
+    data directory's parent (the test's folder) unless its `media` names roots."""
     config.setdefault("heartbeat_interval", 0.1)
     config.setdefault("stage_kinds", TEST_STAGE_KINDS)
+    media = config.get("media", MediaPolicy())
+    if not media.roots:
+        config["media"] = replace(media, roots=(str(data_dir.parent.absolute()),))
     if stages is not None:
         config["stages"] = stages
     cfg = NodeConfig(LOOPBACK, LOOPBACK, LOOPBACK, data_dir=data_dir, **config)

@@ -9,7 +9,8 @@ a chatty node can never block on a full pipe). `run(cmd, ...)` runs
 owner's key) and returns the completed process.
 Start-up waits for that line (at most 30 s); `close()` kills the process
 (if it is still running) and reaps it. `env` adds variables to the node's
-environment (e.g. PIPECAST_CRASH_AT for fault injection).
+environment (e.g. PIPECAST_CRASH_AT for fault injection). The library root is
+the data directory's parent unless `extra` has a `--root`.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class NodeProcess:
                     "--heartbeat",
                     str(heartbeat),
                     "-v",
+                    *([] if "--root" in extra else ["--root", str(data_dir.parent.absolute())]),
                     *extra,
                 ],
                 stdin=subprocess.DEVNULL,

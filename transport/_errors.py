@@ -49,6 +49,7 @@ class ErrorType(enum.StrEnum):
     LOCKED_OUT = "locked_out"  # a prompt within the lockout; carries `ready_at`
     MODEL_FAILED = "model_failed"  # a model raised or returned the wrong kind
     MEDIA_FAILED = "media_failed"  # a media operation failed; the message says how
+    OUTSIDE_ROOTS = "outside_roots"  # a path not under the node's library roots
     INTERNAL = "internal"  # a component is down, or a bug; the node goes on
 
 

@@ -41,6 +41,7 @@ from ._job_states import (
 from ._library import Job, Library, fingerprint
 from ._ops import library_request
 from ._progress import EncodeProgress
+from ._roots import OutsideRoots, check_still_within, resolve_roots, resolve_within, within
 from ._search_history import SearchHistory
 from ._stage import LibraryRequest, MediaStage, as_media_failure
 from ._verify import judge
@@ -73,9 +74,11 @@ __all__ = [
     "MediaInfo",
     "MediaPolicy",
     "MediaStage",
+    "OutsideRoots",
     "SearchHistory",
     "StreamInfo",
     "as_media_failure",
+    "check_still_within",
     "classify_failure",
     "commit",
     "facts_of",
@@ -93,6 +96,9 @@ __all__ = [
     "plan_commit",
     "recover",
     "recovery",
+    "resolve_roots",
+    "resolve_within",
     "run_ffmpeg",
     "stage_of",
+    "within",
 ]

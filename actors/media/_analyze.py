@@ -26,6 +26,7 @@ from pipecast.transport import BadRequest, PipecastError
 from ._config import is_ours
 from ._inspect import inspect_media
 from ._job_states import JobState
+from ._roots import OutsideRoots, check_still_within, resolve_within, within
 from ._scan import Found, Ignored, walk
 from ._stage import MediaStage
 
@@ -74,12 +75,21 @@ class AnalyzeStage(MediaStage):
         return None
 
     def _begin_scan(self, message: Enqueue) -> None:
-        """Refuse the whole request if a path does not exist; else walk it in slices."""
+        """Refuse the whole request if a path does not exist or does not resolve to a
+        place under the library roots; else walk the resolved paths in slices."""
         missing = [p["path"] for p in message.payloads if not os.path.lexists(p["path"])]
         if missing:
             message.reply(BadRequest(f"no such file or folder: {', '.join(missing[:5])}"))
             return
-        self._scans.append(_Scan(message, walk(message.payloads)))
+        try:
+            payloads = tuple(
+                {**p, "path": resolve_within(p["path"], self.policy.roots)}
+                for p in message.payloads
+            )
+        except OutsideRoots as exc:
+            message.reply(exc)
+            return
+        self._scans.append(_Scan(message, walk(payloads)))
         if len(self._scans) == 1:
             self.actor_ref.tell(_SCAN_MORE)
 
@@ -111,8 +121,12 @@ class AnalyzeStage(MediaStage):
         if isinstance(found, Ignored):
             scan.ignored.append({"path": found.path, "why": found.why})
             return
-        path = found.path
-        if is_ours(Path(path).name):
+        path = os.path.realpath(found.path)  # a file in a walked folder may be a link
+        if not within(path, self.policy.roots):
+            scan.ignored.append(
+                {"path": found.path, "why": f"resolves to {path}, outside the library roots"}
+            )
+        elif is_ours(Path(path).name):
             scan.ignored.append({"path": path, "why": "a pipecast temp file"})
         elif self.library.is_output(path):
             scan.ignored.append({"path": path, "why": "a pipecast output"})
@@ -131,6 +145,7 @@ class AnalyzeStage(MediaStage):
 
     def advance(self, item: WorkItem) -> dict[str, Any] | None:
         path = item.payload["path"]
+        check_still_within(path, self.policy.roots)
         info = inspect_media(path)
         self.progress = 1.0
         video = info.video

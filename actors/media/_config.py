@@ -108,8 +108,14 @@ class MediaPolicy:
     duration_tolerance: float = 0.005  # |delta| <= max(2 s, this * duration)
     verify_decode: bool = True
     work_dir: str = field(default="")  # default: <data_dir>/work
+    # the folders it may enqueue from, read and replace in (none: every enqueue is refused)
+    roots: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if type(self.roots) is not tuple or not all(
+            type(r) is str and 0 < len(r) <= 4096 for r in self.roots
+        ):
+            raise BadRequest("roots must be a list of folder paths")
         if type(self.replace) is not bool or type(self.verify_decode) is not bool:
             raise BadRequest("replace and verify_decode must be true or false")
         if not re.fullmatch(r"\.[A-Za-z0-9_-]{1,32}", self.suffix):

@@ -34,8 +34,9 @@ from ._config import OUR_MARK
 from ._ffmpeg import FfmpegJob, classify_failure, kill_orphan
 from ._inspect import MediaInfo, inspect_media
 from ._job_states import JobState, MediaFailure
-from ._library import fingerprint
+from ._library import Job, fingerprint
 from ._progress import EncodeProgress
+from ._roots import check_still_within
 from ._stage import MediaStage
 from ._verify import judge
 
@@ -116,7 +117,7 @@ class EncodeStage(MediaStage):
     def begin_item(self, item: WorkItem) -> None:
         job = self.library.get(item.id)
         assert job is not None
-        _check_source(job.path, job.size, job.digest, "since analysis")
+        _check_source(job, self.policy.roots, "since analysis")
         assert job.probe is not None
         assert job.crf is not None
         self._source = MediaInfo.from_dict(job.probe)
@@ -207,7 +208,7 @@ class EncodeStage(MediaStage):
         assert self._partial is not None
         job = self.library.get(item.id)
         assert job is not None
-        _check_source(job.path, job.size, job.digest, "during the encode")
+        _check_source(job, self.policy.roots, "during the encode")
         plan = plan_commit(
             job.path, str(self._partial), job.id, self.policy.replace, self.policy.suffix
         )
@@ -280,13 +281,19 @@ class EncodeStage(MediaStage):
             self._job = None
 
 
-def _check_source(path: str, size: int, digest: str, when: str) -> None:
-    """The source is still there and unchanged, or a `MediaFailure` saying which."""
+def _check_source(job: Job, roots: tuple[str, ...], when: str) -> None:
+    """The source is still the file that was enqueued: under the roots by the same path,
+    not a link, the same device and inode, the same content; else a `MediaFailure`
+    saying which. Blocks for a few stats and two 1 MiB reads."""
+    path = job.path
+    check_still_within(path, roots)
     try:
         now = fingerprint(path)
     except FileNotFoundError:
         raise MediaFailure("source_missing", "ENOENT", f"{path} disappeared {when}") from None
     except OSError as exc:
         raise MediaFailure("source_missing", "UNREADABLE", f"{path}: {exc.strerror}") from None
-    if (now[0], now[2]) != (size, digest):
+    if job.ino is not None and (now.dev, now.ino) != (job.dev, job.ino):
+        raise MediaFailure("source_changed", "IDENTITY", f"{path} is another file {when}")
+    if (now.size, now.digest) != (job.size, job.digest):
         raise MediaFailure("source_changed", "FINGERPRINT", f"{path} changed {when}")

@@ -35,7 +35,7 @@ from ._job_states import (
 )
 from ._search_history import SearchHistory
 
-__all__ = ["Job", "Library", "fingerprint"]
+__all__ = ["Fingerprint", "Job", "Library", "fingerprint"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS media_files (
@@ -60,6 +60,8 @@ CREATE TABLE IF NOT EXISTS media_files (
     commit_plan TEXT,
     commit_step TEXT,
     pgid INTEGER,
+    dev INTEGER,
+    ino INTEGER,
     created REAL NOT NULL,
     updated REAL NOT NULL
 );
@@ -91,17 +93,31 @@ CREATE INDEX IF NOT EXISTS media_by_output ON media_files (output_path);
 _FIELDS = (
     "id, path, state, size, mtime_ns, digest, probe, crf, output_path, output_size, encode, "
     "skip_reason, fail_stage, fail_category, fail_code, fail_message, attempts, commit_plan, "
-    "commit_step, pgid, created, updated, search"
+    "commit_step, pgid, created, updated, search, dev, ino"
 )
 
 
-def fingerprint(path: str | Path, edge: int = 1024 * 1024) -> tuple[int, int, str]:
-    """(size, mtime_ns, sha256 of the first and last `edge` bytes); raises OSError.
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """What identifies a file's content (size, digest) and the file itself (dev, ino)."""
 
-    Only a regular file: opened without blocking (a FIFO would wait forever for
-    a writer; a device never ends), checked, and only then read.
+    size: int
+    mtime_ns: int
+    digest: str  # sha256 of the first and last MiB
+    dev: int
+    ino: int
+
+
+def fingerprint(path: str | Path, edge: int = 1024 * 1024) -> Fingerprint:
+    """The file's `Fingerprint`; raises OSError.
+
+    Only a regular file, and never through a symlink at `path` itself (ELOOP: the
+    library holds resolved paths, so a link there was put there since): opened
+    without blocking (a FIFO would wait forever for a writer; a device never
+    ends), checked, and only then read.
     """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC | os.O_NOFOLLOW
+    fd = os.open(path, flags)
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode):
@@ -110,7 +126,7 @@ def fingerprint(path: str | Path, edge: int = 1024 * 1024) -> tuple[int, int, st
         if st.st_size > edge:
             f.seek(max(edge, st.st_size - edge))
             h.update(f.read(edge))
-    return st.st_size, st.st_mtime_ns, h.hexdigest()
+    return Fingerprint(st.st_size, st.st_mtime_ns, h.hexdigest(), st.st_dev, st.st_ino)
 
 
 def _kind(mode: int) -> str:
@@ -148,6 +164,8 @@ class Job:
     created: float
     updated: float
     search: dict[str, Any] | None = None
+    dev: int | None = None  # the file's identity when it was enqueued (None: before 0.8)
+    ino: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -180,7 +198,7 @@ def _job(r: tuple[Any, ...]) -> Job:
     return Job(
         r[0], r[1], JobState(r[2]), r[3], r[4], r[5], loads(r[6]), r[7], r[8], r[9],
         loads(r[10]), r[11], failure, r[16], loads(r[17]), r[18], r[19], r[20], r[21],
-        loads(r[22]),
+        loads(r[22]), r[23], r[24],
     )  # fmt: skip
 
 
@@ -193,6 +211,12 @@ class Library:
         columns = {row[1] for row in store.connection().execute("PRAGMA table_info(crf_probes)")}
         if "paired_with" not in columns:  # a store written before probes were paired
             store.ensure_schema("ALTER TABLE crf_probes ADD COLUMN paired_with REAL;")
+        columns = {row[1] for row in store.connection().execute("PRAGMA table_info(media_files)")}
+        if "ino" not in columns:  # a store written before jobs knew their file's identity
+            store.ensure_schema(
+                "ALTER TABLE media_files ADD COLUMN dev INTEGER; "
+                "ALTER TABLE media_files ADD COLUMN ino INTEGER;"
+            )
         # what earlier CRF searches left: probes, cached samples, chosen CRFs and slopes
         self.searches = SearchHistory(store)
 
@@ -276,29 +300,37 @@ class Library:
     # -- changing --------------------------------------------------------------------
 
     def add(self, path: str) -> tuple[str, int]:
-        """Queue a file for analysis: ("added" | "known" | "rescanned", id). Idempotent."""
-        size, mtime_ns, digest = fingerprint(path)
+        """Queue a file (by its resolved path) for analysis: ("added" | "known" |
+        "rescanned", id). Idempotent."""
+        fp = fingerprint(path)
+        size, mtime_ns, digest = fp.size, fp.mtime_ns, fp.digest
         now = time.time()
         with self.store.transaction() as db:
             row = db.execute(
                 "SELECT id, state, size, mtime_ns, digest FROM media_files WHERE path=?", (path,)
             ).fetchone()
             if row is None:
+                values = (path, JobState.NEEDS_ANALYSIS.value, size, mtime_ns, digest)
                 cur = db.execute(
-                    "INSERT INTO media_files (path, state, size, mtime_ns, digest, created, "
-                    "updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (path, JobState.NEEDS_ANALYSIS.value, size, mtime_ns, digest, now, now),
+                    "INSERT INTO media_files (path, state, size, mtime_ns, digest, dev, ino, "
+                    "created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*values, fp.dev, fp.ino, now, now),
                 )
                 return "added", int(cur.lastrowid or 0)
             job_id, state = row[0], JobState(row[1])
-            if (row[2], row[4]) == (size, digest) or state in RUNNING:
+            if (row[2], row[4]) == (size, digest):  # the same content: this file, now
+                db.execute(
+                    "UPDATE media_files SET dev=?, ino=? WHERE id=?", (fp.dev, fp.ino, job_id)
+                )
+                return "known", job_id
+            if state in RUNNING:
                 return "known", job_id
             target = job_transition(state, JobEvent.RESCAN)
             db.execute(
-                "UPDATE media_files SET state=?, size=?, mtime_ns=?, digest=?, probe=NULL, "
-                "crf=NULL, skip_reason=NULL, fail_stage=NULL, fail_category=NULL, fail_code=NULL, "
-                "fail_message=NULL, attempts=0, updated=? WHERE id=?",
-                (target.value, size, mtime_ns, digest, now, job_id),
+                "UPDATE media_files SET state=?, size=?, mtime_ns=?, digest=?, dev=?, ino=?, "
+                "probe=NULL, crf=NULL, skip_reason=NULL, fail_stage=NULL, fail_category=NULL, "
+                "fail_code=NULL, fail_message=NULL, attempts=0, updated=? WHERE id=?",
+                (target.value, size, mtime_ns, digest, fp.dev, fp.ino, now, job_id),
             )
             return "rescanned", job_id
 

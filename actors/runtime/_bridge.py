@@ -34,6 +34,7 @@ from pipecast.transport import (
     ErrorType,
     PipecastError,
     Reset,
+    ServerSecurity,
     Update,
     encode_error_reply,
     encode_heartbeat,
@@ -327,15 +328,21 @@ class Bridge(SocketActor, Supervised):
         )
 
 
-def start_bridge(config: BridgeConfig | None = None, timeout: float = 10.0) -> BridgeHandle:
-    """Start a bridge on its own (no supervisor) and wait until its sockets are bound.
+def start_bridge(
+    config: BridgeConfig | None = None,
+    timeout: float = 10.0,
+    context: zmq.Context[zmq.Socket[bytes]] | None = None,
+    security: ServerSecurity | None = None,
+) -> BridgeHandle:
+    """Start a bridge on its own (no supervisor) and wait until its sockets are bound;
+    with `security`, CURVE on both (then `context` must carry a ZAP handler).
 
     Blocks up to `timeout` (an edge call: tests, benchmarks). Raises
     `BindError` if an endpoint cannot be bound (in use, malformed); then no
     actor is left running. A node starts its bridge as a supervised child
     instead (`Node.start`).
     """
-    handle = BridgeHandle(config or BridgeConfig())
+    handle = BridgeHandle(config or BridgeConfig(), context, security)
     Bridge.start(name=BRIDGE, supervisor=None, bridge=handle)
     try:
         handle.wait_ready(timeout)

@@ -8,6 +8,7 @@ thread however they end. That shared part lives here once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterator
@@ -163,7 +164,9 @@ class SocketActor(PollingActor):
         """Stop polling, close every socket, end the context. Idempotent."""
         self.stop_polling()
         for sock in self._sockets:
-            sock.disable_monitor()
+            if self._monitors:
+                with contextlib.suppress(zmq.ZMQError):
+                    sock.disable_monitor()
             sock.close()
         for _, monitor in self._monitors:
             monitor.close()

@@ -17,6 +17,7 @@ import pytest
 
 from pipecast.actors import CONTROL_OPS, MEDIA_STAGES, Node, make_clip
 from pipecast.testing import start_test_node
+from pipecast.transport import WATCH_OPS
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md"
 
@@ -134,3 +135,10 @@ def test_every_op_answers_the_shape_the_protocol_page_documents(node: Node, tmp_
         if not any(shape.matches(result) for shape in DOCUMENTED[op]):
             wrong.append(f"{op}: {result!r}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_the_watch_role_the_page_documents_is_the_one_the_node_enforces() -> None:
+    (row,) = [line for line in PROTOCOL.read_text().splitlines() if line.startswith("| `watch` |")]
+    documented = set(re.findall(r"`([\w.]+)`", row.split("|")[4]))
+    assert documented == WATCH_OPS
+    assert documented <= CONTROL_OPS
