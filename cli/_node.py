@@ -146,6 +146,8 @@ def status(ep: Endpoints, prefix: str, as_json: bool) -> None:
     if as_json:
         emit(result, True)
         return
+    if result.get("security") == "insecure":
+        click.echo("INSECURE: this node runs without CURVE (started with --insecure)", err=True)
     for topic, kv in sorted(result["topics"].items()):
         for key, value in sorted(kv.items()):
             click.echo(f"{topic} {key} {json.dumps(value, sort_keys=True)}")

@@ -144,6 +144,7 @@ def test_an_insecure_node_starts_only_on_loopback_and_says_so(tmp_path):
         assert "INSECURE" in node.output()
         status = pipecast("status", "--json", *endpoints(node), "--insecure")
         assert json.loads(status.stdout)["security"] == "insecure"
+        assert "INSECURE" in pipecast("status", *endpoints(node), "--insecure").stderr
         assert not (tmp_path / "data" / "keys").exists()
     finally:
         node.close()

@@ -35,38 +35,40 @@ def test_the_foreign_subscriber_uses_nothing_of_pipecast():
     assert not re.search(r"^\s*(import|from)\s+pipecast", source, re.MULTILINE)
 
 
-def test_a_plain_pyzmq_client_authenticates_snapshots_and_follows_in_order(node, tmp_path):
+def key_file_made_by_the_cli(node: Node, folder: Path, name: str) -> Path:
+    """`pipecast keys add NAME --role watch` against the node's data directory, saved."""
     made = subprocess.run(
-        [
-            PIPECAST,
-            "keys",
-            "add",
-            "foreign",
-            "--role",
-            "watch",
-            "--data-dir",
-            str(node.config.data_dir),
-        ],
+        [PIPECAST, "keys", "add", name, "--role", "watch", "--data-dir", str(node.config.data_dir)],
         capture_output=True,
         text=True,
         check=True,
     )
-    key_file = tmp_path / "foreign.key_secret"
+    key_file = folder / f"{name}.key_secret"
     key_file.write_text(made.stdout)
+    return key_file
+
+
+def script_args(node: Node, key_file: Path, prefix: str, count: int, *more: str) -> list[str]:
+    assert node.bridge is not None
+    return [
+        sys.executable,
+        str(SCRIPT),
+        node.bridge.status_endpoint,
+        node.bridge.sync_endpoint,
+        node_public_key(node.config.data_dir),
+        str(key_file),
+        prefix,
+        str(count),
+        *more,
+    ]
+
+
+def test_a_plain_pyzmq_client_authenticates_snapshots_and_follows_in_order(node, tmp_path):
+    key_file = key_file_made_by_the_cli(node, tmp_path, "foreign")
     owner = node.client()
     owner.call("publish", topic="ext/foreign", key="before", data={"n": -1})
-    assert node.bridge is not None
     script = subprocess.Popen(
-        [
-            sys.executable,
-            str(SCRIPT),
-            node.bridge.status_endpoint,
-            node.bridge.sync_endpoint,
-            node_public_key(node.config.data_dir),
-            str(key_file),
-            "ext/foreign",
-            "30",
-        ],
+        script_args(node, key_file, "ext/foreign", 30),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -89,37 +91,10 @@ def test_a_plain_pyzmq_client_authenticates_snapshots_and_follows_in_order(node,
 
 
 def test_a_plain_pyzmq_client_whose_key_is_not_allowed_gets_nothing(node, tmp_path):
-    made = subprocess.run(
-        [
-            PIPECAST,
-            "keys",
-            "add",
-            "gone",
-            "--role",
-            "watch",
-            "--data-dir",
-            str(node.config.data_dir),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    key_file = tmp_path / "gone.key_secret"
-    key_file.write_text(made.stdout)
+    key_file = key_file_made_by_the_cli(node, tmp_path, "gone")
     allow_list(node.config.data_dir).revoke("gone")
-    assert node.bridge is not None
     out = subprocess.run(
-        [
-            sys.executable,
-            str(SCRIPT),
-            node.bridge.status_endpoint,
-            node.bridge.sync_endpoint,
-            node_public_key(node.config.data_dir),
-            str(key_file),
-            "ext/",
-            "1",
-            "2",
-        ],
+        script_args(node, key_file, "ext/", 1, "2"),
         capture_output=True,
         text=True,
         timeout=60,

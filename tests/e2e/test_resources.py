@@ -60,7 +60,7 @@ def test_a_full_disk_fails_the_encode_as_a_resource_and_a_retry_works_once_there
     node = start_test_node(
         small_disk / "data",
         FIXED,
-        media=MediaPolicy(min_bytes=1024, max_attempts=1),
+        media=MediaPolicy(min_bytes=1024, max_attempts=1, roots=(str(lib),)),
         encode=EncodeSettings(preset=12, crf=30.0),  # ~3.8 MB: more than is left, less than 16 MiB
         networks=(),
     )

@@ -55,6 +55,15 @@ def allowed(node: Node, name: str, role: Role) -> Keypair:
     return keys
 
 
+def subscriber_with(node: Node, keys: Keypair, prefixes: list[str]) -> Subscriber:
+    assert node.security is not None
+    assert node.bridge is not None
+    security = ClientSecurity(keys, node.security.keys.public)
+    return Subscriber(
+        node.bridge.status_endpoint, node.bridge.sync_endpoint, prefixes, security=security
+    )
+
+
 def topics(node: Node) -> dict[str, Any]:
     return dict(node.client().call("status")["topics"])
 
@@ -97,13 +106,7 @@ def test_a_bogus_key_is_refused_at_the_handshake_on_every_socket(node, caplog):
     before = topics(node)
     with pytest.raises(KeyRefused, match="refused this key"):
         client_of(node, stranger, 10.0).call("shutdown")
-    assert node.security is not None
-    sub = Subscriber(
-        node.bridge.status_endpoint,
-        node.bridge.sync_endpoint,
-        ["stage/"],
-        security=ClientSecurity(stranger, node.security.keys.public),
-    )
+    sub = subscriber_with(node, stranger, ["stage/"])
     with sub, pytest.raises(KeyRefused):
         sub.wait_synced(10)
     assert wait_for(lambda: handshake_failures(node).get("key_refused", 0) >= 1, 5)
@@ -140,13 +143,7 @@ def test_a_watch_key_watches_but_every_operate_op_is_unauthorized_and_changes_no
         except RemoteError as exc:  # missing arguments may be refused, never the key
             refused.append(exc.wire_type)
         assert "unauthorized" not in refused, op
-    assert node.security is not None
-    sub = Subscriber(
-        node.bridge.status_endpoint,
-        node.bridge.sync_endpoint,
-        ["stage/"],
-        security=ClientSecurity(keys, node.security.keys.public),
-    )
+    sub = subscriber_with(node, keys, ["stage/"])
     with sub:
         sub.wait_synced(10)
         assert (
@@ -200,12 +197,7 @@ def test_a_revoked_key_loses_its_subscription_within_a_heartbeat_and_the_others_
     keys = allowed(node, "screen", Role.WATCH)
     assert node.security is not None
     assert node.bridge is not None
-    revoked = Subscriber(
-        node.bridge.status_endpoint,
-        node.bridge.sync_endpoint,
-        ["ext/"],
-        security=ClientSecurity(keys, node.security.keys.public),
-    )
+    revoked = subscriber_with(node, keys, ["ext/"])
     kept = Collector(node, ("ext/",))
     with revoked:
         revoked.wait_synced(10)
