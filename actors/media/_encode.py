@@ -227,6 +227,8 @@ class EncodeStage(MediaStage):
 
     def _record(self, job_id: int, plan: CommitPlan) -> None:
         size = os.path.getsize(plan.final)  # noqa: PTH202
+        job = self.library.get(job_id)
+        crf = job.crf if job is not None else None  # the CRF this job was encoded at
         self.library.done(
             job_id,
             output_path=plan.final,
@@ -234,7 +236,8 @@ class EncodeStage(MediaStage):
             encode={
                 "seconds": round(self._encode_seconds, 3),
                 "verify_seconds": round(self._verify_seconds, 3),
-                "args": self.settings.args("{in}", "{out}"),
+                "crf": crf,
+                "args": self.settings.args("{in}", "{out}", crf),
             },
             commit_step="committed",
         )  # the plan stays until the cleanup is done (a crash before it: see on_begin)

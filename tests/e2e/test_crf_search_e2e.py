@@ -373,3 +373,18 @@ def test_the_predicted_size_counts_the_audio_the_encode_copies(tmp_path: Path) -
     predicted, actual = job["search"]["predicted_size"], job["output_size"]
     # (applied to the whole file the ratio predicted 9 % too small here; now 0.6 %)
     assert abs(predicted - actual) <= 0.03 * actual, (predicted, actual)
+
+
+def test_the_recorded_encode_command_is_the_one_that_ran(searching: Searching) -> None:
+    clip = make_clip(searching.lib / "record.mkv", seconds=3)
+    (job_id,) = searching.client.call("enqueue", paths=[str(clip)])["ids"]
+    job = searching.wait(job_id, "encoded", "skipped", timeout=180)
+    assert job["state"] == "encoded", job
+    assert job["encode"]["crf"] == job["crf"]
+    assert job["crf"] != searching.node.config.encode.crf  # the search chose another one
+    again = searching.tmp / "again.mkv"
+    args = [{"{in}": str(clip), "{out}": str(again)}.get(a, a) for a in job["encode"]["args"]]
+    code, errors = run_ffmpeg(args)
+    assert code == 0, errors
+    # the encoder is deterministic: the same command makes the same file
+    assert again.stat().st_size == job["output_size"]
