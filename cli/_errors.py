@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import click
 
-__all__ = ["EXIT_CODES", "BindFailed", "CliError", "UnreachableError", "UsageError"]
+__all__ = [
+    "EXIT_CODES",
+    "INTERRUPTED",
+    "BindFailed",
+    "CliError",
+    "UnreachableError",
+    "UsageError",
+]
+
+INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 EXIT_CODES = """\b
 Exit codes:
@@ -12,7 +21,8 @@ Exit codes:
   1  the command failed (a typed error says why)
   2  bad arguments or options
   3  the node could not be reached within --timeout
-  4  an endpoint could not be bound (another node is running there)"""
+  4  an endpoint could not be bound (another node is running there)
+  130  interrupted (Ctrl-C)"""
 
 
 class CliError(click.ClickException):

@@ -11,11 +11,18 @@ from pipecast.actors import JobState
 
 from ._app import main
 from ._client import Endpoints, call, client_options, emit
-from ._errors import EXIT_CODES, UsageError
+from ._errors import EXIT_CODES, CliError, UsageError
 
 __all__: list[str] = []
 
 _STATES = tuple(s.value for s in JobState)
+
+
+def _has_sub_folders(folder: Path) -> bool:
+    try:
+        return any(p.is_dir() for p in folder.iterdir())
+    except OSError:
+        return False
 
 
 @main.command(epilog=EXIT_CODES)
@@ -37,16 +44,20 @@ def enqueue(
     result = call(ep, "enqueue", **args)
     if as_json:
         emit(result, True)
-        return
-    if "added" not in result:  # a stage with a plain work queue
+    elif "added" not in result:  # a stage with a plain work queue
         click.echo(" ".join(str(i) for i in result["ids"]))
-        return
-    click.echo(
-        f"queued {result['added']} new, {result['rescanned']} changed, "
-        f"{result['known']} already known; ids {' '.join(map(str, result['ids'])) or '-'}"
-    )
-    for entry in result["ignored"]:
-        click.echo(f"  ignored {entry['path']}: {entry['why']}")
+    else:
+        click.echo(
+            f"queued {result['added']} new, {result['rescanned']} changed, "
+            f"{result['known']} already known; ids {' '.join(map(str, result['ids'])) or '-'}"
+        )
+        for entry in result["ignored"]:
+            click.echo(f"  ignored {entry['path']}: {entry['why']}")
+    if "added" in result and not result["added"] + result["rescanned"] + result["known"]:
+        hint = ""
+        if not recursive and any(p.is_dir() and _has_sub_folders(p) for p in paths):
+            hint = " (its sub-folders were not looked into: add -r)"
+        raise CliError(f"no video file was queued{hint}")
 
 
 @main.command(epilog=EXIT_CODES)
@@ -76,14 +87,35 @@ def jobs(ep: Endpoints, state: str | None, limit: int, as_json: bool) -> None:
 @main.command(epilog=EXIT_CODES)
 @client_options
 @click.argument("ids", nargs=-1, type=click.IntRange(1))
-@click.option("--code", default=None, help="retry every failed job with this failure code")
-def retry(ep: Endpoints, ids: tuple[int, ...], code: str | None) -> None:
-    """Send failed jobs back to the stage that failed them (by id, or all with --code)."""
+@click.option(
+    "--code",
+    default=None,
+    help="retry every failed job with this failure code (STALLED) or category (resource)",
+)
+@click.option("--json", "as_json", is_flag=True)
+def retry(ep: Endpoints, ids: tuple[int, ...], code: str | None, as_json: bool) -> None:
+    """Send failed jobs back to the stage that failed them (by id, or all with --code).
+
+    Exits 1 unless every job asked for was retried.
+    """
     if bool(ids) == bool(code):
         raise UsageError("give job ids or --code, not both and not neither")
     result = call(ep, "retry", **({"ids": list(ids)} if ids else {"code": code}))
-    retried = result["retried"]
-    click.echo(f"retrying {len(retried)} job(s): {' '.join(map(str, retried)) or '-'}")
+    retried, refused = result["retried"], result["not_retried"]
+    if as_json:
+        emit(result, True)
+    else:
+        if retried:
+            click.echo(f"retrying {len(retried)} job(s): {' '.join(map(str, retried))}")
+        for entry in refused:
+            click.echo(f"  not retried {entry['id']}: {entry['why']}", err=True)
+    if code is not None and not retried and not refused:
+        known = ", ".join(result.get("codes", [])) or "none: no job has failed"
+        raise CliError(
+            f"no failed job has the code or category {code!r}; failed jobs have: {known}"
+        )
+    if refused or not retried:
+        raise CliError(f"{len(refused)} of the jobs asked for were not retried")
 
 
 @main.command(epilog=EXIT_CODES)

@@ -133,9 +133,7 @@ def watch_display(
                 presence.beat()
                 if screen.tty:
                     screen.draw()  # the countdowns move on by themselves
-        except KeyboardInterrupt:
-            pass
-        finally:
+        finally:  # Ctrl-C included: leave, then the group exits 130
             presence.leave()
 
 

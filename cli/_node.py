@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -25,7 +26,7 @@ from pipecast.transport import (
 from ._app import main
 from ._client import Endpoints, RemotePresence, call, client_options, emit
 from ._config import load_node_config
-from ._errors import EXIT_CODES, BindFailed, CliError, UnreachableError, UsageError
+from ._errors import EXIT_CODES, INTERRUPTED, BindFailed, CliError, UnreachableError, UsageError
 from ._events import event_record, note_text
 from ._logging import setup_logging
 from ._networks import watch_display
@@ -111,8 +112,14 @@ def start(
         raise UsageError(str(exc)) from None
     except PipecastError as exc:
         raise CliError(str(exc)) from None
+    interrupted: list[int] = []
+
+    def on_signal(sig: int, _frame: object) -> None:
+        interrupted.append(sig)
+        node.stop_requested.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: node.stop_requested.set())
+        signal.signal(sig, on_signal)
     assert node.bridge is not None
     # One parseable line: harnesses that bind port 0 read their endpoints here.
     click.echo(
@@ -125,6 +132,8 @@ def start(
     finally:
         node.stop()
     click.echo("pipecast node stopped", err=True)
+    if signal.SIGINT in interrupted:  # Ctrl-C: 130 as everywhere; SIGTERM or stop: 0
+        sys.exit(INTERRUPTED)
 
 
 @main.command(epilog=EXIT_CODES)
@@ -315,9 +324,7 @@ def watch(
         try:
             while not done.wait(presence.interval):
                 presence.beat()
-        except KeyboardInterrupt:
-            pass
-        finally:
+        finally:  # Ctrl-C included: leave, then the group exits 130
             presence.leave()
 
 

@@ -157,8 +157,10 @@ def inspect_media(path: str | Path) -> MediaInfo:
     except av.error.FileNotFoundError:
         raise MediaFailure("source_missing", "ENOENT", f"{p} disappeared") from None
     except (av.error.FFmpegError, OSError, ValueError) as exc:
+        # FFmpeg's errors carry its negative error codes as errno: say what they mean
+        why = getattr(exc, "strerror", None) or str(exc)
         raise MediaFailure(
-            "source_corrupt", "UNREADABLE", f"{p} is not readable media: {exc}"
+            "source_corrupt", "UNREADABLE", f"{p} is not media ffmpeg can read: {why}"
         ) from None
     if result.video is None:
         raise MediaFailure("not_video", "NO_VIDEO", f"{p} has no video stream")

@@ -412,19 +412,30 @@ class Library:
                 (*sets.values(), time.time(), job_id),
             )
 
-    def retry(self, ids: list[int] | None = None, code: str | None = None) -> list[int]:
-        """Failed jobs (by id, or by failure code) back to the queue of the stage that failed."""
+    def retry(
+        self, ids: list[int] | None = None, code: str | None = None
+    ) -> tuple[list[int], list[dict[str, Any]]]:
+        """Failed jobs (by id, or all with a failure code or category) back to the queue of
+        the stage that failed them: (retried ids, [{id, why}] of those that were not)."""
+        refused: list[dict[str, Any]] = []
         if ids is not None:
-            targets = [j for j in (self.get(i) for i in ids) if j is not None]
+            targets = []
+            for i in ids:
+                job = self.get(i)
+                if job is None:
+                    refused.append({"id": i, "why": "no such job"})
+                else:
+                    targets.append(job)
         else:
             targets = [
                 j
                 for j in self.jobs(JobState.FAILED, 1_000_000)
-                if j.failure and j.failure["code"] == code
+                if j.failure and code in (j.failure["code"], j.failure["category"])
             ]
         done = []
         for job in targets:
             if job.state is not JobState.FAILED or job.failure is None:
+                refused.append({"id": job.id, "why": f"not failed ({job.state.value})"})
                 continue
             try:
                 self._move(
@@ -439,10 +450,19 @@ class Library:
                     },
                     stage=job.failure["stage"],
                 )
-            except InvalidTransition:
+            except InvalidTransition as exc:
+                refused.append({"id": job.id, "why": str(exc)})
                 continue
             done.append(job.id)
-        return done
+        return done, refused
+
+    def failure_codes(self) -> list[str]:
+        """The failure codes and categories of the failed jobs now (what `retry` matches)."""
+        rows = self.store.connection().execute(
+            "SELECT DISTINCT fail_code, fail_category FROM media_files WHERE state=?",
+            (JobState.FAILED.value,),
+        )
+        return sorted({v for row in rows for v in row if v})
 
     def cancel_queued(self, job_id: int) -> bool:
         """Cancel a job waiting in a queue; False if it is not waiting (running or ended)."""

@@ -2,8 +2,9 @@
 
 An I/O shell (it lists folders), used by the analyze stage a slice at a
 time so that a large tree never keeps the stage from answering. Files are
-met in path order: each named file, then each named folder's video files and,
-when recursive, its sub-folders', depth first. Symlinked folders are not
+met in path order: each named file (if its name is a video's), then each
+named folder's video files and, when recursive, its sub-folders', depth
+first. Symlinked folders are not
 followed (no loops, no walking out of the tree); a folder that cannot be
 listed is reported, not fatal. At most `max_files` candidates per request:
 past that the walk stops and says so.
@@ -22,6 +23,7 @@ from ._config import VIDEO_EXTENSIONS
 __all__ = ["MAX_FILES", "Found", "Ignored", "walk"]
 
 MAX_FILES = 100_000  # candidate files in one enqueue, folders walked included
+_NAMES = ", ".join(sorted(VIDEO_EXTENSIONS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,9 @@ def walk(
             if count > max_files:
                 yield Ignored(str(root), f"more than {max_files:,} files in one request")
                 return
+            if root.suffix.lower() not in VIDEO_EXTENSIONS:
+                yield Ignored(str(root), f"not a video file name ({_NAMES})")
+                continue
             yield Found(str(root))
             continue
         stack: list[Iterator[os.DirEntry[str]]] = []

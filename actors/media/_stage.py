@@ -175,9 +175,12 @@ class MediaStage(Stage):
             )
             req.reply({"jobs": [j.as_dict() for j in jobs]})
         elif req.op == "retry":
-            ids = self.library.retry(req.args.get("ids"), req.args.get("code"))
+            ids, refused = self.library.retry(req.args.get("ids"), req.args.get("code"))
             log.info("%s: retry %s [cid=%s]", self.actor_name, ids, req.cid)
-            req.reply({"retried": ids})
+            result: dict[str, Any] = {"retried": ids, "not_retried": refused}
+            if req.args.get("code") is not None:
+                result["codes"] = self.library.failure_codes()
+            req.reply(result)
             self._after_library_change(req.cid)
         elif req.op == "cancel":
             self._cancel_job(req)

@@ -142,6 +142,14 @@ class InvocationLog:
         keys = ("run", "prompt", "started_at", "ended_at", "reason", "invocations")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
+    def has_run(self, network: str, run: int) -> bool:
+        row = (
+            self.store.connection()
+            .execute("SELECT 1 FROM runs WHERE network=? AND id=?", (network, run))
+            .fetchone()
+        )
+        return row is not None
+
     def invocations(
         self, network: str, run: int, limit: int, newest: bool = True
     ) -> list[Invocation]:

@@ -31,7 +31,7 @@ import pykka
 
 from pipecast.actors.presence import PresenceCounts
 from pipecast.actors.runtime import BridgeHandle, PollingActor, Supervised, TimerDue
-from pipecast.transport import PipecastError
+from pipecast.transport import BadRequest, PipecastError
 
 from ._invocation_log import InvocationLog
 from ._models import Model, ModelError, invoke_model
@@ -243,6 +243,8 @@ class NetworkRunner(PollingActor, Supervised):
             run = current.id if current is not None else None
         if run is None:
             return {"network": self.rules.network, "run": None, "invocations": []}
+        if not self.log.has_run(self.rules.network, run):
+            raise BadRequest(f"{self.rules.network} has no run {run} (see `runs`)")
         rows = self.log.invocations(self.rules.network, run, args.get("limit", 100))
         return {"network": self.rules.network, "run": run, "invocations": [i.value() for i in rows]}
 

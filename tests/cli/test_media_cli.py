@@ -87,3 +87,47 @@ def test_bad_media_arguments_exit_2_and_change_nothing(
     out = running.run(*args)
     assert out.returncode == 2, (out.stdout, out.stderr)
     assert jobs(running) == []
+
+
+def test_commands_that_did_nothing_say_so_and_exit_1(running: NodeProcess, tmp_path: Path) -> None:
+    lib = tmp_path / "library"
+    (lib / "season1").mkdir(parents=True)
+    make_clip(lib / "season1" / "e1.mkv", seconds=1)
+    flat = running.run("enqueue", str(lib))
+    assert flat.returncode == 1
+    assert "no video file was queued" in flat.stderr
+    assert "add -r" in flat.stderr
+    notes = tmp_path / "notes.txt"
+    notes.write_text("x")
+    text = running.run("enqueue", str(notes))
+    assert text.returncode == 1
+    assert "not a video file name (.avi, .flv" in text.stdout
+    assert jobs(running) == []
+    missing = running.run("retry", "99")
+    assert missing.returncode == 1
+    assert "not retried 99: no such job" in missing.stderr
+    nothing = running.run("retry", "--code", "STALLED")
+    assert nothing.returncode == 1
+    assert "failed jobs have: none" in nothing.stderr
+    deep = running.run("enqueue", str(lib), "-r")
+    assert deep.returncode == 0, deep.stderr
+    assert wait_for(lambda: [j["state"] for j in jobs(running)] == ["encoded"], 60, 0.1)
+    done = running.run("retry", "1")
+    assert done.returncode == 1
+    assert "not retried 1: not failed (encoded)" in done.stderr
+
+
+def test_retry_by_category_takes_what_jobs_prints(running: NodeProcess, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.mkv"
+    bad.write_text("not a video")
+    running.run("enqueue", str(bad))
+    assert wait_for(lambda: [j["state"] for j in jobs(running)] == ["failed"], 30, 0.1)
+    assert jobs(running)[0]["failure"]["message"].endswith(
+        "Invalid data found when processing input"
+    )
+    wrong = running.run("retry", "--code", "source_missing")
+    assert wrong.returncode == 1
+    assert "failed jobs have: UNREADABLE, source_corrupt" in wrong.stderr
+    out = running.run("retry", "--code", "source_corrupt", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"retried": [1], "not_retried": [], "codes": []}

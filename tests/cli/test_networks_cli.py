@@ -129,6 +129,7 @@ def test_stop_run_ends_the_run_and_says_so_when_there_is_none(running: NodeProce
         ("run", "demo", ""),
         ("stop-run", "nope"),
         ("invocations", "demo", "--run", "0"),
+        ("invocations", "demo", "--run", "7"),  # no such run: said, not an empty list
         ("invocations", "demo", "--limit", "0"),
         ("watch", "invocation/demo", "--display", "grid:0x2"),
         ("watch", "invocation/demo", "--display", "single:3:2"),

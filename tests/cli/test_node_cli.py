@@ -37,7 +37,7 @@ def test_ping_status_toggle_publish_and_watch_against_a_real_node(running, tmp_p
     assert out.stdout.strip() == "ext/script seq 1"
     status = json.loads(running.run("status", "--json", "--prefix", "ext/").stdout)
     assert status["topics"] == {"ext/script": {"job": {"step": 1}}}
-    f = tmp_path / "f.bin"  # not a video: the analyzer fails it clearly
+    f = tmp_path / "f.mkv"  # a video's name, not a video: the analyzer fails it clearly
     f.write_bytes(b"x" * 1000)
     assert running.run("enqueue", str(f)).returncode == 0
 
@@ -94,7 +94,7 @@ def test_the_node_shuts_down_gracefully_within_two_seconds(running, how):
         running.proc.send_signal(signal.SIGTERM if how == "sigterm" else signal.SIGINT)
     running.proc.wait(timeout=10)
     elapsed = time.monotonic() - t0
-    assert running.proc.returncode == 0
+    assert running.proc.returncode == (130 if how == "sigint" else 0)  # Ctrl-C is 130
     assert elapsed < 2.0 + 1.0  # 2 s budget, plus process start-up noise of the client
 
 
@@ -221,3 +221,30 @@ def test_stop_waits_for_the_final_heartbeat_and_says_stopped(running):
     out = running.run("stop")
     assert (out.returncode, out.stdout.strip()) == (0, "stopped")
     running.proc.wait(timeout=10)
+
+
+def test_ctrl_c_in_watch_leaves_presence_and_exits_130(running):
+    watcher = subprocess.Popen(
+        [PIPECAST, "watch", *running.args, "--data-dir", str(running.data_dir), "ext/", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert watcher.stdout is not None
+        assert json.loads(watcher.stdout.readline())["event"] == "reset"  # it is watching
+
+        def watching() -> int:
+            listed = json.loads(running.run("presence", "--json").stdout)
+            return int(listed.get("ext/", {}).get("count", 0))
+
+        assert wait_for(lambda: watching() == 1, 15)
+        watcher.send_signal(signal.SIGINT)
+        _, err = watcher.communicate(timeout=20)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.communicate()
+    assert watcher.returncode == 130, err
+    assert "interrupted" in err
+    assert wait_for(lambda: watching() == 0, 10)

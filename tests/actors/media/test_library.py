@@ -96,14 +96,26 @@ def test_failed_jobs_are_retried_in_bulk_by_code(lib: Library, tmp_path: Path) -
     for job_id, code in zip(ids, codes, strict=True):
         lib.take(JobState.NEEDS_ANALYSIS)
         lib.fail(job_id, "analysis", MediaFailure("source_corrupt", code, "x"), 3)
-    assert lib.retry(code="SOURCE_ERRORS") == ids[:2]
+    assert lib.failure_codes() == ["NO_VIDEO", "SOURCE_ERRORS", "source_corrupt"]
+    assert lib.retry(code="SOURCE_ERRORS") == (ids[:2], [])
     assert [j.state for j in lib.jobs()] == [
         JobState.NEEDS_ANALYSIS,
         JobState.NEEDS_ANALYSIS,
         JobState.FAILED,
     ]
-    assert lib.retry(ids=[ids[2], 999]) == [ids[2]]
-    assert lib.retry(ids=[ids[0]]) == []  # not failed: nothing to retry
+    assert lib.retry(ids=[ids[2], 999]) == ([ids[2]], [{"id": 999, "why": "no such job"}])
+    assert lib.retry(ids=[ids[0]]) == (  # not failed: nothing to retry, and why
+        [],
+        [{"id": ids[0], "why": "not failed (needs_analysis)"}],
+    )
+
+
+def test_a_category_retries_every_failed_job_of_it(lib: Library, tmp_path: Path) -> None:
+    ids = [lib.add(touch(tmp_path, f"{i}.mkv"))[1] for i in range(2)]
+    for job_id, category in zip(ids, ["resource", "source_corrupt"], strict=True):
+        lib.take(JobState.NEEDS_ANALYSIS)
+        lib.fail(job_id, "analysis", MediaFailure(category, "X", "x"), 0)  # no automatic retry
+    assert lib.retry(code="resource") == ([ids[0]], [])
 
 
 def test_a_queued_job_is_cancelled_and_a_running_one_is_left_to_its_stage(

@@ -27,11 +27,14 @@ def test_a_folder_gives_its_video_files_in_path_order_and_its_subfolders_when_re
     ]
 
 
-def test_a_named_file_is_a_candidate_whatever_its_name(tmp_path: Path) -> None:
-    tree(tmp_path, "notes.txt")
-    assert list(walk(({"path": str(tmp_path / "notes.txt")},))) == [
-        Found(str(tmp_path / "notes.txt"))
-    ]
+def test_a_named_file_is_a_candidate_only_with_a_video_name(tmp_path: Path) -> None:
+    tree(tmp_path, "notes.txt", "FILM.MKV")
+    named = ({"path": str(tmp_path / "notes.txt")}, {"path": str(tmp_path / "FILM.MKV")})
+    (ignored, found) = walk(named)
+    assert isinstance(ignored, Ignored)
+    assert ignored.path == str(tmp_path / "notes.txt")
+    assert ignored.why.startswith("not a video file name (.avi, .flv")
+    assert found == Found(str(tmp_path / "FILM.MKV"))
 
 
 def test_a_linked_folder_is_not_followed_so_a_loop_ends(tmp_path: Path) -> None:
