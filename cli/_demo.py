@@ -1,29 +1,39 @@
 """`pipecast demo`: a sample clip through the media pipeline, watched live.
 
-This is the README's main job.
+This is the README's main job: a newcomer's first look, so it shows the live
+dashboard on a terminal (`--plain` and `--json` otherwise), keeps the file it
+encoded, says where, and ends with a summary.
 """
 
 from __future__ import annotations
 
-import json
+import shutil
+import sys
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any
 
 import click
+from rich.console import Console
+from rich.table import Table
 
-from pipecast.transport import BindError, PipecastError, Reset, Subscriber, Update
+from pipecast.transport import BindError, PipecastError, Subscriber, Update
 
 from ._app import main
-from ._errors import EXIT_CODES, BindFailed, CliError
-from ._events import event_record, note_text
+from ._client import DEFAULT_DATA_DIR
+from ._errors import EXIT_CODES, BindFailed, CliError, UsageError
+from .dashboard import Watching, duration_text
+
+__all__: list[str] = []
+
+_DEFAULTS = ("tcp://127.0.0.1:7701", "tcp://127.0.0.1:7702", "tcp://127.0.0.1:7703")
+_ANY = "tcp://127.0.0.1:*"
 
 
 @main.command(epilog=EXIT_CODES)
-@click.option("--status", "status_ep", default="tcp://127.0.0.1:7701", show_default=True)
-@click.option("--sync", "sync_ep", default="tcp://127.0.0.1:7702", show_default=True)
-@click.option("--control", "control_ep", default="tcp://127.0.0.1:7703", show_default=True)
+@click.option("--status", "status_ep", default=None, help=f"default {_DEFAULTS[0]}")
+@click.option("--sync", "sync_ep", default=None, help=f"default {_DEFAULTS[1]}")
+@click.option("--control", "control_ep", default=None, help=f"default {_DEFAULTS[2]}")
 @click.option(
     "--seconds",
     type=click.FloatRange(1, 600),
@@ -32,124 +42,171 @@ from ._events import event_record, note_text
     help="length of the sample clip",
 )
 @click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_DATA_DIR / "demo",
+    show_default=True,
+    help="where the sample and its encode are kept",
+)
+@click.option("--plain", is_flag=True, help="a line per visible change instead of the dashboard")
+@click.option(
     "--json", "as_json", is_flag=True, help="print one JSON object per event (as `watch --json`)"
 )
-def demo(status_ep: str, sync_ep: str, control_ep: str, seconds: float, as_json: bool) -> None:
+def demo(
+    status_ep: str | None,
+    sync_ep: str | None,
+    control_ep: str | None,
+    seconds: float,
+    keep: Path,
+    plain: bool,
+    as_json: bool,
+) -> None:
     """Make a sample clip, run it through the pipeline, and watch it live until it is encoded.
 
-    In a temporary library, ffmpeg's lavfi sources make a clip (H.264 and an
-    audio track); a temporary node (its store in a temp directory) analyzes
-    it, gives it a CRF, encodes it to AV1, verifies it and commits it beside
-    the original. Every update of the `stage/` topics is printed as a remote
-    subscriber applies it, in order, until the file is encoded.
+    In a library of its own, ffmpeg's lavfi sources make a clip (H.264 and an
+    audio track); a temporary node analyzes it, searches its CRF for the
+    target VMAF, encodes it to AV1, verifies it and commits it beside the
+    original. The dashboard shows every stage as a remote subscriber applies
+    its state. The sample and its encode are kept in --keep. Without
+    endpoints it uses the default ports, or free ones if a node holds those.
     """
-    from pipecast.actors import MediaPolicy, Node, NodeConfig, make_clip  # noqa: PLC0415
-
+    if as_json and plain:
+        raise UsageError("--json and --plain: choose one")
+    mode = "json" if as_json else "plain" if plain or not sys.stdout.isatty() else "dashboard"
+    console = Console(stderr=as_json)  # stdout is JSON's alone
+    given = (status_ep, sync_ep, control_ep)
     with tempfile.TemporaryDirectory(prefix="pipecast-demo-") as tmp:
         library = Path(tmp) / "library"
         library.mkdir()
+        clip = _clip(library, seconds)
+        node = _start(given, Path(tmp), library, console)
         try:
-            clip = make_clip(library / "sample.mkv", seconds=seconds, size="640x360", rate=24)
-        except PipecastError as exc:
-            raise CliError(str(exc)) from None
-        node = Node(
-            NodeConfig(
-                status_ep,
-                sync_ep,
-                control_ep,
-                data_dir=Path(tmp) / "data",
-                networks=(),
-                media=MediaPolicy(roots=(str(library),)),  # its own library, nothing else
-            )
-        )
-        try:
-            node.start()
-        except BindError as exc:
-            raise BindFailed(f"{exc} (is a node already running?)") from None
-        try:
-            _demo_watch(node, clip, as_json)
+            job = _watch(node, clip, mode, console)
         finally:
             node.stop()
+        kept = _keep(job, clip, keep)
+    _summary(job, kept, console)
 
 
-def _line(ev: Update) -> str:
-    d = ev.data or {}
-    detail = d.get("detail") or {}
-    item = d.get("item") or {}
-    name = Path(item["path"]).name if item.get("path") else ""
-    extra = ""
-    if "probe" in detail and detail.get("crf") is not None:
-        done = detail.get("probes") or []
-        last = f" | last crf {done[-1]['crf']:g} VMAF {done[-1]['mean']:.2f}" if done else ""
-        extra = (
-            f" probe {detail['probe']} crf {detail['crf']:g} {detail['phase']} "
-            f"{detail['sample']}{last}"
+def _clip(library: Path, seconds: float) -> Path:
+    from pipecast.actors import make_clip  # noqa: PLC0415 - PyAV and ffmpeg: only here
+
+    try:
+        return make_clip(library / "sample.mkv", seconds=seconds, size="640x360", rate=24)
+    except PipecastError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _start(given: tuple[str | None, ...], tmp: Path, library: Path, console: Console) -> Any:
+    """A node on the given endpoints; with none given, the defaults, or free ports when
+    another node holds those."""
+    from pipecast.actors import MediaPolicy, Node, NodeConfig  # noqa: PLC0415
+
+    def node_on(endpoints: tuple[str, str, str]) -> Any:
+        status, sync, control = endpoints
+        config = NodeConfig(
+            status,
+            sync,
+            control,
+            data_dir=tmp / "data",
+            networks=(),
+            media=MediaPolicy(roots=(str(library),)),  # its own library, nothing else
         )
-    elif "fps" in detail:
-        eta = detail.get("eta")
-        extra = (
-            f" {detail.get('phase', '')} frame {detail['frames']}/{detail['total_frames']}"
-            f" {detail['fps']:.1f} fps eta {'-' if eta is None else f'{eta:.1f} s'}"
-        )
-    return (
-        f"[{ev.seq:>4}] {ev.topic:<16} {d.get('status', ''):<9} {100 * d.get('progress', 0):5.1f} %"
-        f" {name}{extra}  done {d.get('done')} queue {d.get('queue')} failed {d.get('failed')}"
-    )
+        return Node(config).start()
+
+    explicit = any(e is not None for e in given)
+    status, sync, control = (e or d for e, d in zip(given, _DEFAULTS, strict=True))
+    endpoints = (status, sync, control)
+    try:
+        return node_on(endpoints)
+    except BindError as exc:
+        if explicit:
+            raise BindFailed(f"{exc} (is a node already running?)") from None
+    console.print("[yellow]the default ports are taken (a node is running?): using free ones")
+    try:
+        return node_on((_ANY, _ANY, _ANY))
+    except BindError as exc:
+        raise BindFailed(str(exc)) from None
 
 
-def _demo_watch(node: Any, clip: Path, as_json: bool) -> None:
-    done = threading.Event()
+def _watch(node: Any, clip: Path, mode: str, console: Console) -> dict[str, Any]:
+    """Enqueue the clip and show the pipeline until the clip has left it; its job."""
+    watching: Watching
 
-    def show(ev: Any) -> None:
-        # --json prints every event as `watch --json` does (a recovery or a
-        # stale spell on a loaded machine is a line of its own, never text
-        # in the middle of the JSON stream); the text form skips the join.
-        record = event_record(ev)
-        if record is None:
+    def on_update(ev: Update) -> None:
+        d = ev.data if ev.key == "state" else None
+        if not isinstance(d, dict):
             return
-        if as_json:
-            click.echo(json.dumps(record))
-        elif isinstance(ev, Update):
-            click.echo(_line(ev))
-        elif not isinstance(ev, Reset):
-            click.echo(note_text(record))
-        if not isinstance(ev, Update):
-            return
-        d = ev.data or {}
         ended = (d.get("done") or 0) + (d.get("failed") or 0) + (d.get("skipped") or 0)
         if ev.topic == "stage/encode" and ended >= 1 and d.get("status") == "idle":
-            done.set()
+            watching.done.set()
         if ev.topic == "stage/analyze" and d.get("failed"):
-            done.set()
+            watching.done.set()
 
+    watching = Watching(mode, console=console, on_update=on_update)
     bridge = node.bridge
     try:
         with Subscriber(
             bridge.status_endpoint,
             bridge.sync_endpoint,
             ["stage/"],
-            on_event=show,
+            on_event=watching.on_event,
             security=node.owner,
         ) as sub:
             sub.wait_synced(10)
             client = node.client()
             client.call("enqueue", paths=[str(clip)])
-            if not done.wait(600):
-                raise CliError("the clip was not encoded within 10 minutes")
+            watching.run(sub)
             (job,) = client.call("jobs")["jobs"]
     except PipecastError as exc:
         raise CliError(str(exc)) from None
     if job["state"] != "encoded":
         raise CliError(f"the sample ended {job['state']}: {job['failure'] or job['skip_reason']}")
-    ratio = job["output_size"] / job["size"]
+    return dict(job)
+
+
+def _keep(job: dict[str, Any], clip: Path, keep: Path) -> Path:
+    """Copy the sample and its encode to `keep`; the encode's new path."""
+    try:
+        keep.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(clip, keep / clip.name)
+        out = Path(job["output_path"])
+        shutil.copy2(out, keep / out.name)
+    except OSError as exc:
+        raise CliError(f"cannot keep the demo's files in {keep}: {exc.strerror}") from None
+    return keep / out.name
+
+
+def _summary(job: dict[str, Any], kept: Path, console: Console) -> None:
     search = job.get("search") or {}
-    how = (
-        f" (search: {search['probes']} probes, predicted VMAF {search['predicted_vmaf']:.2f})"
-        if "predicted_vmaf" in search
-        else ""
+    encode = job.get("encode") or {}
+    table = Table(title="pipecast demo: done", show_header=False, box=None, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row(
+        "size",
+        f"{job['size']:,} \u2192 {job['output_size']:,} bytes "
+        f"({job['output_size'] / job['size']:.0%})",
     )
-    click.echo(
-        f"encoded {clip.name}: {job['size']:,} -> {job['output_size']:,} bytes "
-        f"({ratio:.0%}) at crf {job['crf']:g}{how}, verified and committed",
-        err=as_json,
+    if "predicted_vmaf" in search:
+        table.add_row(
+            "quality",
+            f"crf {job['crf']:g}, predicted VMAF {search['predicted_vmaf']:.2f} "
+            f"({search['probes']} probes)",
+        )
+    else:
+        table.add_row("quality", f"crf {job['crf']:g}")
+    table.add_row(
+        "time",
+        f"encode {duration_text(encode.get('seconds'))}, "
+        f"verify {duration_text(encode.get('verify_seconds'))}",
+    )
+    table.add_row("kept", str(kept))
+    console.print(table)
+    # one plain line scripts (and the tests) read
+    console.print(
+        f"encoded {Path(job['path']).name}: {job['size']:,} -> {job['output_size']:,} bytes, "
+        f"verified and committed; kept in {kept.parent}",
+        highlight=False,
+        soft_wrap=True,
     )

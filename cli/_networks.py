@@ -27,8 +27,8 @@ from pipecast.transport import (
 from ._app import main
 from ._client import Endpoints, RemotePresence, call, client_options, emit
 from ._errors import EXIT_CODES, UnreachableError, UsageError
-from ._events import event_record, note_text
 from ._screen import describe_run, render
+from .dashboard import event_record, note_text
 
 __all__ = ["watch_display"]
 

@@ -20,16 +20,15 @@ from pipecast.transport import (
     NodeUnreachable,
     PipecastError,
     Subscriber,
-    Update,
 )
 
 from ._app import main
 from ._client import Endpoints, RemotePresence, call, client_options, emit
 from ._config import load_node_config
 from ._errors import EXIT_CODES, INTERRUPTED, BindFailed, CliError, UnreachableError, UsageError
-from ._events import event_record, note_text
 from ._logging import setup_logging
 from ._networks import watch_display
+from .dashboard import Watching
 
 log = logging.getLogger("pipecast.cli")
 
@@ -265,7 +264,19 @@ def stop(ep: Endpoints, wait: float) -> None:
 @main.command(epilog=EXIT_CODES)
 @client_options
 @click.argument("prefixes", nargs=-1)
-@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per event")
+@click.option(
+    "--plain",
+    is_flag=True,
+    help="one line per change of what the dashboard shows (the default when not a terminal)",
+)
+@click.option(
+    "--max-fps",
+    type=click.FloatRange(0.2, 30),
+    default=4.0,
+    show_default=True,
+    help="redraws (or --plain lines per stage) a second at most",
+)
 @click.option("--exit-on-end", is_flag=True, help="exit when the node stops")
 @click.option("--count", type=click.IntRange(1), default=None, help="exit after this many updates")
 @click.option(
@@ -278,43 +289,35 @@ def watch(
     ep: Endpoints,
     prefixes: tuple[str, ...],
     as_json: bool,
+    plain: bool,
+    max_fps: float,
     exit_on_end: bool,
     count: int | None,
     display: str | None,
 ) -> None:
-    """Follow topics live: the current state, then every update in order.
+    """Follow topics live: a dashboard on a terminal, else a line per visible change.
 
-    Recoveries (gap, history_gone, epoch, stale) are shown as lines of their
-    own, never hidden. With --display, show what that display shows instead,
-    redrawn on every change (count = changes).
+    The dashboard redraws the latest state at most --max-fps times a second:
+    stages with bars, fps, eta, the file and the CRF search's probes; what
+    the library saved; who watches; the latest invocations. Recoveries (gap,
+    history_gone, epoch, stale) are shown the moment they happen, never
+    hidden. --json prints every event as it comes. With --display, show what
+    that display shows instead, redrawn on every change (count = changes).
     """
     if display is not None:
         watch_display(ep, prefixes, display, as_json, exit_on_end, count)
         return
-    done = threading.Event()
-    seen = [0]
+    if as_json and plain:
+        raise UsageError("--json and --plain: choose one")
+    mode = "json" if as_json else "plain" if plain or not sys.stdout.isatty() else "dashboard"
+    watching = Watching(mode, max_fps=max_fps, count=count)
 
-    def show(ev: Any) -> None:
-        line = event_record(ev)
-        if line is None:
-            return
-        if isinstance(ev, Update):
-            seen[0] += 1
-        if as_json:
-            click.echo(json.dumps(line))
-        elif line["event"] == "update":
-            click.echo(f"[{ev.seq}] {ev.topic} {ev.key} {json.dumps(ev.data, sort_keys=True)}")
-        elif line["event"] == "reset":
-            click.echo(f"-- state of epoch {line['epoch']} ({line['reason'] or 'join'})")
-            for topic, kv in sorted(line["state"].items()):
-                for key, value in sorted(kv.items()):
-                    click.echo(f"   {topic} {key} {json.dumps(value, sort_keys=True)}")
-        else:
-            click.echo(note_text(line))
-        if (count is not None and seen[0] >= count) or (exit_on_end and isinstance(ev, Ended)):
-            done.set()
+    def on_event(ev: Any) -> None:
+        watching.on_event(ev)
+        if exit_on_end and isinstance(ev, Ended):
+            watching.done.set()
 
-    sub = Subscriber(ep.status, ep.sync, prefixes, on_event=show, security=ep.security)
+    sub = Subscriber(ep.status, ep.sync, prefixes, on_event=on_event, security=ep.security)
     with sub:
         try:
             sub.wait_synced(ep.timeout)
@@ -322,8 +325,7 @@ def watch(
             raise UnreachableError(str(exc)) from None
         presence = RemotePresence(ep, prefixes[0] if len(prefixes) == 1 else "*")
         try:
-            while not done.wait(presence.interval):
-                presence.beat()
+            watching.run(sub, tick=presence.beat)
         finally:  # Ctrl-C included: leave, then the group exits 130
             presence.leave()
 

@@ -72,6 +72,11 @@ class EncodeStage(MediaStage):
             log.warning("%s: finished the cleanup of job %d's commit", self.actor_name, job.id)
         super().on_begin()
         self._sweep_work_dir()
+        self._publish_totals()
+
+    def _publish_totals(self) -> None:
+        """Key `library` of the stage's topic: what the encodes saved, for dashboards."""
+        self.bridge.publish(self.topic, "library", self.library.totals())
 
     def recover_job(self, job_id: int) -> None:
         job = self.library.get(job_id)
@@ -222,6 +227,7 @@ class EncodeStage(MediaStage):
         )
         self.library.set_fields(job.id, commit_plan=None, commit_step=None)
         self._committed = True
+        self._publish_totals()
         log.info("%s: job %d committed to %s", self.actor_name, job.id, plan.final)
         return {"outcome": "recorded"}  # the protocol recorded it; see queue_finish
 

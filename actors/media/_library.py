@@ -297,6 +297,19 @@ class Library:
             "failed": int(failed),
         }
 
+    def totals(self) -> dict[str, int]:
+        """What the encodes did to the library: {encoded, bytes_before, bytes_after}."""
+        encoded, before, after = (
+            self.store.connection()
+            .execute(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0), COALESCE(SUM(output_size), 0) "
+                "FROM media_files WHERE state=?",
+                (JobState.ENCODED.value,),
+            )
+            .fetchone()
+        )
+        return {"encoded": encoded, "bytes_before": before, "bytes_after": after}
+
     # -- changing --------------------------------------------------------------------
 
     def add(self, path: str) -> tuple[str, int]:

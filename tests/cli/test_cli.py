@@ -28,12 +28,14 @@ def test_help_documents_the_exit_codes():
     assert "4  an endpoint could not be bound" in out.stdout
 
 
-def test_demo_encodes_a_clip_and_streams_the_pipeline_in_order():
+def test_demo_encodes_a_clip_and_streams_the_pipeline_in_order(tmp_path):
     out = run(
         "demo",
         "--seconds",
         "3",
         "--json",
+        "--keep",
+        str(tmp_path / "kept"),
         "--status",
         ANY_PORT,  # the demo binds ephemeral ports itself: no pick-then-bind race
         "--sync",
@@ -44,9 +46,13 @@ def test_demo_encodes_a_clip_and_streams_the_pipeline_in_order():
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert lines[0]["event"] == "reset", lines[0]
-    encode = [x for x in lines if x["event"] == "update" and x["topic"] == "stage/encode"]
-    seqs = [x["seq"] for x in encode]
+    topic = [x for x in lines if x["event"] == "update" and x["topic"] == "stage/encode"]
+    seqs = [x["seq"] for x in topic]  # per topic, whatever the key
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), seqs
+    encode = [x for x in topic if x["key"] == "state"]
+    library = [x["data"] for x in topic if x["key"] == "library"]
+    assert library[-1]["encoded"] == 1
+    assert library[-1]["bytes_after"] < library[-1]["bytes_before"]
     progress = [x["data"]["progress"] for x in encode if x["data"]["status"] == "running"]
     assert progress == sorted(progress), progress
     assert len(progress) >= 2, progress
@@ -55,6 +61,10 @@ def test_demo_encodes_a_clip_and_streams_the_pipeline_in_order():
     assert all(not (x["data"]["status"] == "running" and x["data"]["item"] is None) for x in encode)
     assert "encoded sample.mkv" in out.stderr
     assert "verified and committed" in out.stderr
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == [
+        "sample.av1.mkv",
+        "sample.mkv",
+    ]
 
 
 def test_demo_on_an_endpoint_in_use_exits_4_with_a_clear_message():

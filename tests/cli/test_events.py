@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pipecast.cli._events import event_record, note_text
+from pipecast.cli.dashboard import event_record, note_text
 from pipecast.transport import Ended, Reason, Recovered, Reset, Stale, Update
 
 EVENTS = [
