@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -45,6 +46,12 @@ def _children() -> dict[int, str]:
         except OSError:
             continue  # gone meanwhile
     return out
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Install the Debian packages the suite drives (tmux), where this machine lets us."""
+    script = Path(__file__).resolve().parents[1] / "scripts" / "ensure-test-packages"
+    subprocess.run([str(script)], check=False, timeout=600)
 
 
 @pytest.fixture(autouse=True)

@@ -53,29 +53,41 @@ def _what(row: StageRow) -> str:
 
 
 def _stages(view: DashboardView, width: int) -> Table:
+    """The stage table: the name, status and counts always whole; the bar takes what is
+    left, with fps and eta when there is room for them."""
+    name_w = max(5, *(len(r.name) for r in view.stages))
+    status_w = max(6, *(len(r.status) for r in view.stages))
+    counts = [f"{r.queue}/{r.done}/{r.failed}" for r in view.stages]
     wide = width >= 78
-    table = Table(box=None, expand=True, pad_edge=False, show_edge=False, header_style="bold")
-    table.add_column("stage", no_wrap=True, max_width=12)
-    table.add_column("status", no_wrap=True, max_width=10)
-    table.add_column("progress", no_wrap=True, width=max(6, min(24, width // 5)))
+    counts_w = max(len("queue/done/failed") if wide else len("q/d/f"), *(len(c) for c in counts))
+    timing = width >= 60
+    columns = 5 + (2 if timing else 0)
+    padding = 2 * columns - 2  # one space each side of every column, none at the edges
+    fixed = name_w + status_w + counts_w + 4 + (5 + 6 if timing else 0) + padding
+    bar_w = max(4, min(30, width - fixed))
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold", padding=(0, 1))
+    table.add_column("stage", no_wrap=True, width=name_w)
+    table.add_column("status", no_wrap=True, width=status_w)
+    table.add_column("progress", no_wrap=True, width=bar_w)
     table.add_column("%", justify="right", no_wrap=True, width=4)
-    if width >= 60:
+    if timing:
         table.add_column("fps", justify="right", no_wrap=True, width=5)
         table.add_column("eta", justify="right", no_wrap=True, width=6)
-    table.add_column("queue/done/failed", justify="right", no_wrap=True, width=17 if wide else 8)
-    for row in view.stages:
+    table.add_column(
+        "queue/done/failed" if wide else "q/d/f", justify="right", no_wrap=True, width=counts_w
+    )
+    for row, count in zip(view.stages, counts, strict=True):
         running = row.status == "running"
         cells: list[RenderableType] = [
             Text(row.name, style="bold"),
             Text(row.status, style=_STATUS_STYLE.get(row.status, "")),
-            ProgressBar(total=1.0, completed=row.progress if running else 0.0),
+            ProgressBar(total=1.0, completed=row.progress if running else 0.0, width=bar_w),
             Text(f"{row.progress * 100:.0f}" if running else ""),
         ]
-        if width >= 60:
+        if timing:
             cells.append(Text(f"{row.fps:.0f}" if row.fps else ""))
             cells.append(Text(duration_text(row.eta) if running else ""))
-        counts = f"{row.queue}/{row.done}/{row.failed}"
-        cells.append(Text(counts, style="red" if row.failed else ""))
+        cells.append(Text(count, style="red" if row.failed else ""))
         table.add_row(*cells)
     return table
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -196,3 +197,18 @@ def test_bench_soak_loads_a_node_with_everything_at_once_and_reports_as_json():
     assert r["errors_by_type"].get("internal", 0) == 0
     assert {"too_large", "bad_request", "unsupported_version"} <= set(r["errors_by_type"])
     assert r["rss_start_mb"] > 0
+
+
+def test_demo_plain_prints_each_visible_change_once_and_a_summary(tmp_path):
+    out = run(
+        "demo", "--seconds", "3", "--plain", "--keep", str(tmp_path / "kept"),
+        "--status", ANY_PORT, "--sync", ANY_PORT, "--control", ANY_PORT,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert all(a != b for a, b in itertools.pairwise(lines)), lines
+    assert any(x.startswith("encode: encoding sample.mkv") for x in lines), lines
+    assert any(x.startswith("crf_search: ") and "crf " in x for x in lines), lines
+    assert "pipecast demo: done" in out.stdout
+    assert f"kept in {tmp_path / 'kept'}" in out.stdout
+    assert max(len(x) for x in lines) <= 200  # lines, not a dump of state
