@@ -95,6 +95,12 @@ def test_a_sampled_search_keeps_its_promise_on_the_whole_file(searching: Searchi
     assert any((u.data["detail"] or {}).get("crf") is not None for u in running)
     gaps = [b.ts - a.ts for a, b in itertools.pairwise(running)]
     assert max(gaps, default=0) <= 2.0
+    # the eta counts down while a probe runs: it never rises within one
+    etas = [(u.data["detail"]["probe"], u.data["detail"]["eta"]) for u in running]
+    for (p1, e1), (p2, e2) in itertools.pairwise(etas):
+        if p1 == p2 and e1 is not None and e2 is not None:
+            assert e2 <= e1, etas
+    assert sum(1 for _, e in etas if e is not None) >= 3, etas
     # the job's first two samples in probe order (0, then 2 of 0-3) are encoded
     # alone (timed: they predict the encode's time), then scored; the others
     # encode and score in one process

@@ -23,10 +23,11 @@ from ._paired import (
 from ._probe_book import ProbeBook, ProbeRecord, SampleResult
 from ._report import (
     CrfSearchStatistics,
+    SearchEta,
     SearchFacts,
     SearchTotals,
     live_detail,
-    progress_and_eta,
+    search_progress,
     search_summary,
 )
 from ._samples import (
@@ -85,6 +86,7 @@ __all__ = [
     "SamplePlan",
     "SampleResult",
     "SampleScore",
+    "SearchEta",
     "SearchFacts",
     "SearchResult",
     "SearchTotals",
@@ -104,12 +106,12 @@ __all__ = [
     "paired_estimate",
     "plan_samples",
     "probe_order",
-    "progress_and_eta",
     "read_vmaf_log",
     "sample_centres",
     "sample_key",
     "score_probe",
     "scored_encode_args",
+    "search_progress",
     "search_summary",
     "settled_early",
     "settled_paired",

@@ -50,10 +50,11 @@ from ._keys import encoder_key, sample_key
 from ._probe_book import ProbeBook, SampleResult
 from ._report import (
     CrfSearchStatistics,
+    SearchEta,
     SearchFacts,
     SearchTotals,
     live_detail,
-    progress_and_eta,
+    search_progress,
     search_summary,
 )
 from ._samples import (
@@ -87,6 +88,7 @@ log = logging.getLogger("pipecast.crf")
 _STEP_WAIT = 0.25
 _LANES = 2  # tasks at once, at most one of each kind (cut, probe)
 _TIMED_SAMPLES = 2  # sample encodes timed alone per search, for the predicted encode time
+_LIKELY_PROBES = 4  # what a search takes, for the eta (docs/crf_search.md: 3 to 5)
 
 
 class CrfSearchStage(MediaStage):
@@ -119,6 +121,8 @@ class CrfSearchStage(MediaStage):
         self._book = ProbeBook(1)  # sized when the plan is known
         self._sample_sizes: dict[int, int] = {}
         self._done_tasks = 0
+        self._eta = SearchEta()
+        self._eta_done = 0  # tasks ended when the pace was last measured
         self._sample_encodes = 0
         self._cache_hits = 0
         self._ended_as: str | None = None  # the outcome, or a failure's category
@@ -490,16 +494,27 @@ class CrfSearchStage(MediaStage):
         return search_summary(result, self._book.records, facts)
 
     def _publish_detail(self) -> None:
-        expected = max(self._done_tasks + len(self._tasks) + 1, self._estimate())
         elapsed = time.monotonic() - self._search_started
-        self.progress, eta = progress_and_eta(self._done_tasks, expected, self.progress, elapsed)
+        if self._done_tasks != self._eta_done:  # a task ended since: the pace is measured
+            self._eta_done = self._done_tasks
+            self._eta.task_ended(self._done_tasks, elapsed)
+        left = self._tasks_left()
+        self.progress = search_progress(self._done_tasks, self._done_tasks + left, self.progress)
+        probe = len(self._book.records)
+        eta = self._eta.eta(probe, left, elapsed)
         labels = self._running.labels()
         self.detail = live_detail(self._book.records, labels, self._sample_count(), self._crf, eta)
 
-    def _estimate(self) -> int:
+    def _tasks_left(self) -> int:
+        """The plan's work left: this probe's queued and running tasks, and a task per
+        sample for each probe likely still to come (a search takes about four, and
+        none follow a probe that completes a settled one)."""
         n = self._sample_count()
-        cuts = 0 if self._plan.full_pass else n
-        return cuts + 4 * n  # about four probes of a task per sample
+        now = len(self._tasks) + len(self._running)
+        search = self._search
+        later = 0 if search is not None and search.completing else _LIKELY_PROBES
+        probes_after = max(0, later - len(self._book.records) - 1)
+        return now + probes_after * n
 
     def queue_fail(self, item: WorkItem, exc: Exception) -> None:
         if self._ended_as is None:  # the category the job's failure is recorded with

@@ -18,10 +18,11 @@ from ._strategy import SearchResult, u_slope_of
 
 __all__ = [
     "CrfSearchStatistics",
+    "SearchEta",
     "SearchFacts",
     "SearchTotals",
     "live_detail",
-    "progress_and_eta",
+    "search_progress",
     "search_summary",
 ]
 
@@ -89,16 +90,44 @@ def search_summary(
     return out
 
 
-def progress_and_eta(
-    done: int, expected: int, before: float, elapsed: float
-) -> tuple[float, float | None]:
-    """The search's progress (0..0.99, never backwards from `before`) and its eta, seconds.
+def search_progress(done: int, expected: int, before: float) -> float:
+    """The search's progress: `done` tasks of about `expected`, 0..0.99, never backwards
+    from `before`."""
+    return max(before, min(0.99, done / max(expected, 1)))
 
-    `done` tasks of about `expected`; the eta assumes the pace so far.
+
+class SearchEta:
+    """A search's remaining seconds, from the work its plan has left and the pace its
+    tasks have ended at. Pure: times are seconds since the search began.
+
+    The pace is measured when a task ends (`task_ended`); between ends the estimate
+    counts down with the clock. Within one probe it never rises: an end that came
+    later than the pace said cannot push it up (it waits at the count it reached);
+    a new probe may, since the plan itself changed.
     """
-    progress = max(before, min(0.99, done / max(expected, 1)))
-    eta = elapsed * (1 - progress) / progress if progress > 0 else None
-    return progress, None if eta is None else round(eta, 1)
+
+    __slots__ = ("_at", "_last", "_probe", "_rate")
+
+    def __init__(self) -> None:
+        self._rate: float | None = None  # tasks a second
+        self._at = 0.0  # when it was measured
+        self._probe = -1
+        self._last: float | None = None
+
+    def task_ended(self, done: int, elapsed: float) -> None:
+        if done > 0 and elapsed > 0:
+            self._rate, self._at = done / elapsed, elapsed
+
+    def eta(self, probe: int, tasks_left: int, elapsed: float) -> float | None:
+        """Seconds left with `tasks_left` tasks to go (this probe's and the probes likely
+        after it), now at `elapsed`; None before the first task has ended."""
+        if self._rate is None:
+            return None
+        estimate = max(0.0, tasks_left / self._rate - max(0.0, elapsed - self._at))
+        if probe == self._probe and self._last is not None:
+            estimate = min(estimate, self._last)
+        self._probe, self._last = probe, estimate
+        return round(estimate, 1)
 
 
 def live_detail(

@@ -12,11 +12,12 @@ from pipecast.actors.media.crf import (
     Outcome,
     ProbeRecord,
     ProbeResult,
+    SearchEta,
     SearchFacts,
     SearchResult,
     SearchTotals,
     live_detail,
-    progress_and_eta,
+    search_progress,
     search_summary,
 )
 from pipecast.actors.runtime import StageStatistics
@@ -83,19 +84,51 @@ def test_the_live_detail_names_the_probe_the_crf_and_what_runs() -> None:
     assert live_detail([], [], 1, None, None)["phase"] == "planning"
 
 
-@given(
-    st.lists(st.tuples(st.integers(0, 50), st.integers(0, 60)), min_size=1, max_size=30),
-    st.floats(0.1, 100.0),
-)
-def test_progress_never_goes_back_nor_reaches_one_and_the_eta_is_never_negative(
-    steps: list[tuple[int, int]], elapsed: float
-) -> None:
+@given(st.lists(st.tuples(st.integers(0, 50), st.integers(0, 60)), min_size=1, max_size=30))
+def test_progress_never_goes_back_nor_reaches_one(steps: list[tuple[int, int]]) -> None:
     progress = 0.0
     for done, expected in steps:
-        now, eta = progress_and_eta(done, expected, progress, elapsed)
+        now = search_progress(done, expected, progress)
         assert progress <= now <= 0.99
-        assert eta is None if now == 0 else eta is not None and eta >= 0
         progress = now
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.floats(0.01, 30), st.booleans(), st.integers(0, 40)),
+        max_size=60,
+    )
+)
+def test_the_eta_never_rises_within_a_probe_and_is_never_negative(
+    steps: list[tuple[int, float, bool, int]],
+) -> None:
+    eta, probe, elapsed, done = SearchEta(), 0, 0.0, 0
+    last: float | None = None
+    for new_probe, dt, ended, left in steps:
+        elapsed += dt
+        if ended:
+            done += 1
+            eta.task_ended(done, elapsed)
+        if new_probe == 3:  # a quarter of the steps begin a new probe
+            probe += 1
+            last = None
+        now = eta.eta(probe, left, elapsed)
+        if now is not None:
+            assert now >= 0
+            if last is not None:
+                assert now <= last
+            last = now
+
+
+def test_the_eta_counts_down_at_a_steady_pace_and_starts_once_a_task_has_ended() -> None:
+    eta = SearchEta()
+    assert eta.eta(0, 8, 1.0) is None  # no pace yet
+    eta.task_ended(1, 2.0)  # 2 s a task
+    assert eta.eta(0, 8, 2.0) == 16.0
+    assert eta.eta(0, 8, 3.0) == 15.0  # counts down between ends
+    eta.task_ended(2, 6.0)  # slower: 3 s a task; 7 left is 21 s, more than 12 s
+    assert eta.eta(0, 7, 6.0) == 15.0  # it does not rise within the probe
+    assert eta.eta(1, 7, 6.0) == 21.0  # a new probe: the new pace
 
 
 STAGE = StageStatistics(steps=10, items_ended=3, busy_seconds=1.5, mean_step_ms=150.0)
