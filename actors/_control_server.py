@@ -91,6 +91,7 @@ CONTROL_OPS = frozenset(
         "toggle",
         "enqueue",
         "jobs",
+        "job",
         "retry",
         "cancel",
         "publish",
@@ -300,7 +301,7 @@ class ControlServer(SocketActor, Supervised):
             ref.tell(StageCommand(op, cid, self._reply_to(routing, cid)))
         elif op == "enqueue":
             self._enqueue(routing, cid, args)
-        elif op in ("jobs", "retry", "cancel"):
+        elif op in ("jobs", "job", "retry", "cancel"):
             ref = self._stage_ref(self.stage_names[0] if self.stage_names else None)
             ref.tell(library_request(op, args, cid, self._reply_to(routing, cid)))
         elif op == "publish":

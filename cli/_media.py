@@ -12,6 +12,7 @@ from pipecast.actors import JobState
 from ._app import main
 from ._client import Endpoints, call, client_options, emit
 from ._errors import EXIT_CODES, CliError, UsageError
+from ._job_text import job_text
 
 __all__: list[str] = []
 
@@ -62,11 +63,20 @@ def enqueue(
 
 @main.command(epilog=EXIT_CODES)
 @client_options
+@click.argument("job_id", type=click.IntRange(1), required=False)
 @click.option("--state", type=click.Choice(_STATES), default=None)
 @click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def jobs(ep: Endpoints, state: str | None, limit: int, as_json: bool) -> None:
-    """The library's files and where each one is."""
+def jobs(ep: Endpoints, job_id: int | None, state: str | None, limit: int, as_json: bool) -> None:
+    """The library's files and where each one is; with JOB_ID, that job whole (its CRF
+    probes, the chosen CRF and why, the encode command as run, the verify figures)."""
+    if job_id is not None:
+        job = call(ep, "job", id=job_id)
+        if as_json:
+            emit(job, True)
+        else:
+            click.echo(job_text(job))
+        return
     result = call(ep, "jobs", limit=limit, **({"state": state} if state else {}))
     if as_json:
         emit(result, True)
@@ -121,8 +131,12 @@ def retry(ep: Endpoints, ids: tuple[int, ...], code: str | None, as_json: bool) 
 @main.command(epilog=EXIT_CODES)
 @client_options
 @click.argument("job_id", type=click.IntRange(1))
-def cancel(ep: Endpoints, job_id: int) -> None:
+@click.option("--json", "as_json", is_flag=True)
+def cancel(ep: Endpoints, job_id: int, as_json: bool) -> None:
     """Cancel a job, queued or running (also while paused or suspended)."""
     result = call(ep, "cancel", id=job_id)
+    if as_json:
+        emit(result, True)
+        return
     where = f" (it was running in {result['stage']})" if "stage" in result else ""
     click.echo(f"job {job_id} cancelled{where}")

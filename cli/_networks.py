@@ -26,7 +26,7 @@ from pipecast.transport import (
 
 from ._app import main
 from ._client import Endpoints, RemotePresence, call, client_options, emit
-from ._errors import EXIT_CODES, UnreachableError, UsageError
+from ._errors import EXIT_CODES, CliError, UnreachableError, UsageError
 from ._screen import describe_run, render
 from .dashboard import event_record, note_text
 
@@ -50,13 +50,17 @@ def run(ep: Endpoints, network: str, prompt: str, as_json: bool) -> None:
 @main.command("stop-run", epilog=EXIT_CODES)
 @client_options
 @click.argument("network")
-def stop_run(ep: Endpoints, network: str) -> None:
-    """Stop NETWORK's current run (its in-flight invocation is marked failed)."""
+@click.option("--json", "as_json", is_flag=True, help='print {"stopped", "run"}')
+def stop_run(ep: Endpoints, network: str, as_json: bool) -> None:
+    """Stop NETWORK's current run (its in-flight invocation is marked failed); exits 1
+    if it had none."""
     result = call(ep, "run.stop", network=network)
-    if result["stopped"]:
+    if as_json:
+        emit(result, True)
+    elif result["stopped"]:
         click.echo(f"stopped run {result['run']} of {network}")
-    else:
-        click.echo(f"{network} had no run going")
+    if not result["stopped"]:
+        raise CliError(f"{network} had no run going: nothing was stopped")
 
 
 @main.command(epilog=EXIT_CODES)

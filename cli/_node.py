@@ -28,7 +28,7 @@ from ._config import load_node_config
 from ._errors import EXIT_CODES, INTERRUPTED, BindFailed, CliError, UnreachableError, UsageError
 from ._logging import setup_logging
 from ._networks import watch_display
-from .dashboard import Watching
+from .dashboard import Watching, build_view, plain_lines
 
 log = logging.getLogger("pipecast.cli")
 
@@ -137,11 +137,16 @@ def start(
 
 @main.command(epilog=EXIT_CODES)
 @client_options
-def ping(ep: Endpoints) -> None:
+@click.option("--json", "as_json", is_flag=True, help='print {"epoch", "ms"}')
+def ping(ep: Endpoints, as_json: bool) -> None:
     """Check that a node answers; prints its epoch and round-trip time."""
     t0 = time.monotonic()
     result = call(ep, "ping")
-    click.echo(f"pong from epoch {result['epoch']} in {(time.monotonic() - t0) * 1000:.1f} ms")
+    ms = (time.monotonic() - t0) * 1000
+    if as_json:
+        emit({"epoch": result["epoch"], "ms": round(ms, 3)}, True)
+    else:
+        click.echo(f"pong from epoch {result['epoch']} in {ms:.1f} ms")
 
 
 @main.command(epilog=EXIT_CODES)
@@ -149,16 +154,29 @@ def ping(ep: Endpoints) -> None:
 @click.option("--prefix", default="", help="only topics starting with this")
 @click.option("--json", "as_json", is_flag=True)
 def status(ep: Endpoints, prefix: str, as_json: bool) -> None:
-    """Every actor's current state."""
+    """The node's state now: its stages, what the library saved, who watches, its
+    networks and its actors (--json: every topic's every key)."""
     result = call(ep, "status", prefix=prefix)
     if as_json:
         emit(result, True)
         return
     if result.get("security") == "insecure":
         click.echo("INSECURE: this node runs without CURVE (started with --insecure)", err=True)
-    for topic, kv in sorted(result["topics"].items()):
-        for key, value in sorted(kv.items()):
-            click.echo(f"{topic} {key} {json.dumps(value, sort_keys=True)}")
+    click.echo(f"epoch {result['epoch']}")
+    for line in plain_lines(build_view(result["topics"])).values():
+        click.echo(line)
+    actors = {
+        t.removeprefix("actor/"): kv.get("state") or {}
+        for t, kv in sorted(result["topics"].items())
+        if t.startswith("actor/")
+    }
+    if actors:
+        well = [name for name, s in actors.items() if s.get("status") == "running"]
+        click.echo(f"actors running: {', '.join(well) or '-'}")
+        for name, s in actors.items():
+            if s.get("status") != "running":
+                why = f": {s['error']}" if s.get("error") else ""
+                click.echo(f"actor {name} {s.get('status')} (restarts {s.get('restarts')}){why}")
 
 
 @main.command(epilog=EXIT_CODES)
@@ -166,7 +184,28 @@ def status(ep: Endpoints, prefix: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def stats(ep: Endpoints, as_json: bool) -> None:
     """Counters and timings of the node's components (telemetry, not status)."""
-    emit(call(ep, "stats"), as_json)
+    result = call(ep, "stats")
+    if as_json:
+        emit(result, True)
+        return
+    for part, figures in sorted(result.items()):
+        click.echo(f"{part}:")
+        for name, value in _flatten(figures):
+            click.echo(f"  {name} {value}")
+
+
+def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """Nested maps as dotted names and plain values, for reading."""
+    if isinstance(value, dict):
+        out: list[tuple[str, str]] = []
+        for key, inner in sorted(value.items()):
+            out.extend(_flatten(inner, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(value, float):
+        return [(prefix, f"{value:g}")]
+    if isinstance(value, list | tuple):
+        return [(prefix, ", ".join(map(str, value)) or "-")]
+    return [(prefix, str(value))]
 
 
 def _stage_command(op: str, doc: str) -> Any:
@@ -204,7 +243,8 @@ _stage_command("toggle", "Pause a running stage or resume a paused one.")
 @click.argument("topic")
 @click.argument("key")
 @click.argument("data")
-def publish(ep: Endpoints, topic: str, key: str, data: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help='print {"topic", "seq"}')
+def publish(ep: Endpoints, topic: str, key: str, data: str, as_json: bool) -> None:
     """Publish KEY of TOPIC (which starts with ext/) as the JSON map DATA (null deletes)."""
     try:
         value = json.loads(data)
@@ -213,7 +253,10 @@ def publish(ep: Endpoints, topic: str, key: str, data: str) -> None:
     if value is not None and not isinstance(value, dict):
         raise UsageError("DATA must be a JSON object or null")
     result = call(ep, "publish", topic=topic, key=key, data=value)
-    click.echo(f"{result['topic']} seq {result['seq']}")
+    if as_json:
+        emit(result, True)
+    else:
+        click.echo(f"{result['topic']} seq {result['seq']}")
 
 
 @main.command(epilog=EXIT_CODES)

@@ -57,6 +57,7 @@ WATCH_OPS = frozenset(
         "status",
         "stats",
         "jobs",
+        "job",
         "networks",
         "invocations",
         "runs",

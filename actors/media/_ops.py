@@ -42,5 +42,5 @@ def library_request(op: str, args: Mapping[str, Any], cid: str, reply: Reply) ->
         if code is not None and (type(code) is not str or not code or len(code) > 64):
             raise BadRequest("code must be a failure code such as STALLED")
         return LibraryRequest(op, {"ids": ids, "code": code}, cid, reply)
-    job_id = expect_int(args.get("id"), "id (a job id)", 1, INT_MAX)
+    job_id = expect_int(args.get("id"), "id (a job id)", 1, INT_MAX)  # job, cancel
     return LibraryRequest(op, {"id": job_id}, cid, reply)

@@ -174,6 +174,13 @@ class MediaStage(Stage):
                 JobState(state) if state else None, req.args.get("limit", 1000)
             )
             req.reply({"jobs": [j.as_dict() for j in jobs]})
+        elif req.op == "job":
+            job = self.library.get(req.args["id"])
+            if job is None:
+                req.reply(BadRequest(f"no job {req.args['id']}"))
+            else:
+                probes = self.library.searches.probes_of(job.id)
+                req.reply({**job.as_dict(), "probes": probes})
         elif req.op == "retry":
             ids, refused = self.library.retry(req.args.get("ids"), req.args.get("code"))
             log.info("%s: retry %s [cid=%s]", self.actor_name, ids, req.cid)

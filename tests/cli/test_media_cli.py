@@ -131,3 +131,39 @@ def test_retry_by_category_takes_what_jobs_prints(running: NodeProcess, tmp_path
     out = running.run("retry", "--code", "source_corrupt", "--json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == {"retried": [1], "not_retried": [], "codes": []}
+
+
+def test_jobs_id_shows_one_job_whole(running: NodeProcess, tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "film.mkv", seconds=2)
+    assert running.run("enqueue", str(clip)).returncode == 0
+    assert wait_for(lambda: [j["state"] for j in jobs(running)] == ["encoded"], 60, 0.1)
+    text = running.run("jobs", "1")
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.startswith("job 1: encoded\n")
+    for expected in (
+        "  file      ",
+        "film.av1.mkv",
+        "crf       40",
+        "video h264",
+        "command   ffmpeg ",
+    ):
+        assert expected in text.stdout, expected
+    doc = json.loads(running.run("jobs", "1", "--json").stdout)
+    assert doc["id"] == 1
+    assert doc["probes"] == []  # the fixed-CRF stage probes nothing
+    assert "crf=40" in " ".join(doc["encode"]["args"])
+    missing = running.run("jobs", "9")
+    assert missing.returncode == 2
+    assert "no job 9" in missing.stderr
+
+
+def test_status_and_stats_read_as_text_without_json(running: NodeProcess) -> None:
+    status = running.run("status")
+    assert status.returncode == 0
+    assert "encode: idle  queue 0 done 0 failed 0" in status.stdout
+    assert "actors running: " in status.stdout
+    assert "{" not in status.stdout
+    stats = running.run("stats")
+    assert "bridge:\n" in stats.stdout
+    assert "  sequencer.published " in stats.stdout
+    assert "{" not in stats.stdout
