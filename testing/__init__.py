@@ -127,12 +127,15 @@ class Collector:
     def stop(self) -> None:
         self.subscriber.stop()
 
-    def updates(self, topic: str | None = None) -> list[Update]:
+    def updates(self, topic: str | None = None, key: str | None = None) -> list[Update]:
+        """The updates seen so far, of one topic and one key when given."""
         with self._lock:
             return [
                 e
                 for e in self.events
-                if isinstance(e, Update) and (topic is None or e.topic == topic)
+                if isinstance(e, Update)
+                and (topic is None or e.topic == topic)
+                and (key is None or e.key == key)
             ]
 
     def latest(self, topic: str, key: str = "state") -> Any:

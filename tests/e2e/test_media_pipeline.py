@@ -465,7 +465,7 @@ def test_drain_pause_finishes_the_current_job_and_starts_no_new_one(make_media) 
         )
         assert m.job(first)["state"] == "encoded"
         assert m.job(second)["state"] == "crf_searched"
-        statuses = [u.data["status"] for u in watch.updates("stage/encode")]
+        statuses = [u.data["status"] for u in watch.updates("stage/encode", "state")]
         assert statuses.index("pausing") < statuses.index("paused")
         assert m.client.call("resume", stage="encode")["status"] in ("idle", "running")
         m.wait(second, "encoded")
@@ -595,7 +595,7 @@ def test_progress_is_published_at_least_every_two_seconds_while_encoding(make_me
         m.wait(job_id, "encoded")
     finally:
         watch.stop()
-    running = [u for u in watch.updates("stage/encode") if u.data["status"] == "running"]
+    running = [u for u in watch.updates("stage/encode", "state") if u.data["status"] == "running"]
     times = [u.ts for u in running]
     assert len(running) >= 3
     assert max(b - a for a, b in itertools.pairwise(times)) <= 2.0
