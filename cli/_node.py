@@ -320,6 +320,13 @@ def stop(ep: Endpoints, wait: float) -> None:
     show_default=True,
     help="redraws (or --plain lines per stage) a second at most",
 )
+@click.option(
+    "--max-rate",
+    type=click.FloatRange(0.1, 1000),
+    default=None,
+    help="each key's updates at most this many a second, the latest winning "
+    "(--json records then carry `skipped`, the updates superseded so far)",
+)
 @click.option("--exit-on-end", is_flag=True, help="exit when the node stops")
 @click.option("--count", type=click.IntRange(1), default=None, help="exit after this many updates")
 @click.option(
@@ -334,6 +341,7 @@ def watch(
     as_json: bool,
     plain: bool,
     max_fps: float,
+    max_rate: float | None,
     exit_on_end: bool,
     count: int | None,
     display: str | None,
@@ -344,7 +352,8 @@ def watch(
     stages with bars, fps, eta, the file and the CRF search's probes; what
     the library saved; who watches; the latest invocations. Recoveries (gap,
     history_gone, epoch, stale) are shown the moment they happen, never
-    hidden. --json prints every event as it comes. With --display, show what
+    hidden. --json prints every event as it comes. --max-rate N tells each
+    key's updates at most N times a second, the latest winning. With --display, show what
     that display shows instead, redrawn on every change (count = changes).
     """
     if display is not None:
@@ -353,14 +362,27 @@ def watch(
     if as_json and plain:
         raise UsageError("--json and --plain: choose one")
     mode = "json" if as_json else "plain" if plain or not sys.stdout.isatty() else "dashboard"
-    watching = Watching(mode, max_fps=max_fps, count=count)
+    sub: Subscriber | None = None
+    watching = Watching(
+        mode,
+        max_fps=max_fps,
+        count=count,
+        skipped=None if max_rate is None else lambda: sub.statistics().skipped if sub else 0,
+    )
 
     def on_event(ev: Any) -> None:
         watching.on_event(ev)
         if exit_on_end and isinstance(ev, Ended):
             watching.done.set()
 
-    sub = Subscriber(ep.status, ep.sync, prefixes, on_event=on_event, security=ep.security)
+    sub = Subscriber(
+        ep.status,
+        ep.sync,
+        prefixes,
+        on_event=on_event,
+        security=ep.security,
+        max_rate=max_rate,
+    )
     with sub:
         try:
             sub.wait_synced(ep.timeout)

@@ -82,6 +82,7 @@ from ._sequencer import (
 from ._subscriber import Subscriber, SubscriberStatistics
 from ._sync import serve_sync_request
 from ._throttle import Throttle
+from ._update_gate import UpdateGate
 from ._views import InvocationWatch, StageView, View
 from ._wire import (
     HEARTBEAT_TOPIC,
@@ -172,6 +173,7 @@ __all__ = [
     "Subscriber",
     "SubscriberStatistics",
     "Throttle",
+    "UpdateGate",
     "TooLarge",
     "Unauthorized",
     "UnknownOp",

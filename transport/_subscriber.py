@@ -6,7 +6,9 @@ delivers, sends the snapshot and replay requests it asks for (one at a time;
 a request unanswered within `request_timeout` is re-sent on a fresh socket,
 the "lazy pirate" way), and hands the replica's events to the user, either to
 a callback (called in the subscriber thread) or to a queue read with `get()`
-or by iterating.
+or by iterating. With `max_rate`, each key's updates reach the user at most
+that many times a second, the latest value winning (`UpdateGate`); the
+replica itself, and so `state()`, is exact all along.
 
 Nothing here needs an actor. Statistics and state reads are safe from any
 thread.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import os
 import queue
 import threading
@@ -29,6 +32,7 @@ import zmq
 from ._errors import MalformedFrame, NodeUnreachable
 from ._replica import Checkpoint, Event, Replica, ReplicaStatistics, Request
 from ._security import ClientSecurity, KeyRefused, refusal, unwatch, watch_handshakes
+from ._update_gate import UpdateGate
 from ._wire import (
     HEARTBEAT_TOPIC,
     decode_heartbeat,
@@ -57,6 +61,7 @@ class SubscriberStatistics:
     requests_sent: int
     request_timeouts: int
     callback_failures: int
+    skipped: int  # updates not told because a newer one of their key superseded them (max_rate)
     replica: ReplicaStatistics
 
 
@@ -83,6 +88,7 @@ class Subscriber:
         resume: Checkpoint | None = None,
         name: str = "pipecast-subscriber",
         security: ClientSecurity | None = None,
+        max_rate: float | None = None,
     ) -> None:
         self.status_endpoint = status_endpoint
         self.security = security
@@ -90,6 +96,7 @@ class Subscriber:
         self.sync_endpoint = sync_endpoint
         self.replica = Replica(prefixes, stale_after=stale_after)
         self._on_event = on_event
+        self._gate = None if max_rate is None else UpdateGate(max_rate)
         self._queue: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self._request_timeout = request_timeout
         self._rcvhwm = rcvhwm
@@ -182,6 +189,7 @@ class Subscriber:
                 requests_sent=self._requests_sent,
                 request_timeouts=self._timeouts,
                 callback_failures=self._callback_failures,
+                skipped=0 if self._gate is None else self._gate.skipped,
                 replica=self.replica.statistics(),
             )
 
@@ -221,7 +229,7 @@ class Subscriber:
                     dealer.send_multipart([b"", encode_sync_request(inflight)])
                     self._requests_sent += 1
                     deadline = time.monotonic() + self._request_timeout
-                ready = dict(poller.poll(int(_TICK * 1000)))
+                ready = dict(poller.poll(self._poll_ms()))
                 self._wakeups += 1
                 now = time.monotonic()
                 with self._lock:
@@ -254,7 +262,7 @@ class Subscriber:
                         inflight = None
                     self.replica.tick(now)
                     outbox.extend(self.replica.take_requests())
-                    self._dispatch()
+                    self._dispatch(now)
                     self._changed.notify_all()
         except BaseException as exc:  # reported, not swallowed: see _error
             self._error = exc
@@ -320,8 +328,17 @@ class Subscriber:
                 self._malformed += 1
         self._received += n
 
-    def _dispatch(self) -> None:
-        events = self.replica.take_events()
+    def _poll_ms(self) -> int:
+        """Wait no longer than the next tick, or the next held update's release."""
+        wait = _TICK
+        if self._gate is not None and (at := self._gate.next_due()) is not None:
+            wait = min(wait, max(0.0, at - time.monotonic()))
+        return math.ceil(wait * 1000)
+
+    def _dispatch(self, now: float) -> None:
+        events: list[Event] = self.replica.take_events()
+        if self._gate is not None:
+            events = self._gate.offer(events, now)
         if not events:
             return
         callback = self._on_event

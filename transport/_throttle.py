@@ -57,6 +57,14 @@ class Throttle:
             return True
         return False
 
+    def flush(self, now: float) -> bool:
+        """True if a change was held: it goes out now, with another event that cannot wait."""
+        if self._pending:
+            self._last = now
+            self._pending = False
+            return True
+        return False
+
     def next_due(self) -> float | None:
         """When the held change may go out (None if nothing is held)."""
         return self._last + self._interval if self._pending else None

@@ -42,6 +42,7 @@ class Watching:
         max_fps: float = 4.0,
         count: int | None = None,
         on_update: Callable[[Update], None] | None = None,
+        skipped: Callable[[], int] | None = None,
     ) -> None:
         assert mode in MODES
         self.mode = mode
@@ -49,6 +50,7 @@ class Watching:
         self.interval = 1.0 / max_fps
         self.count = count
         self.on_update = on_update
+        self.skipped = skipped  # with a rate limit: updates superseded so far
         self.done = threading.Event()
         self.updates = 0
         self.redraws = 0
@@ -65,6 +67,8 @@ class Watching:
     def on_event(self, ev: Any) -> None:
         """Note the event; never blocks on the terminal except in JSON mode (one line)."""
         if self.mode == "json" and (record := event_record(ev)) is not None:
+            if self.skipped is not None and isinstance(ev, Update):
+                record["skipped"] = self.skipped()
             print(json.dumps(record), flush=True)
         if isinstance(ev, Update):
             self.updates += 1
