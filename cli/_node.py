@@ -8,7 +8,6 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import click
@@ -24,7 +23,7 @@ from pipecast.transport import (
 
 from ._app import main
 from ._client import Endpoints, RemotePresence, call, client_options, emit
-from ._config import load_node_config
+from ._config_cli import node_config, node_options
 from ._errors import EXIT_CODES, INTERRUPTED, BindFailed, CliError, UnreachableError, UsageError
 from ._logging import setup_logging
 from ._networks import watch_display
@@ -36,38 +35,7 @@ log = logging.getLogger("pipecast.cli")
 
 
 @main.command(epilog=EXIT_CODES)
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="PIPECAST_CONFIG",
-    help="TOML config file",
-)
-@click.option("--status", "status_ep", envvar="PIPECAST_STATUS", help="status PUB endpoint")
-@click.option("--sync", "sync_ep", envvar="PIPECAST_SYNC", help="sync ROUTER endpoint")
-@click.option("--control", "control_ep", envvar="PIPECAST_CONTROL", help="control endpoint")
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="PIPECAST_DATA_DIR",
-    help="where the store lives",
-)
-@click.option("--heartbeat", type=float, envvar="PIPECAST_HEARTBEAT", help="seconds")
-@click.option(
-    "--root",
-    "roots",
-    multiple=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="a library root: the node enqueues from, reads and replaces in these only "
-    "(repeatable; replaces [media] roots)",
-)
-@click.option(
-    "--insecure",
-    is_flag=True,
-    default=None,
-    envvar="PIPECAST_INSECURE",
-    help="no CURVE (only with loopback or ipc endpoints): any local user may watch and steer",
-)
+@node_options
 @click.option("-v", "--verbose", count=True, help="-v info, -vv debug")
 @click.option(
     "--log-format",
@@ -76,32 +44,16 @@ log = logging.getLogger("pipecast.cli")
     envvar="PIPECAST_LOG_FORMAT",
     show_default=True,
 )
-def start(
-    config_path: Path | None,
-    status_ep: str | None,
-    sync_ep: str | None,
-    control_ep: str | None,
-    data_dir: Path | None,
-    heartbeat: float | None,
-    insecure: bool | None,
-    roots: tuple[Path, ...],
-    verbose: int,
-    log_format: str,
-) -> None:
-    """Run a node in the foreground until SIGINT, SIGTERM or `pipecast stop`."""
+def start(verbose: int, log_format: str, **params: Any) -> None:
+    """Run a node in the foreground until SIGINT, SIGTERM or `pipecast stop`.
+
+    Its configuration: options, then PIPECAST_* variables, then --config,
+    then the defaults (`pipecast config show` prints the result).
+    """
     from pipecast.actors import Node  # noqa: PLC0415
 
     setup_logging(verbose, log_format)
-    cfg = load_node_config(
-        config_path,
-        roots,
-        status=status_ep,
-        sync=sync_ep,
-        control=control_ep,
-        data_dir=data_dir,
-        heartbeat=heartbeat,
-        insecure=insecure or None,
-    )
+    cfg = node_config(params).node
     node = Node(cfg)
     try:
         node.start()
