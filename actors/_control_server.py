@@ -29,6 +29,7 @@ import pykka
 import zmq
 
 from pipecast.transport import (
+    TRACE,
     WATCH_OPS,
     BadRequest,
     BindError,
@@ -69,6 +70,11 @@ from .runtime import (
 __all__ = ["CONTROL", "CONTROL_OPS", "ControlServer", "UnknownStage"]
 
 log = logging.getLogger("pipecast.control")
+
+# how loudly each request is logged: what changes something at INFO (-v), what
+# only reads at DEBUG (-vv), the one that comes every second per watcher at TRACE
+_READ_OPS = WATCH_OPS - {"presence.heartbeat"}
+_QUIET_OPS = {"presence.heartbeat": TRACE}
 
 
 CONTROL = "control"  # the control server's name among a node's actors
@@ -277,14 +283,23 @@ class ControlServer(SocketActor, Supervised):
             raise Unauthorized(f"{op} needs the operate role; this key has the {role} role")
         return user
 
+    def _who(self, user: str | None) -> str:
+        """The name a request's key was allowed under (for the log)."""
+        if self.security is None:
+            return "anyone (insecure)"
+        grant = self.security.allowed.lookup(user)
+        return grant.name if grant is not None else "an unknown key"
+
     def _dispatch(
         self, routing: tuple[bytes, ...], req: ControlRequest, user: str | None = None
     ) -> None:
         op, cid, args = req.op, req.cid, req.args
-        log.info("control %s [cid=%s]", op, cid)
         if op not in CONTROL_OPS:
             raise UnknownOp(f"unknown op {op!r}")
         owner = self._authorize(op, user)
+        level = _QUIET_OPS.get(op, logging.DEBUG if op in _READ_OPS else logging.INFO)
+        if log.isEnabledFor(level):
+            log.log(level, "control %s by %s [cid=%s]", op, self._who(user), cid)
         if op == "ping":
             self._ok(routing, cid, {"pong": True, "ts": time.time(), "epoch": self.bridge.epoch})
         elif op == "status":

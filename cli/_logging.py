@@ -6,6 +6,8 @@ import json
 import logging
 import time
 
+from pipecast.transport import TRACE
+
 __all__ = ["setup_logging"]
 
 
@@ -24,7 +26,8 @@ class _JsonFormatter(logging.Formatter):
 
 
 def setup_logging(verbose: int, fmt: str) -> None:
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    """WARNING; -v INFO (what changed); -vv DEBUG (every request); -vvv TRACE (heartbeats)."""
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[verbose] if verbose < 3 else TRACE
     handler = logging.StreamHandler()
     if fmt == "json":
         handler.setFormatter(_JsonFormatter())

@@ -36,7 +36,12 @@ log = logging.getLogger("pipecast.cli")
 
 @main.command(epilog=EXIT_CODES)
 @node_options
-@click.option("-v", "--verbose", count=True, help="-v info, -vv debug")
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="-v what changes (jobs, stages, watchers), -vv every request, -vvv heartbeats too",
+)
 @click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),

@@ -82,6 +82,7 @@ from ._sequencer import (
 from ._subscriber import Subscriber, SubscriberStatistics
 from ._sync import serve_sync_request
 from ._throttle import Throttle
+from ._trace import TRACE
 from ._update_gate import UpdateGate
 from ._views import InvocationWatch, StageView, View
 from ._wire import (
@@ -119,6 +120,7 @@ __all__ = [
     "INT_MIN",
     "KEYS_DIR",
     "PROTOCOL_VERSION",
+    "TRACE",
     "WATCH_OPS",
     "AllowList",
     "BadRequest",

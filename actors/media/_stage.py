@@ -123,7 +123,9 @@ class MediaStage(Stage):
         if outcome == "recorded":  # the stage recorded it itself (the encoder's commit)
             self._poke_next()
         elif outcome == "skipped":
-            self.library.skip(item.id, self.stage, result.pop("reason"), **result)
+            reason = result.pop("reason")
+            self.library.skip(item.id, self.stage, reason, **result)
+            log.info("%s: job %d skipped (%s)", self.actor_name, item.id, reason)
         else:
             self.library.done(item.id, **result)
             self._poke_next()
@@ -134,6 +136,15 @@ class MediaStage(Stage):
         state = self.library.fail(item.id, self.stage, failure, self.policy.max_attempts)
         if state is not JobState.FAILED:
             log.info("%s: job %d will be tried again (%s)", self.actor_name, item.id, failure.code)
+        else:
+            log.warning(
+                "%s: job %d failed (%s/%s): %s",
+                self.actor_name,
+                item.id,
+                failure.category,
+                failure.code,
+                failure,
+            )
 
     def queue_counts(self) -> dict[str, int]:
         # counting scans the library: do it when a job moved, not at every

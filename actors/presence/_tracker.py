@@ -113,6 +113,7 @@ class PresenceTracker(PollingActor, Supervised):
         self.flush_interval = flush_interval
         self.table = PresenceTable()
         self._joins = 0
+        self._beats = 0
         self._leaves = 0
         self._expired = 0
         self._published = 0
@@ -158,6 +159,7 @@ class PresenceTracker(PollingActor, Supervised):
             except PipecastError as exc:
                 message.reply(exc)
             else:
+                self._beats += int(known)
                 message.reply({"known": known})
         elif isinstance(message, PresenceLeave):
             topic = self.table.topic_of(message.watcher)
@@ -224,6 +226,7 @@ class PresenceTracker(PollingActor, Supervised):
         return {
             "watchers": len(self.table),
             "joins": self._joins,
+            "heartbeats": self._beats,
             "leaves": self._leaves,
             "expired": self._expired,
             "stalls_forgiven": self._stalls,

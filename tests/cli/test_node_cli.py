@@ -248,3 +248,41 @@ def test_ctrl_c_in_watch_leaves_presence_and_exits_130(running):
     assert watcher.returncode == 130, err
     assert "interrupted" in err
     assert wait_for(lambda: watching() == 0, 10)
+
+
+def _presence_stats(node: NodeProcess) -> dict:
+    return json.loads(node.run("stats", "--json").stdout)["presence"]
+
+
+def test_start_v_logs_what_changed_and_heartbeats_only_at_trace(tmp_path):
+    quiet = RunningNode(tmp_path / "v")  # NodeProcess starts nodes with -v
+    loud = NodeProcess(tmp_path / "vvv" / "data", "-vv")  # -v -vv: trace
+    try:
+        watchers = [
+            subprocess.Popen(
+                [PIPECAST, "watch", *node.args, "--data-dir", str(node.data_dir), "ext/"],
+                stdout=subprocess.DEVNULL,
+            )
+            for node in (quiet, loud)
+        ]
+        for node in (quiet, loud):  # the watch renews its lease about every second
+            assert wait_for(lambda n=node: _presence_stats(n)["heartbeats"] >= 2, 20)
+        quiet.run("pause", "encode")
+        for w in watchers:  # SIGTERM: the watch leaves on its way out, exit 143
+            w.terminate()
+            assert w.wait(timeout=20) == 143
+        for node in (quiet, loud):
+            assert wait_for(lambda n=node: _presence_stats(n)["leaves"] == 1, 10)
+            assert _presence_stats(node)["expired"] == 0
+        said = quiet.output()
+        assert "presence join" in said
+        assert "control pause by owner" in said
+        assert "encode: pause, idle -> paused" in said
+        assert "presence.heartbeat" not in said
+        assert "control stats" not in said  # reads are -vv
+        said = loud.output()
+        assert "TRACE pipecast.control: control presence.heartbeat by owner" in said
+        assert "DEBUG pipecast.control: control stats by owner" in said
+    finally:
+        quiet.close()
+        loud.close()
