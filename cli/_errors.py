@@ -22,7 +22,8 @@ Exit codes:
   2  bad arguments or options
   3  the node could not be reached within --timeout
   4  an endpoint could not be bound (another node is running there)
-  130  interrupted (Ctrl-C)"""
+  130  interrupted (Ctrl-C)
+  143  terminated (SIGTERM; `start` exits 0 on it)"""
 
 
 class CliError(click.ClickException):

@@ -103,14 +103,18 @@ def add(data_dir: Path, name: str, role: str, as_json: bool) -> None:
 @click.argument("name")
 @click.argument("public")
 @click.option("--role", type=_ROLE, required=True, help="watch: read only; operate: everything")
-def allow(data_dir: Path, name: str, public: str, role: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help='print {"name", "role", "public"}')
+def allow(data_dir: Path, name: str, public: str, role: str, as_json: bool) -> None:
     """Allow the public key PUBLIC (Z85, made elsewhere) as NAME."""
     try:
         check_public_key(public)
     except PipecastError as exc:
         raise UsageError(str(exc)) from None
     _allow(data_dir, name, public, role)
-    click.echo(f"allowed {name} ({role})")
+    if as_json:
+        click.echo(json.dumps({"name": name, "role": role, "public": public}))
+    else:
+        click.echo(f"allowed {name} ({role})")
 
 
 @keys.command("list")
@@ -136,7 +140,8 @@ def list_keys(data_dir: Path, as_json: bool) -> None:
 @keys.command("revoke")
 @_data_dir_option
 @click.argument("name")
-def revoke(data_dir: Path, name: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help='print {"revoked": NAME}')
+def revoke(data_dir: Path, name: str, as_json: bool) -> None:
     """Stop allowing the key called NAME (its next request is refused)."""
     try:
         removed = allow_list(data_dir).revoke(name)
@@ -144,7 +149,7 @@ def revoke(data_dir: Path, name: str) -> None:
         raise UsageError(str(exc)) from None
     if not removed:
         raise UsageError(f"no key called {name!r} is allowed")
-    click.echo(f"revoked {name}")
+    click.echo(json.dumps({"revoked": name}) if as_json else f"revoked {name}")
 
 
 def _allow(data_dir: Path, name: str, public: str, role: str) -> None:

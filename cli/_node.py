@@ -225,7 +225,8 @@ def publish(ep: Endpoints, topic: str, key: str, data: str, as_json: bool) -> No
     show_default=True,
     help="seconds to wait until the node has stopped (0: ask, and do not wait)",
 )
-def stop(ep: Endpoints, wait: float) -> None:
+@click.option("--json", "as_json", is_flag=True, help='print {"stopped": true|false}')
+def stop(ep: Endpoints, wait: float, as_json: bool) -> None:
     """Ask a node to shut down gracefully, and wait until it has.
 
     The node's last word is a final heartbeat, sent once everything else has
@@ -247,7 +248,7 @@ def stop(ep: Endpoints, wait: float) -> None:
             watching = False  # its status socket is out of reach: it cannot be watched
         call(ep, "shutdown")
         if wait == 0:
-            click.echo("stopping")
+            click.echo(json.dumps({"stopped": False}) if as_json else "stopping")
             return
         if not watching:
             raise CliError(
@@ -258,7 +259,7 @@ def stop(ep: Endpoints, wait: float) -> None:
             raise CliError(
                 f"the node said it would stop, but it was still running after {wait:g} s"
             )
-    click.echo("stopped")
+    click.echo(json.dumps({"stopped": True}) if as_json else "stopped")
 
 
 @main.command(epilog=EXIT_CODES)

@@ -77,10 +77,15 @@ def test_keys_add_json_gives_name_role_and_both_keys(tmp_path):
 def test_a_public_key_that_begins_with_a_dash_is_allowed_after_a_double_dash(tmp_path):
     data = ["--data-dir", str(tmp_path)]
     dashed = "-" + "a" * 39  # 40 Z85 characters
-    out = pipecast("keys", "allow", "dash", "--role", "watch", *data, "--", dashed)
+    out = pipecast("keys", "allow", "dash", "--role", "watch", "--json", *data, "--", dashed)
     assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"name": "dash", "role": "watch", "public": dashed}
     listed = json.loads(pipecast("keys", "list", "--json", *data).stdout)
     assert {"name": "dash", "role": "watch", "public": dashed} in listed
+    out = pipecast("keys", "revoke", "dash", "--json", *data)
+    assert json.loads(out.stdout) == {"revoked": "dash"}
+    after = json.loads(pipecast("keys", "list", "--json", *data).stdout)
+    assert [g for g in listed if g["name"] != "dash"] == after
 
 
 @pytest.mark.parametrize(

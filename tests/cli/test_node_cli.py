@@ -217,9 +217,11 @@ def test_stop_says_so_when_the_node_does_not_stop(tmp_path):
         node.stop()
 
 
-def test_stop_waits_for_the_final_heartbeat_and_says_stopped(running):
-    out = running.run("stop")
-    assert (out.returncode, out.stdout.strip()) == (0, "stopped")
+@pytest.mark.parametrize("as_json", [False, True])
+def test_stop_waits_for_the_final_heartbeat_and_says_stopped(running, as_json):
+    out = running.run("stop", *(["--json"] if as_json else []))
+    said = json.loads(out.stdout) if as_json else out.stdout.strip()
+    assert (out.returncode, said) == (0, {"stopped": True} if as_json else "stopped")
     running.proc.wait(timeout=10)
 
 
