@@ -83,6 +83,7 @@ PRESENCE_PREFIX = "presence/"
 # A remote watcher heartbeats every second; 2.5 s tolerates one lost beat
 # and still ends a vanished watcher within 3 s (with the 50 ms flush).
 DEFAULT_TTL = 2.5
+MAX_BEATS = 10_000  # watchers renewed by one presence.heartbeat (a gateway's open pages)
 
 
 # every op the control socket serves (docs/PROTOCOL.md, "Ops", lists exactly these)
@@ -301,7 +302,9 @@ class ControlServer(SocketActor, Supervised):
         if log.isEnabledFor(level):
             log.log(level, "control %s by %s [cid=%s]", op, self._who(user), cid)
         if op == "ping":
-            self._ok(routing, cid, {"pong": True, "ts": time.time(), "epoch": self.bridge.epoch})
+            role = Role.OPERATE if self.security is None else self.security.role_of(user)
+            pong = {"pong": True, "ts": time.time(), "epoch": self.bridge.epoch}
+            self._ok(routing, cid, {**pong, "role": role.value if role else None})
         elif op == "status":
             prefix = args.get("prefix", "")
             if type(prefix) is not str:
@@ -359,6 +362,18 @@ class ControlServer(SocketActor, Supervised):
             raise PipecastError("the presence tracker is down (see actor/presence)")
         reply = self._reply_to(routing, cid)
         watcher = args.get("watcher")
+        if op == "presence.heartbeat" and "watchers" in args:
+            many = args["watchers"]
+            if (
+                type(many) is not list
+                or not 0 < len(many) <= MAX_BEATS
+                or not all(type(w) is str and 0 < len(w) <= 128 for w in many)
+            ):
+                raise BadRequest(
+                    f"watchers must be a list of 1 to {MAX_BEATS} strings of 1 to 128 characters"
+                )
+            ref.tell(PresenceBeat(tuple(many), reply, owner, many=True))
+            return
         if op == "presence.list":
             topic = args.get("topic")
             if topic is not None:
@@ -380,7 +395,7 @@ class ControlServer(SocketActor, Supervised):
             meta = {**meta, "host": meta.get("host") or "remote"}
             ref.tell(PresenceJoin(watcher, topic, meta, float(ttl), reply, cid, owner))
         elif op == "presence.heartbeat":
-            ref.tell(PresenceBeat(watcher, reply, owner))
+            ref.tell(PresenceBeat((watcher,), reply, owner))
         elif op == "presence.leave":
             ref.tell(PresenceLeave(watcher, reply, owner))
         else:

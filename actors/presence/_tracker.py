@@ -76,9 +76,12 @@ class PresenceJoin:
 
 @dataclass(frozen=True, slots=True)
 class PresenceBeat:
-    watcher: str
+    """Renew leases: `watchers` (one, or many from a gateway), all joined by `owner`."""
+
+    watchers: tuple[str, ...]
     reply: Reply = field(default=lambda _: None)
     owner: str = ""
+    many: bool = False  # asked as a list: answered {known: N, unknown: [...]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,13 +157,7 @@ class PresenceTracker(PollingActor, Supervised):
         elif isinstance(message, PresenceJoin):
             self._join(message)
         elif isinstance(message, PresenceBeat):
-            try:
-                known = self.table.heartbeat(message.watcher, time.monotonic(), message.owner)
-            except PipecastError as exc:
-                message.reply(exc)
-            else:
-                self._beats += int(known)
-                message.reply({"known": known})
+            self._beat(message)
         elif isinstance(message, PresenceLeave):
             topic = self.table.topic_of(message.watcher)
             try:
@@ -176,6 +173,28 @@ class PresenceTracker(PollingActor, Supervised):
         else:
             return super().on_receive(message)
         return None
+
+    def _beat(self, msg: PresenceBeat) -> None:
+        now = time.monotonic()
+        if not msg.many:  # one watcher: a refusal is the answer
+            try:
+                known = self.table.heartbeat(msg.watchers[0], now, msg.owner)
+            except PipecastError as exc:
+                msg.reply(exc)
+                return
+            self._beats += int(known)
+            msg.reply({"known": known})
+            return
+        unknown = []  # many: each is renewed or listed as unknown (or not ours)
+        for watcher in msg.watchers:
+            try:
+                known = self.table.heartbeat(watcher, now, msg.owner)
+            except PipecastError:
+                known = False
+            self._beats += int(known)
+            if not known:
+                unknown.append(watcher)
+        msg.reply({"known": len(msg.watchers) - len(unknown), "unknown": unknown})
 
     def _join(self, msg: PresenceJoin) -> None:
         before = self.table.topic_of(msg.watcher)
