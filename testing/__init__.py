@@ -11,7 +11,8 @@ an environment with pipecast installed can use the fixtures:
 `wait_for(predicate, timeout)` waits on a condition, never a fixed sleep;
 `NodeProcess` runs a node in a subprocess and the CLI against it;
 `ChecksumStage` is a small real stage (kind `checksum` in `start_test_node`);
-`RawClient` sends raw frames to a node's sockets, as an attacker would.
+`RawClient` sends raw frames to a node's sockets, as an attacker would;
+`start_test_web`, `WebClient` and `SseReader` drive the web gateway.
 """
 
 from __future__ import annotations
@@ -38,8 +39,13 @@ __all__ = [
     "Collector",
     "NodeProcess",
     "RawClient",
+    "SseEvent",
+    "SseReader",
+    "WebClient",
+    "apply_record",
     "free_endpoint",
     "start_test_node",
+    "start_test_web",
     "wait_for",
 ]
 
@@ -173,3 +179,4 @@ def pipecast_watch(pipecast_node: Node) -> Iterator[Callable[..., Collector]]:
 
 
 from ._process import PIPECAST, NodeProcess  # noqa: E402 - it uses the helpers above
+from ._web import SseEvent, SseReader, WebClient, apply_record, start_test_web  # noqa: E402

@@ -46,7 +46,7 @@ class PagePresence:
 
     async def join(self, page: str, agent: str, topic: str = "*") -> str:
         watcher = f"web-{secrets.token_hex(6)}"
-        meta = {"kind": "browser", "page": page[:200], "agent": agent[:200]}
+        meta = {"client": "browser", "page": page[:200], "agent": agent[:200]}
         self._pages[watcher] = (topic, meta)
         await self._call("presence.join", watcher=watcher, topic=topic, meta=meta, ttl=self.ttl)
         return watcher
