@@ -51,9 +51,7 @@ def test_nothing_is_served_without_a_session(web) -> None:
         assert status == 401, path
     status, _, _ = anon.request("GET", "/?token=wrong-token-of-some-length")
     assert status == 401
-    status, _, body = anon.request(
-        "POST", "/api/control", b"{}", {"Content-Type": "application/json"}
-    )
+    status, _, _ = anon.request("POST", "/api/control", b"{}", {"Content-Type": "application/json"})
     assert status == 401
     assert web.web.access.refused == 1  # the wrong token
 
@@ -120,7 +118,7 @@ def test_a_gateway_whose_key_has_role_watch_shows_no_controls_and_changes_nothin
         _, _, page = client.request("GET", "/")
         assert b'data-operate="no"' in page
         assert b"enqueue-form" not in page
-        status, doc = client.control("pause", stage="sum")
+        status, _ = client.control("pause", stage="sum")
         assert status == 403
         assert stage_status(node) == "idle"
     finally:

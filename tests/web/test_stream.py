@@ -79,7 +79,7 @@ def test_a_replay_is_always_exactly_the_events_after_the_id_or_a_reload(
 ) -> None:
     log = filled(count, max_entries=max_entries)
     assert len(log) == min(count, max_entries)
-    resume = log.resume(f"g1:{seen}") if seen >= 0 else log.resume(f"g1:{seen}")
+    resume = log.resume(f"g1:{seen}")
     if resume.kind is ResumeKind.REPLAY:
         assert [n for n, _ in resume.entries] == list(range(seen + 1, count + 1))
         assert [t for _, t in resume.entries] == [f'"e{n}"' for n in range(seen + 1, count + 1)]
