@@ -131,21 +131,21 @@ class WebApp:
     # -- access --------------------------------------------------------------------------
 
     def _session(self, request: Request) -> Session | None:
-        return self.access.session(request.cookies.get(COOKIE), time.monotonic())
+        return self.access.session(request.cookies.get(COOKIE), time.time())
 
     def _login(self, request: Request) -> Response | None:
         """A token in the query: a session cookie and the same page without the token."""
         token = request.query_params.get("token")
         if token is None:
             return None
-        session = self.access.open(token, time.monotonic())
+        session = self.access.open(token, time.time())
         if session is None:
             return self._denied(request)
         query = "&".join(f"{k}={v}" for k, v in request.query_params.items() if k != "token")
         response = RedirectResponse(request.url.path + (f"?{query}" if query else ""), 303)
         response.set_cookie(
             COOKIE,
-            session.sid,
+            session.cookie,
             httponly=True,
             samesite="strict",
             secure=self.secure_cookie,
@@ -248,7 +248,7 @@ class WebApp:
 
     async def _stats(self, request: Request, session: Session) -> Response:
         stats = {**self.gateway.statistics(), "pages": len(self.presence)}
-        stats["sessions"] = len(self.access)
+        stats["sessions_opened"] = self.access.opened
         stats["refused"] = self.access.refused
         return JSONResponse(stats)
 
@@ -322,7 +322,7 @@ class WebApp:
                     "retry": 500,
                     "data": to_json(doc),
                 }
-            while True:
+            while not gw.closing:
                 entries = gw.since(cursor)
                 if entries is None:  # too far behind: cut; the page reconnects and reloads
                     gw.count_cut()

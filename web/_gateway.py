@@ -106,6 +106,7 @@ class Gateway:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._new = asyncio.Event()
         self._wake_pending = False
+        self.closing = False  # streams end at their next look
         self._events = 0
         self._wakes = 0
         self._cut = 0
@@ -136,6 +137,14 @@ class Gateway:
 
     def stop(self) -> None:
         self.subscriber.stop()
+
+    def close_streams(self) -> None:
+        """Any thread: every open stream ends now (before the server stops), not after
+        the server's grace period."""
+        self.closing = True
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._wake)
 
     # -- the subscriber's thread ---------------------------------------------------------
 
@@ -176,7 +185,7 @@ class Gateway:
     async def wait_beyond(self, n: int, timeout: float) -> None:
         """Return once the log's head is past n, or after `timeout` seconds."""
         waiter = self._new
-        if self.log.head > n:
+        if self.log.head > n or self.closing:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(waiter.wait(), timeout)

@@ -141,7 +141,8 @@ class WebServer:
             self.sock.close()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Ask uvicorn to finish (open streams end) and wait for it."""
+        """End the open streams, ask uvicorn to finish, and wait for it."""
+        self.web.gateway.close_streams()
         self.server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout)

@@ -60,8 +60,15 @@ function applyEvent(ev) {
   }
 }
 
+let lastId = null;
+
 function connect() {
-  const es = new EventSource(`/api/stream?page=${encodeURIComponent(location.pathname)}`);
+  let url = `/api/stream?page=${encodeURIComponent(location.pathname)}`;
+  if (lastId) url += `&last_id=${encodeURIComponent(lastId)}`;
+  const es = new EventSource(url);
+  const track = (e) => { if (e.lastEventId) lastId = e.lastEventId; };
+  es.addEventListener("snapshot", track);
+  es.addEventListener("batch", track);
   es.addEventListener("snapshot", (e) => {
     const doc = JSON.parse(e.data);
     state = doc.state;
@@ -77,7 +84,15 @@ function connect() {
     draw();
   });
   es.addEventListener("cut", () => banner("this page fell behind: reloading the state"));
-  es.onerror = () => setLink("reconnecting…", "reconnecting");
+  es.onerror = () => {
+    if (es.readyState !== EventSource.CLOSED) {
+      setLink("reconnecting…", "reconnecting"); // the browser retries, sending the last id
+      return;
+    }
+    // refused (signed out, say): try again now and then, from where the page stands
+    setLink("disconnected: open the link the gateway printed", "ended");
+    setTimeout(connect, 3000);
+  };
 }
 
 function draw() {
@@ -238,31 +253,43 @@ function invocationView(inv) {
   return item;
 }
 
+function networkSection(root, name) {
+  // made once per network: redraws update its parts and never touch the form being typed in
+  let sec = root.querySelector(`section.network[data-network="${CSS.escape(name)}"]`);
+  if (sec) return sec;
+  sec = el("section", { class: "network", "data-network": name });
+  sec.append(el("h2", { text: name }), el("p", { class: "run-status" }));
+  if (operate) {
+    const form = document.getElementById("network-controls").content.cloneNode(true);
+    form.querySelector("form").dataset.network = name;
+    sec.append(form);
+  }
+  sec.append(el("ol", { class: "grid" }));
+  root.append(sec);
+  return sec;
+}
+
 function drawNetworks() {
   const root = document.getElementById("networks");
-  const sections = topics("invocation/").map((t) => {
-    const name = t.slice(11);
-    const kv = state[t];
+  const names = topics("invocation/").map((t) => t.slice(11));
+  for (const child of [...root.children]) {
+    if (!names.includes(child.dataset.network)) child.remove();
+  }
+  if (!names.length) root.append(el("p", { "data-network": "", text: "no networks" }));
+  for (const name of names) {
+    const kv = state[`invocation/${name}`];
     const run = kv.run || {};
-    const sec = el("section", { class: "network", "data-network": name });
-    sec.append(el("h2", { text: name }));
+    const sec = networkSection(root, name);
     let status = `${run.status || "idle"}` + (run.run ? ` · run ${run.run}: ${run.prompt}` : "");
     if (typeof run.ready_at === "number") {
       const left = run.ready_at - Date.now() / 1000;
       if (left > 0) status += ` · new prompts in ${Math.ceil(left)} s`;
     }
-    sec.append(el("p", { class: "run-status", text: status }));
-    if (operate) {
-      const form = document.getElementById("network-controls").content.cloneNode(true);
-      form.querySelector("form").dataset.network = name;
-      sec.append(form);
-    }
+    sec.querySelector(".run-status").textContent = status;
     const invs = Object.entries(kv).filter(([k]) => k !== "run").map(([, v]) => v)
       .sort((a, b) => a.sequence - b.sequence).slice(-12);
-    sec.append(el("ol", { class: "grid" }, ...invs.map(invocationView)));
-    return sec;
-  });
-  root.replaceChildren(...(sections.length ? sections : [el("p", { text: "no networks" })]));
+    sec.querySelector("ol.grid").replaceChildren(...invs.map(invocationView));
+  }
 }
 
 setInterval(() => { if (page === "networks") draw(); }, 1000); // the lockout countdown
@@ -278,7 +305,6 @@ document.addEventListener("click", (e) => {
   if (b.dataset.stage) control(op, { stage: b.dataset.stage });
   else if (b.dataset.ids) control(op, { ids: b.dataset.ids.split(",").map(Number) });
   else if (b.dataset.id) control(op, { id: Number(b.dataset.id) });
-  else if (b.classList.contains("stop")) control("run.stop", { network: b.form.dataset.network });
 });
 document.addEventListener("click", (e) => {
   const b = e.target.closest("button.stop");
