@@ -7,9 +7,11 @@ encoded, says where, and ends with a summary.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +19,13 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from pipecast.transport import BindError, PipecastError, Subscriber, Update
+from pipecast.transport import BindError, ClientSecurity, PipecastError, Subscriber, Update
+from pipecast.web import new_token
 
 from ._app import main
 from ._client import DEFAULT_DATA_DIR
 from ._errors import EXIT_CODES, BindFailed, CliError, UsageError
+from ._web import UP, web_server
 from .dashboard import Watching, duration_text
 
 __all__: list[str] = []
@@ -52,6 +56,12 @@ _ANY = "tcp://127.0.0.1:*"
 @click.option(
     "--json", "as_json", is_flag=True, help="print one JSON object per event (as `watch --json`)"
 )
+@click.option(
+    "--web",
+    is_flag=True,
+    help="also serve the web pages (127.0.0.1:8765, or a free port) and keep them up "
+    "after the encode until Ctrl-C",
+)
 def demo(
     status_ep: str | None,
     sync_ep: str | None,
@@ -60,6 +70,7 @@ def demo(
     keep: Path,
     plain: bool,
     as_json: bool,
+    web: bool,
 ) -> None:
     """Make a sample clip, run it through the pipeline, and watch it live until it is encoded.
 
@@ -69,6 +80,7 @@ def demo(
     original. The dashboard shows every stage as a remote subscriber applies
     its state. The sample and its encode are kept in --keep. Without
     endpoints it uses the default ports, or free ones if a node holds those.
+    With --web, the same run is served to browsers too (its link printed).
     """
     if as_json and plain:
         raise UsageError("--json and --plain: choose one")
@@ -80,12 +92,42 @@ def demo(
         library.mkdir()
         clip = _clip(library, seconds)
         node = _start(given, Path(tmp), library, console)
+        server = None
         try:
+            if web:
+                server = _serve(node, Path(tmp) / "data")
+                click.echo(UP.format(url=server.url), err=as_json)
             job = _watch(node, clip, mode, console)
+            kept = _keep(job, clip, keep)
+            _summary(job, kept, console)
+            if server is not None:
+                console.print(f"the web pages stay up at {server.base}: Ctrl-C ends the demo")
+                with contextlib.suppress(KeyboardInterrupt):  # the way a demo --web ends
+                    threading.Event().wait()
         finally:
+            if server is not None:
+                server.stop()
             node.stop()
-        kept = _keep(job, clip, keep)
-    _summary(job, kept, console)
+
+
+def _serve(node: Any, data_dir: Path) -> Any:
+    """The web gateway beside the demo's node: the usual port, or any free one."""
+    for http in ("127.0.0.1:8765", "127.0.0.1:0"):
+        try:
+            server = web_server(
+                node.bridge.status_endpoint,
+                node.bridge.sync_endpoint,
+                node.control_endpoint,
+                ClientSecurity.owner(data_dir),
+                http,
+                token=new_token(),
+                images=data_dir / "images",
+            )
+        except UsageError:
+            continue  # the port is taken
+        server.start_in_thread()
+        return server
+    raise CliError("no port for the web pages")
 
 
 def _clip(library: Path, seconds: float) -> Path:

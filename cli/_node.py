@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -15,6 +16,7 @@ import click
 from pipecast.transport import (
     BadRequest,
     BindError,
+    ClientSecurity,
     Ended,
     NodeUnreachable,
     PipecastError,
@@ -27,6 +29,7 @@ from ._config_cli import node_config, node_options
 from ._errors import EXIT_CODES, INTERRUPTED, BindFailed, CliError, UnreachableError, UsageError
 from ._logging import setup_logging
 from ._networks import watch_display
+from ._web import UP, http_options, read_token, web_server
 from .dashboard import Watching, build_view, plain_lines
 
 log = logging.getLogger("pipecast.cli")
@@ -49,11 +52,27 @@ log = logging.getLogger("pipecast.cli")
     envvar="PIPECAST_LOG_FORMAT",
     show_default=True,
 )
-def start(verbose: int, log_format: str, **params: Any) -> None:
+@click.option(
+    "--http",
+    default=None,
+    help="also serve the web pages on HOST:PORT (see `pipecast web`), in this process",
+)
+@http_options
+def start(
+    verbose: int,
+    log_format: str,
+    http: str | None,
+    token_file: Path | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    insecure_http: bool,
+    **params: Any,
+) -> None:
     """Run a node in the foreground until SIGINT, SIGTERM or `pipecast stop`.
 
     Its configuration: options, then PIPECAST_* variables, then --config,
-    then the defaults (`pipecast config show` prints the result).
+    then the defaults (`pipecast config show` prints the result). With
+    --http, the web gateway runs beside it (its up line on stdout).
     """
     from pipecast.actors import Node  # noqa: PLC0415
 
@@ -77,15 +96,34 @@ def start(verbose: int, log_format: str, **params: Any) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
     assert node.bridge is not None
-    # One parseable line: harnesses that bind port 0 read their endpoints here.
-    click.echo(
-        f"pipecast node up: status {node.bridge.status_endpoint}"
-        f" sync {node.bridge.sync_endpoint} control {node.control_endpoint}",
-        err=True,
-    )
+    web = None
     try:
+        if http is not None:
+            web = web_server(
+                node.bridge.status_endpoint,
+                node.bridge.sync_endpoint,
+                node.control_endpoint,
+                None if cfg.insecure else ClientSecurity.owner(cfg.data_dir),
+                http,
+                token=read_token(token_file),
+                tls_cert=tls_cert,
+                tls_key=tls_key,
+                insecure_http=insecure_http,
+                images=cfg.data_dir / "images",
+            )
+            url = web.start_in_thread()
+        # One parseable line: harnesses that bind port 0 read their endpoints here.
+        click.echo(
+            f"pipecast node up: status {node.bridge.status_endpoint}"
+            f" sync {node.bridge.sync_endpoint} control {node.control_endpoint}",
+            err=True,
+        )
+        if web is not None:
+            click.echo(UP.format(url=url))
         node.wait()
     finally:
+        if web is not None:
+            web.stop()
         node.stop()
     click.echo("pipecast node stopped", err=True)
     if signal.SIGINT in interrupted:  # Ctrl-C: 130 as everywhere; SIGTERM or stop: 0
