@@ -9,6 +9,7 @@ from ._pipeline import PipelineBenchResult, run_pipeline_bench
 from ._soak import SoakBenchResult, run_soak_bench
 from ._supervision import SupervisionBenchResult, run_supervision_bench
 from ._watchers import WatchersBenchResult, run_watchers_bench
+from ._web import WebBenchResult, run_web_bench
 
 __all__ = [
     "AbAv1Search",
@@ -20,6 +21,7 @@ __all__ = [
     "StrategyRow",
     "SupervisionBenchResult",
     "WatchersBenchResult",
+    "WebBenchResult",
     "run_bus_bench",
     "run_crf_bench",
     "run_crf_strategy_bench",
@@ -28,4 +30,5 @@ __all__ = [
     "run_soak_bench",
     "run_supervision_bench",
     "run_watchers_bench",
+    "run_web_bench",
 ]

@@ -408,3 +408,31 @@ def bench_soak(minutes: float, clients: int, ping_interval: float, as_json: bool
     )
     click.echo(f"errors by type {json.dumps(r.errors_by_type, sort_keys=True)}")
     click.echo(f"witness recoveries {r.recoveries}, unrecovered gaps {r.unrecovered_gaps}")
+
+
+@bench.command("web", epilog=EXIT_CODES)
+@click.option("--clients", type=click.IntRange(1, 5000), default=200, show_default=True)
+@click.option("--rate", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@click.option("--seconds", type=click.FloatRange(1, 600), default=10.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="emit one JSON object")
+def bench_web(clients: int, rate: int, seconds: float, as_json: bool) -> None:
+    """SSE clients of one gateway process vs the bus alone: latency, RSS, CPU, losses."""
+    from pipecast.bench import run_web_bench  # noqa: PLC0415
+
+    r = run_web_bench(clients, rate, seconds)
+    if as_json:
+        click.echo(json.dumps(r.as_dict()))
+        return
+    click.echo(
+        f"{r.clients} SSE clients, {r.rate} updates/s for {r.seconds:g} s ({r.sent} updates)"
+    )
+    click.echo(
+        f"  gateway   p50 {r.p50_ms:.1f} ms  p99 {r.p99_ms:.1f} ms  max {r.max_ms:.1f} ms"
+        f"  (target p99 <= 50 ms)"
+    )
+    click.echo(f"  bus alone p50 {r.bus_p50_ms:.1f} ms  p99 {r.bus_p99_ms:.1f} ms")
+    click.echo(
+        f"  ratio p99 gateway / bus {r.p99_ms / max(r.bus_p99_ms, 1e-9):.1f};"
+        f"  gateway RSS {r.gateway_rss_mb:.0f} MB, CPU {r.gateway_cpu_percent:.0f} % of a core"
+    )
+    click.echo(f"  lost {r.lost}  clients cut {r.clients_cut}")
