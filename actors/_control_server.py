@@ -53,7 +53,14 @@ from pipecast.transport import (
 )
 
 from .media import library_request
-from .networks import NETWORK_OPS, network_request, networks_result
+from .networks import (
+    INSTALLATION_OPS,
+    INSTALLATIONS,
+    NETWORK_OPS,
+    InstallationRequest,
+    network_request,
+    networks_result,
+)
 from .presence import PresenceBeat, PresenceJoin, PresenceLeave, PresenceList
 from .runtime import (
     BridgeHandle,
@@ -109,6 +116,7 @@ CONTROL_OPS = frozenset(
         "networks",
         "shutdown",
         *NETWORK_OPS,
+        *INSTALLATION_OPS,
     }
 )
 
@@ -334,6 +342,10 @@ class ControlServer(SocketActor, Supervised):
             )
             if not self.registry.tell(name, request):
                 raise PipecastError(f"the runner of {args['network']!r} is down (see actor/{name})")
+        elif op in INSTALLATION_OPS:
+            asked = InstallationRequest(op, args, cid, self._reply_to(routing, cid))
+            if not self.registry.tell(INSTALLATIONS, asked):
+                raise PipecastError("the installations actor is down (see actor/installations)")
         elif op == "networks":
             self._ok(routing, cid, networks_result(self.networks, self._view))
         elif op == "shutdown":
@@ -443,10 +455,11 @@ class ControlServer(SocketActor, Supervised):
         targets: dict[str, pykka.ActorRef[Any]] = {"bridge": self.bridge.ref}
         if self.supervisor is not None:
             targets["supervisor"] = self.supervisor
-        for name in ("presence", *self.stage_names):
+        for name in ("presence", INSTALLATIONS, *self.stage_names):
             ref = self.registry.get(name)
             if ref is not None:
-                targets[name if name == "presence" else f"stage/{name}"] = ref
+                own = name in ("presence", INSTALLATIONS)
+                targets[name if own else f"stage/{name}"] = ref
         for network in self.networks:
             ref = self.registry.get(f"network/{network}")
             if ref is not None:

@@ -47,7 +47,16 @@ from .media import (
     MediaStage,
     resolve_roots,
 )
-from .networks import InvocationLog, NetworkRunner, RunRules, check_ring, resolve_model, runner_name
+from .networks import (
+    INSTALLATIONS,
+    Installations,
+    InvocationLog,
+    NetworkRunner,
+    RunRules,
+    check_ring,
+    resolve_model,
+    runner_name,
+)
 from .presence import (
     WATCH_HUB,
     PresenceCounts,
@@ -87,7 +96,7 @@ STAGE_KINDS: Mapping[str, type[Stage]] = MappingProxyType(
 
 PRESENCE = "presence"  # the presence tracker's name in the registry
 # names of the node's own actors, which no stage may take
-RESERVED = frozenset({PRESENCE, BRIDGE, CONTROL, WATCH_HUB})
+RESERVED = frozenset({PRESENCE, BRIDGE, CONTROL, WATCH_HUB, INSTALLATIONS})
 # paint a prompt, caption the picture, remix the caption into the next prompt, ...
 DEMO_NETWORK = RunRules("demo", ("paint", "caption", "remix"))
 
@@ -273,6 +282,15 @@ class Node:
                         cfg.restart,
                     ),
                 )
+            start_child(
+                self.supervisor,
+                ChildSpec(
+                    INSTALLATIONS,
+                    Installations,
+                    {"store": self.store, "networks": {n.network: n for n in cfg.networks}},
+                    cfg.restart,
+                ),
+            )
             book = WatcherBook()
             start_child(
                 self.supervisor,
@@ -374,6 +392,7 @@ class Node:
             PRESENCE,
             *(s.name for s in cfg.stages),
             *(runner_name(n.network) for n in cfg.networks),
+            INSTALLATIONS,
         ]
 
     def wait(self) -> None:

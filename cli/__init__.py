@@ -1,6 +1,6 @@
 """pipecast.cli: the `pipecast` command line (click)."""
 
-from . import _bench, _config_cli, _demo, _keys, _media, _networks, _node, _web  # noqa: F401 - importing attaches the commands
+from . import _bench, _config_cli, _demo, _installations, _keys, _media, _networks, _node, _web  # noqa: F401 - importing attaches the commands
 from ._app import main
 from ._errors import EXIT_CODES, BindFailed, CliError, UnreachableError, UsageError
 

@@ -32,6 +32,9 @@ ANY_PORT = "tcp://127.0.0.1:*"
 _UP = re.compile(r"pipecast node up: status (\S+) sync (\S+) control (\S+)")
 
 
+_GROUPS = frozenset({"installations"})  # client command groups: `run` puts endpoints after
+
+
 class NodeProcess:
     def __init__(
         self,
@@ -95,13 +98,15 @@ class NodeProcess:
         return self.log.read_text(errors="replace")
 
     def run(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-        """`pipecast args[0] <endpoints> args[1:]`, captured as text; never raises on exit codes."""
+        """`pipecast args[0] <endpoints> args[1:]` (for a group, after its subcommand),
+        captured as text; never raises on exit codes."""
         endpoints = [
             *("--control", self.control, "--status", self.status, "--sync", self.sync),
             *("--data-dir", str(self.data_dir)),
         ]
+        head = 2 if args[0] in _GROUPS else 1  # a group's options follow its subcommand
         return subprocess.run(  # noqa: S603 - our own command, argument list
-            [PIPECAST, args[0], *endpoints, *args[1:]],
+            [PIPECAST, *args[:head], *endpoints, *args[head:]],
             capture_output=True,
             text=True,
             timeout=timeout,

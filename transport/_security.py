@@ -61,6 +61,7 @@ WATCH_OPS = frozenset(
         "networks",
         "invocations",
         "runs",
+        "installations.list",
         "presence.join",
         "presence.heartbeat",
         "presence.leave",

@@ -50,8 +50,12 @@ HERE = Path(__file__).parent
 
 # what a page may ask the node to do (role operate); everything else is refused here
 CONTROL_OPS = frozenset(
-    {"pause", "suspend", "resume", "cancel", "retry", "enqueue", "run", "run.stop"}
+    {
+        *("pause", "suspend", "resume", "cancel", "retry", "enqueue", "run", "run.stop"),
+        *("installations.add", "installations.switch", "installations.remove"),
+    }
 )
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_BODY = 64 * 1024
 _IMAGE = re.compile(r"[0-9a-f]{64}\.png")
 
@@ -95,6 +99,7 @@ class WebApp:
                 Route("/jobs", self._page("jobs")),
                 Route("/jobs/{job_id:int}", self._job_page),
                 Route("/networks", self._page("networks")),
+                Route("/display/{name}", self._display),
                 Route("/api/snapshot", self._guard(self._snapshot)),
                 Route("/api/stream", self._stream),
                 Route("/api/jobs", self._guard(self._jobs)),
@@ -197,6 +202,20 @@ class WebApp:
             )
 
         return page
+
+    async def _display(self, request: Request) -> Response:
+        """A kiosk: one installation full-screen, following its switches."""
+        login = self._login(request)
+        if login is not None:
+            return login
+        session = self._session(request)
+        if session is None:
+            return self._denied(request)
+        name = request.path_params["name"]
+        if not _NAME.fullmatch(name):
+            return _error(404, "not_found", "an installation's name is 1-64 of A-Z a-z 0-9 _ -")
+        context = self._context(session, page="display", installation=name)
+        return self.templates.TemplateResponse(request, "display.html", context)
 
     async def _job_page(self, request: Request) -> Response:
         login = self._login(request)
@@ -303,11 +322,15 @@ class WebApp:
         resume = self.gateway.resume(last)
         page = request.query_params.get("page", "")
         agent = request.headers.get("user-agent", "")
-        return EventSourceResponse(self._events(resume, page, agent), ping=15)
+        screen = request.query_params.get("installation", "")
+        topic = f"installation/{screen}" if _NAME.fullmatch(screen) else "*"
+        return EventSourceResponse(self._events(resume, page, agent, topic), ping=15)
 
-    async def _events(self, resume: Any, page: str, agent: str) -> AsyncIterator[dict[str, Any]]:
+    async def _events(
+        self, resume: Any, page: str, agent: str, topic: str
+    ) -> AsyncIterator[dict[str, Any]]:
         gw = self.gateway
-        watcher = await self.presence.join(page, agent)
+        watcher = await self.presence.join(page, agent, topic)
         try:
             if resume.kind is ResumeKind.REPLAY:
                 cursor = resume.at  # the loop below sends what followed, in batches

@@ -45,6 +45,7 @@ class PagePresence:
             await self.leave(watcher)
 
     async def join(self, page: str, agent: str, topic: str = "*") -> str:
+        """A watcher for one open page (a kiosk: on its installation's topic)."""
         watcher = f"web-{secrets.token_hex(6)}"
         meta = {"client": "browser", "page": page[:200], "agent": agent[:200]}
         self._pages[watcher] = (topic, meta)

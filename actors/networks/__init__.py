@@ -6,10 +6,20 @@
 and carries out its effects (publish, store, schedule). Models are named
 callables that declare their kinds (`model`, `resolve_model`); the built-ins
 make real text and images offline. `InvocationLog` keeps every invocation in
-the store. See docs/networks.md.
+the store. `Installations` keeps named screens (a network in a display mode)
+and publishes them for kiosks to follow. See docs/networks.md.
 """
 
 from ._builtin_models import BUILTINS, caption, echo, paint, remix
+from ._installations import (
+    INSTALLATION_OPS,
+    INSTALLATIONS,
+    Installation,
+    InstallationRequest,
+    Installations,
+    UnknownInstallation,
+    check_installation,
+)
 from ._invocation_log import InvocationLog
 from ._models import KINDS, Model, ModelError, check_ring, declared, invoke_model, model
 from ._ops import NETWORK_OPS, UnknownNetwork, network_request, networks_result
@@ -36,6 +46,8 @@ from ._runner import NetworkRunner, RunRequest, runner_name
 __all__ = [
     "BUILTINS",
     "DEFAULT_PACE",
+    "INSTALLATIONS",
+    "INSTALLATION_OPS",
     "KINDS",
     "NETWORK_OPS",
     "PNG_SIGNATURE",
@@ -44,6 +56,9 @@ __all__ = [
     "Effect",
     "EndRun",
     "Forget",
+    "Installation",
+    "InstallationRequest",
+    "Installations",
     "Invocation",
     "InvocationLog",
     "LockedOut",
@@ -58,8 +73,10 @@ __all__ = [
     "RunStatus",
     "Schedule",
     "Token",
+    "UnknownInstallation",
     "UnknownNetwork",
     "caption",
+    "check_installation",
     "check_ring",
     "declared",
     "decode_png",

@@ -166,8 +166,9 @@ def test_stats_are_telemetry_from_each_component(node, client):
     assert stats["bridge"]["published"] >= 2
     assert stats["control"]["requests"] >= 1
     # the bridge, the presence tracker, the stage, the demo network's runner,
-    # the watch hub and the control server
-    assert stats["supervisor"]["children"] == 6
+    # the installations, the watch hub and the control server
+    assert stats["supervisor"]["children"] == 7
+    assert stats["installations"] == {"changes": 0, "refused": 0}
     assert stats["network/demo"]["model_calls"] == 0
     assert stats["presence"]["watchers"] == 0
     assert stats["stage/checksum"]["steps"] >= 0

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from pipecast.actors import EncodeSettings, MediaPolicy, Node, NodeConfig, StageConfig, make_clip
+from pipecast.actors import (
+    EncodeSettings,
+    MediaPolicy,
+    Node,
+    NodeConfig,
+    RunRules,
+    StageConfig,
+    make_clip,
+)
 from pipecast.testing import TEST_STAGE_KINDS, free_endpoint, start_test_node, start_test_web
 
 STAGES = (StageConfig("sum", "checksum"),)
@@ -160,6 +168,35 @@ def test_a_jobs_search_is_drawn_as_a_chart(tmp_path: Path, browser, artifacts: P
         assert "ffmpeg" in page.inner_text("dl.facts")
         page.locator("figure").screenshot(path=str(artifacts / "job-chart.png"))
         page.screenshot(path=str(artifacts / "job-page.png"), full_page=True)
+    finally:
+        server.stop()
+        node.stop()
+
+
+def test_a_kiosk_follows_its_installation_switch_within_a_second(tmp_path: Path, browser) -> None:
+    networks = (RunRules("demo", ("paint", "caption", "remix")), RunRules("echoes", ("echo",)))
+    node = start_test_node(tmp_path / "data", stages=(), networks=networks)
+    server = start_test_web(node)
+    try:
+        client = node.client()
+        client.call("installations.add", name="hall", network="demo", display="grid:2x2")
+        client.call("run", network="demo", prompt="a harbour at dawn")
+        client.call("run", network="echoes", prompt="hello hello")
+        kiosk = open_page(browser, server.url.replace("/?", "/display/hall?"))
+        kiosk.wait_for_selector("#screen[data-network=demo] li.invocation[data-state=completed]")
+        assert kiosk.locator("#screen li.invocation").count() == 4  # a 2x2 ring of cells
+        # the screen is a watcher of its installation's topic: one screen shows it
+        admin = open_page(browser, server.url.replace("/?", "/networks?"))
+        admin.wait_for_selector("li[data-installation=hall] .what:has-text('1 screen')")
+        admin.fill("li[data-installation=hall] input[name=network]", "echoes")
+        admin.fill("li[data-installation=hall] input[name=display]", "single:0:1")
+        admin.click("li[data-installation=hall] button[type=submit]")
+        shown = kiosk.wait_for_selector(
+            "#screen[data-network=echoes][data-display='single:0:1'] li.invocation", timeout=1000
+        )
+        assert shown is not None
+        assert "hello hello" in kiosk.inner_text("#screen")  # the echoes run, at once
+        assert kiosk.locator("#screen li.invocation").count() == 1  # no stale cell
     finally:
         server.stop()
         node.stop()

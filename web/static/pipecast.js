@@ -64,6 +64,9 @@ let lastId = null;
 
 function connect() {
   let url = `/api/stream?page=${encodeURIComponent(location.pathname)}`;
+  if (document.body.dataset.installation) {
+    url += `&installation=${encodeURIComponent(document.body.dataset.installation)}`;
+  }
   if (lastId) url += `&last_id=${encodeURIComponent(lastId)}`;
   const es = new EventSource(url);
   const track = (e) => { if (e.lastEventId) lastId = e.lastEventId; };
@@ -269,7 +272,42 @@ function networkSection(root, name) {
   return sec;
 }
 
+function installationItem(list, name) {
+  // made once: redraws update its text and leave the switch form as typed
+  let item = list.querySelector(`li[data-installation="${CSS.escape(name)}"]`);
+  if (item) return item;
+  item = el("li", { "data-installation": name });
+  item.append(el("a", { href: `/display/${name}`, text: name }), el("span", { class: "what" }));
+  if (operate) {
+    const form = el("form", { class: "installation-switch control", "data-installation": name });
+    form.append(
+      el("label", {}, "network ", el("input", { name: "network", maxlength: "64" })),
+      el("label", {}, "display ", el("input", { name: "display", maxlength: "64" })),
+      el("button", { type: "submit", text: "switch" }),
+      el("button", { type: "button", class: "remove", text: "remove" }),
+    );
+    item.append(form);
+  }
+  list.append(item);
+  return item;
+}
+
+function drawInstallations() {
+  const list = document.getElementById("installations");
+  const names = topics("installation/").map((t) => t.slice(13));
+  for (const child of [...list.children]) {
+    if (!names.includes(child.dataset.installation)) child.remove();
+  }
+  for (const name of names) {
+    const cfg = state[`installation/${name}`].config || {};
+    const screens = Object.keys(state[`presence/installation/${name}`] || {}).length;
+    installationItem(list, name).querySelector(".what").textContent =
+      ` ${cfg.network} as ${cfg.display} · ${screens} screen${screens === 1 ? "" : "s"}`;
+  }
+}
+
 function drawNetworks() {
+  drawInstallations();
   const root = document.getElementById("networks");
   const names = topics("invocation/").map((t) => t.slice(11));
   for (const child of [...root.children]) {
@@ -294,7 +332,50 @@ function drawNetworks() {
 
 setInterval(() => { if (page === "networks") draw(); }, 1000); // the lockout countdown
 
-const DRAW = { overview: drawOverview, jobs: drawJobs, networks: drawNetworks };
+// -- a kiosk: one installation, following its switches -------------------------------
+
+function parseDisplay(text) {
+  let m = /^grid:(\d+)x(\d+)$/.exec(text || "");
+  if (m) return { kind: "grid", rows: Number(m[1]), cols: Number(m[2]) };
+  m = /^single:(\d+):(\d+)(:invoking)?$/.exec(text || "");
+  if (m) return { kind: "single", offset: Number(m[1]), stride: Number(m[2]), invoking: !!m[3] };
+  return null;
+}
+
+function drawDisplay() {
+  // the same rules as the node's display modes: the current run only; a grid is a
+  // ring of cells by sequence; single shows the newest of its sequences
+  const name = document.body.dataset.installation;
+  const screen = document.getElementById("screen");
+  const cfg = (state[`installation/${name}`] || {}).config;
+  const mode = cfg && parseDisplay(cfg.display);
+  if (!cfg || !mode) {
+    screen.replaceChildren(el("p", { class: "empty", text: `no installation named ${name}` }));
+    return;
+  }
+  const kv = state[`invocation/${cfg.network}`] || {};
+  const run = (kv.run || {}).run;
+  const invs = Object.entries(kv).filter(([k]) => k !== "run").map(([, v]) => v)
+    .filter((v) => run !== undefined && run !== null && v.run === run)
+    .sort((a, b) => a.sequence - b.sequence);
+  screen.dataset.network = cfg.network;
+  screen.dataset.display = cfg.display;
+  if (mode.kind === "grid") {
+    const cells = Array.from({ length: mode.rows * mode.cols }, () => null);
+    for (const v of invs) cells[v.sequence % cells.length] = v;
+    const grid = el("ol", { class: "kiosk-grid", style:
+      `grid-template-columns: repeat(${mode.cols}, 1fr); grid-template-rows: repeat(${mode.rows}, 1fr)` });
+    grid.append(...cells.map((v) => (v ? invocationView(v) : el("li", { class: "invocation empty" }))));
+    screen.replaceChildren(grid);
+  } else {
+    const shown = invs.filter((v) => v.sequence === 0 ||
+      (v.sequence % mode.stride === mode.offset && (mode.invoking || v.state !== "invoking")));
+    const last = shown[shown.length - 1];
+    screen.replaceChildren(last ? invocationView(last) : el("p", { class: "empty", text: "…" }));
+  }
+}
+
+const DRAW = { overview: drawOverview, jobs: drawJobs, networks: drawNetworks, display: drawDisplay };
 
 // -- controls --------------------------------------------------------------------------
 
@@ -309,12 +390,24 @@ document.addEventListener("click", (e) => {
 document.addEventListener("click", (e) => {
   const b = e.target.closest("button.stop");
   if (b) control("run.stop", { network: b.form.dataset.network });
+  const r = e.target.closest("button.remove");
+  if (r) control("installations.remove", { name: r.form.dataset.installation });
 });
 document.addEventListener("submit", (e) => {
   const form = e.target;
   e.preventDefault();
   if (form.id === "enqueue-form") {
     control("enqueue", { paths: [form.path.value], recursive: form.recursive.checked });
+  } else if (form.classList.contains("installation-switch")) {
+    const args = { name: form.dataset.installation };
+    if (form.network.value) args.network = form.network.value;
+    if (form.display.value) args.display = form.display.value;
+    control("installations.switch", args);
+  } else if (form.id === "installation-add") {
+    const value = (field) => form.elements.namedItem(field).value;
+    control("installations.add", {
+      name: value("name"), network: value("network"), display: value("display"),
+    });
   } else if (form.classList.contains("run-form")) {
     control("run", { network: form.dataset.network, prompt: form.prompt.value });
   } else if (form.id === "jobs-filter") loadJobs();
