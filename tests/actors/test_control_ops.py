@@ -79,7 +79,7 @@ def test_the_protocol_page_lists_exactly_the_ops_the_node_serves() -> None:
 
 
 def test_a_result_that_does_not_have_the_documented_keys_does_not_match() -> None:
-    (heartbeat,) = DOCUMENTED["presence.heartbeat"]
+    heartbeat, _many = DOCUMENTED["presence.heartbeat"]
     assert heartbeat.matches({"known": True})
     assert not heartbeat.matches({"ok": True})
     assert not heartbeat.matches({"known": True, "ok": True})
@@ -114,12 +114,17 @@ def _calls(clip: Path) -> list[tuple[str, dict[str, Any]]]:
         ("publish", {"topic": "ext/ops", "key": "k", "data": {"n": 1}}),
         ("presence.join", {"watcher": "w1", "topic": "stage/analyze"}),
         ("presence.heartbeat", {"watcher": "w1"}),
+        ("presence.heartbeat", {"watchers": ["w1", "gone"]}),
         ("presence.list", {}),
         ("presence.leave", {"watcher": "w1"}),
         ("run", {"network": "demo", "prompt": "a lantern over the harbour"}),
         ("invocations", {"network": "demo"}),
         ("runs", {"network": "demo"}),
         ("networks", {}),
+        ("installations.add", {"name": "hall", "network": "demo", "display": "grid:2x2"}),
+        ("installations.switch", {"name": "hall", "display": "single:0:1"}),
+        ("installations.list", {}),
+        ("installations.remove", {"name": "hall"}),
         ("run.stop", {"network": "demo"}),
         ("shutdown", {}),
     ]
