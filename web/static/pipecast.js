@@ -267,7 +267,11 @@ function networkSection(root, name) {
     form.querySelector("form").dataset.network = name;
     sec.append(form);
   }
-  sec.append(el("ol", { class: "grid" }));
+  const pick = el("label", { class: "display-pick" }, "display ",
+    el("input", { name: "display", value: "grid:3x4", maxlength: "64",
+      "aria-label": `display mode for ${name}` }));
+  pick.querySelector("input").addEventListener("input", () => draw());
+  sec.append(pick, el("div", { class: "display" }));
   root.append(sec);
   return sec;
 }
@@ -324,9 +328,8 @@ function drawNetworks() {
       if (left > 0) status += ` · new prompts in ${Math.ceil(left)} s`;
     }
     sec.querySelector(".run-status").textContent = status;
-    const invs = Object.entries(kv).filter(([k]) => k !== "run").map(([, v]) => v)
-      .sort((a, b) => a.sequence - b.sequence).slice(-12);
-    sec.querySelector("ol.grid").replaceChildren(...invs.map(invocationView));
+    const display = sec.querySelector(".display-pick input").value.trim();
+    renderDisplay(sec.querySelector("div.display"), name, display);
   }
 }
 
@@ -342,29 +345,26 @@ function parseDisplay(text) {
   return null;
 }
 
-function drawDisplay() {
-  // the same rules as the node's display modes: the current run only; a grid is a
-  // ring of cells by sequence; single shows the newest of its sequences
-  const name = document.body.dataset.installation;
-  const screen = document.getElementById("screen");
-  const cfg = (state[`installation/${name}`] || {}).config;
-  const mode = cfg && parseDisplay(cfg.display);
-  if (!cfg || !mode) {
-    screen.replaceChildren(el("p", { class: "empty", text: `no installation named ${name}` }));
+function renderDisplay(screen, network, display) {
+  // the node's display modes: the current run only; a grid is a ring of cells by
+  // sequence; single shows the newest of its sequences (genesis always)
+  const mode = parseDisplay(display);
+  if (!mode) {
+    screen.replaceChildren(el("p", { class: "empty", text: `no display ${display}` }));
     return;
   }
-  const kv = state[`invocation/${cfg.network}`] || {};
+  const kv = state[`invocation/${network}`] || {};
   const run = (kv.run || {}).run;
   const invs = Object.entries(kv).filter(([k]) => k !== "run").map(([, v]) => v)
     .filter((v) => run !== undefined && run !== null && v.run === run)
     .sort((a, b) => a.sequence - b.sequence);
-  screen.dataset.network = cfg.network;
-  screen.dataset.display = cfg.display;
+  screen.dataset.network = network;
+  screen.dataset.display = display;
   if (mode.kind === "grid") {
     const cells = Array.from({ length: mode.rows * mode.cols }, () => null);
     for (const v of invs) cells[v.sequence % cells.length] = v;
-    const grid = el("ol", { class: "kiosk-grid", style:
-      `grid-template-columns: repeat(${mode.cols}, 1fr); grid-template-rows: repeat(${mode.rows}, 1fr)` });
+    const grid = el("ol", { class: "kiosk-grid",
+      style: `grid-template-columns: repeat(${mode.cols}, minmax(0, 1fr))` });
     grid.append(...cells.map((v) => (v ? invocationView(v) : el("li", { class: "invocation empty" }))));
     screen.replaceChildren(grid);
   } else {
@@ -373,6 +373,17 @@ function drawDisplay() {
     const last = shown[shown.length - 1];
     screen.replaceChildren(last ? invocationView(last) : el("p", { class: "empty", text: "…" }));
   }
+}
+
+function drawDisplay() {
+  const name = document.body.dataset.installation;
+  const screen = document.getElementById("screen");
+  const cfg = (state[`installation/${name}`] || {}).config;
+  if (!cfg) {
+    screen.replaceChildren(el("p", { class: "empty", text: `no installation named ${name}` }));
+    return;
+  }
+  renderDisplay(screen, cfg.network, cfg.display);
 }
 
 const DRAW = { overview: drawOverview, jobs: drawJobs, networks: drawNetworks, display: drawDisplay };
