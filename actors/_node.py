@@ -155,6 +155,7 @@ class NodeConfig:
     stage_kinds: Mapping[str, type[Stage]] = field(default_factory=lambda: STAGE_KINDS)
     limits: Limits = field(default_factory=Limits)
     insecure: bool = False  # no CURVE: only with loopback or ipc endpoints
+    batch: bool = True  # status batches (docs/PROTOCOL.md); off only to measure them
 
     def __post_init__(self) -> None:
         endpoints = (self.status_endpoint, self.sync_endpoint, self.control_endpoint)
@@ -237,6 +238,7 @@ class Node:
                     cfg.heartbeat_interval,
                     cfg.history,
                     limits=cfg.limits,
+                    batch=cfg.batch,
                 ),
                 self.context,
                 self.security,

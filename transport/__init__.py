@@ -5,6 +5,7 @@ sockets, threads or clock; the clients (`Subscriber`, `SyncClient`) are thin
 shells that move bytes between ZeroMQ sockets and that core.
 """
 
+from ._batch import MAX_BATCH, MAX_BATCH_BYTES, batch_bodies, updates_from_body
 from ._control import (
     ControlClient,
     ControlRequest,
@@ -119,6 +120,8 @@ __all__ = [
     "INT_MAX",
     "INT_MIN",
     "KEYS_DIR",
+    "MAX_BATCH",
+    "MAX_BATCH_BYTES",
     "PROTOCOL_VERSION",
     "TRACE",
     "WATCH_OPS",
@@ -186,6 +189,7 @@ __all__ = [
     "ViewFeeder",
     "allow_list",
     "apply_to_state",
+    "batch_bodies",
     "check_public_key",
     "check_value",
     "decode_control_request",
@@ -216,5 +220,6 @@ __all__ = [
     "topic_matches",
     "unpack_status",
     "update_from_body",
+    "updates_from_body",
     "write_keypair",
 ]

@@ -29,6 +29,7 @@ from typing import Any
 
 import zmq
 
+from ._batch import updates_from_body
 from ._errors import MalformedFrame, NodeUnreachable
 from ._replica import Checkpoint, Event, Replica, ReplicaStatistics, Request
 from ._security import ClientSecurity, KeyRefused, refusal, unwatch, watch_handshakes
@@ -323,7 +324,12 @@ class Subscriber:
                     topic = topic_b.decode()
                     if len(topics) < _TOPIC_NAMES:
                         topics[topic_b] = topic
-                feed_update(update_from_body(topic, unpack(body_b)), now)
+                body = unpack(body_b)
+                if type(body) is dict:  # one update: the common case, kept cheap
+                    feed_update(update_from_body(topic, body), now)
+                else:  # a batch: checked whole before any of it is applied
+                    for u in updates_from_body(topic, body, len(body_b)):
+                        feed_update(u, now)
             except (MalformedFrame, UnicodeDecodeError):
                 self._malformed += 1
         self._received += n

@@ -36,6 +36,7 @@ from pipecast.transport import (
     Reset,
     ServerSecurity,
     Update,
+    batch_bodies,
     encode_error_reply,
     encode_heartbeat,
     serve_sync_request,
@@ -98,6 +99,8 @@ class Bridge(SocketActor, Supervised):
         self._sink_failures = 0
         self._removals = 0  # the allow-list's removals, as of the last look
         self._revocations = 0
+        self._messages = 0
+        self._batched = 0
         bridge._attach(self)  # publications come to this incarnation from now on
 
     # -- lifecycle (bridge thread) -------------------------------------------
@@ -160,10 +163,14 @@ class Bridge(SocketActor, Supervised):
 
     def on_receive(self, message: Any) -> Any:
         if type(message) is Publish:
-            self._publish(message)
             # a burst of publications: finish it without a loop turn each
-            for more in self.inbox.take_run(Publish, _BURST):
-                self._publish(more)
+            more = self.inbox.take_run(Publish, _BURST)
+            if more and self.bridge_config.batch:
+                self._publish_batched([message, *more])
+            else:
+                self._send(message.topic, self._publish(message))
+                for m in more:
+                    self._send(m.topic, self._publish(m))
         elif type(message) is SocketReadable:
             self._serve_sync()
         elif type(message) is TimerDue:
@@ -184,7 +191,38 @@ class Bridge(SocketActor, Supervised):
             return super().on_receive(message)
         return None
 
-    def _publish(self, msg: Publish) -> None:
+    def _publish_batched(self, run: list[Publish]) -> None:
+        """Sequence a run of waiting publications, then send each topic's updates in as
+        few messages as the batch bounds allow (what was waiting, never more)."""
+        bodies: dict[str, list[bytes]] = {}
+        for msg in run:
+            body = self._publish(msg)
+            if body is not None:
+                bodies.setdefault(msg.topic, []).append(body)
+        for topic, held in bodies.items():
+            if len(held) == 1:
+                self._send(topic, held[0])
+                continue
+            self._batched += len(held)
+            for body in batch_bodies(held):
+                self._send(topic, body)
+
+    def _send(self, topic: str, body: bytes | None) -> None:
+        if body is None or self._pub is None:
+            return
+        topic_b = self._topic_frames.get(topic)
+        if topic_b is None:
+            topic_b = self._topic_frames[topic] = topic.encode()
+        # send() with int flags, not send_multipart(): its enum flag arithmetic
+        # costs more than the send itself for a 200-byte message.
+        send = self._pub.send
+        send(topic_b, _SNDMORE)
+        send(body, 0)
+        self._messages += 1
+
+    def _publish(self, msg: Publish) -> bytes | None:
+        """Sequence one publication, answer it, hand it to local subscribers; its body
+        to send, or None when nothing changed or it was refused."""
         now = time.time()
         try:
             out = self._seq.publish(msg.topic, msg.key, msg.data, msg.cid, now)
@@ -193,19 +231,11 @@ class Bridge(SocketActor, Supervised):
             log.warning("rejected publication to %r [cid=%s]: %s", msg.topic, msg.cid, exc)
             if msg.reply is not None:
                 msg.reply(exc)
-            return
+            return None
         if msg.reply is not None:
             msg.reply(None if out is None else out.seq)
-        if out is None or self._pub is None:
-            return
-        topic_b = self._topic_frames.get(msg.topic)
-        if topic_b is None:
-            topic_b = self._topic_frames[msg.topic] = msg.topic.encode()
-        # send() with int flags, not send_multipart(): its enum flag arithmetic
-        # costs more than the send itself for a 200-byte message.
-        send = self._pub.send
-        send(topic_b, _SNDMORE)
-        send(out.body, 0)
+        if out is None:
+            return None
         if self._locals:
             routes = self._routes.get(msg.topic)
             if routes is None:
@@ -218,6 +248,7 @@ class Bridge(SocketActor, Supervised):
                 )
                 for loc in routes:
                     self._deliver(loc, update)
+        return out.body
 
     def _deliver(self, loc: _Local, event: Update | Reset) -> None:
         try:
@@ -325,6 +356,8 @@ class Bridge(SocketActor, Supervised):
             limits=self.bridge_config.limits.as_dict(),
             handshakes=self.handshake_statistics(),
             revocations=self._revocations,
+            messages=self._messages,
+            batched=self._batched,
         )
 
 

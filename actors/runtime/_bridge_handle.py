@@ -63,8 +63,13 @@ class BridgeConfig:
     sndhwm: int = 100_000
     linger_ms: int = 500
     limits: Limits = field(default_factory=Limits)
+    # several waiting updates of a topic in one message (docs/PROTOCOL.md); off: one
+    # message per update, for measuring what batching gains
+    batch: bool = True
 
     def __post_init__(self) -> None:
+        if type(self.batch) is not bool:
+            raise BadRequest("batch must be true or false")
         if not self.heartbeat_interval > 0:
             raise BadRequest("heartbeat_interval must be > 0 seconds")
         if type(self.sndhwm) is not int or self.sndhwm < 0:
@@ -120,6 +125,8 @@ class BridgeStatistics:
     limits: dict[str, int]
     handshakes: HandshakeStatistics | None = None  # the status and sync sockets (CURVE)
     revocations: int = 0  # times a revoked key made it drop every status connection
+    messages: int = 0  # status messages sent (a batch is one)
+    batched: int = 0  # updates that travelled in a batch of more than one
 
 
 def _not_started(message: object) -> None:

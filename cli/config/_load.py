@@ -46,6 +46,7 @@ NODE_FIELDS = {
     "data_dir": "data_dir",
     "heartbeat": "heartbeat_interval",
     "insecure": "insecure",
+    "batch": "batch",
 }
 DEFAULT = "default"
 

@@ -42,6 +42,9 @@ class NodeSection(_Section):
     insecure: bool | None = Field(
         None, description="no CURVE: allowed only when every endpoint is loopback or ipc"
     )
+    batch: bool | None = Field(
+        None, description="send waiting updates of a topic in one message (off: to measure)"
+    )
 
 
 class HistorySection(_Section):

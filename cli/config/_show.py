@@ -60,6 +60,7 @@ def document(loaded: LoadedConfig) -> dict[str, Any]:
             "data_dir": str(cfg.data_dir),
             "heartbeat": cfg.heartbeat_interval,
             "insecure": cfg.insecure,
+            "batch": cfg.batch,
         },
         "history": asdict(cfg.history),
         "limits": cfg.limits.as_dict(),

@@ -65,16 +65,19 @@ while applied < int(count):
     if not sub.poll(wait_ms):
         sys.exit("no update in time")
     topic_frame, payload = sub.recv_multipart()
-    topic, body = topic_frame.decode(), msgpack.unpackb(payload)
-    if body.get("v") != 2 or body["epoch"] != epoch:
-        sys.exit("the node restarted: a real client would snapshot again")
-    seq = body["seq"]
-    if seq <= last.get(topic, 0):
-        continue  # a duplicate, or already in the snapshot
-    if seq > last.get(topic, 0) + 1:  # a gap: replay what was missed, in order
-        for missed in ask({"op": "replay", "topic": topic, "after": last.get(topic, 0)})["items"]:
-            if missed["seq"] < seq:
-                apply(topic, missed)
-                applied += 1
-    apply(topic, body)
-    applied += 1
+    topic, message = topic_frame.decode(), msgpack.unpackb(payload)
+    # a batch is an array of updates of this topic, applied in order as if each came alone
+    for body in message if isinstance(message, list) else [message]:
+        if body.get("v") != 2 or body["epoch"] != epoch:
+            sys.exit("the node restarted: a real client would snapshot again")
+        seq = body["seq"]
+        if seq <= last.get(topic, 0):
+            continue  # a duplicate, or already in the snapshot
+        if seq > last.get(topic, 0) + 1:  # a gap: replay what was missed, in order
+            after = last.get(topic, 0)
+            for missed in ask({"op": "replay", "topic": topic, "after": after})["items"]:
+                if missed["seq"] < seq:
+                    apply(topic, missed)
+                    applied += 1
+        apply(topic, body)
+        applied += 1

@@ -217,17 +217,26 @@ class Shim:
         self.thread.join(5)
 
 
-def seq_of(body: bytes) -> int:
-    return msgpack.unpackb(body).get("seq", 0)
+def seqs_of(body: bytes) -> list[int]:
+    """The seqs a status message carries: one update's, or a batch's."""
+    message = msgpack.unpackb(body)
+    return [u.get("seq", 0) for u in (message if isinstance(message, list) else [message])]
 
 
+@pytest.mark.parametrize("batch", [False, True], ids=["one_per_message", "batched"])
 @pytest.mark.parametrize("fault", ["drop", "dup", "reorder"])
-def test_r8_injected_drop_duplicate_and_reorder_are_detected_and_repaired(bridge, fault):
+def test_r8_injected_drop_duplicate_and_reorder_are_detected_and_repaired(fault, batch):
+    """The fault hits the message carrying seq 5: alone, or the whole batch holding it."""
+    hit: list[int] = []
+
     def fate(topic, body):
-        if topic == b"t" and seq_of(body) == 5:
+        seqs = seqs_of(body)
+        if topic == b"t" and 5 in seqs:
+            hit.extend(seqs)
             return {"drop": 0, "dup": 2, "reorder": "hold"}[fault]
         return 1
 
+    bridge = start_bridge(BridgeConfig(LOOP, LOOP, heartbeat_interval=0.1, batch=batch))
     shim = Shim(bridge.status_endpoint, fate)
     rec = Recorder()
     try:
@@ -242,16 +251,19 @@ def test_r8_injected_drop_duplicate_and_reorder_are_detected_and_repaired(bridge
             stats = sub.statistics().replica
     finally:
         shim.close()
+        bridge.stop()
     assert not rec.errors
     assert [e.seq for e in rec.events if isinstance(e, Update)] == list(range(1, 11))
     if fault == "dup":
-        assert stats.duplicates == 1
+        assert stats.duplicates == len(hit)  # each update of the repeated message, once
         assert rec.recovered() == []
     if fault == "drop":
         assert stats.gaps == 1
         (r,) = rec.recovered()
         assert (r.reason, r.topic, r.snapshot) == (Reason.GAP, "t", False)
         assert r.replayed >= 1  # the lost one, and whatever followed it meanwhile
+    if not batch:
+        assert hit == [5]
 
 
 def test_r9_a_silent_node_is_reported_stale_and_recovers_by_itself(bridge):
@@ -277,8 +289,13 @@ def test_r9_a_silent_node_is_reported_stale_and_recovers_by_itself(bridge):
 
 def test_s1_a_slow_subscriber_overflowing_its_hwm_converges_and_the_publisher_never_blocks():
     handle = start_bridge(
-        BridgeConfig(
-            LOOP, LOOP, heartbeat_interval=0.1, sndhwm=50, history=HistoryLimits(max_updates=100)
+        BridgeConfig(  # one message per update: batching would not overflow a 50-message hwm
+            LOOP,
+            LOOP,
+            heartbeat_interval=0.1,
+            sndhwm=50,
+            history=HistoryLimits(max_updates=100),
+            batch=False,
         )
     )
     release = threading.Event()
@@ -340,8 +357,13 @@ def test_l8_graceful_shutdown_flushes_everything_and_ends_the_epoch():
 
 def test_s3_a_stalled_dashboard_converges_to_the_latest_state_and_says_what_it_skipped():
     handle = start_bridge(
-        BridgeConfig(
-            LOOP, LOOP, heartbeat_interval=0.1, sndhwm=20, history=HistoryLimits(max_updates=10)
+        BridgeConfig(  # one message per update: batching would not overflow a 20-message hwm
+            LOOP,
+            LOOP,
+            heartbeat_interval=0.1,
+            sndhwm=20,
+            history=HistoryLimits(max_updates=10),
+            batch=False,
         )
     )
     release = threading.Event()
