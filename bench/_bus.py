@@ -85,6 +85,13 @@ class BusBenchResult:
     curve_latency_p99_ms: float = 0.0
     curve_raw_latency_p50_ms: float = 0.0
     curve_raw_latency_p99_ms: float = 0.0
+    # one message per update (batching off), the same updates in the same run
+    unbatched_throughput: float = 0.0
+    unbatched_ratio: float = 0.0
+    unbatched_pub_cpu_us: float = 0.0
+    unbatched_sub_cpu_us: float = 0.0
+    curve_unbatched_throughput: float = 0.0
+    curve_unbatched_ratio: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -172,8 +179,11 @@ def _raw_sub(endpoint: str, ready: Any, result_q: Any, count: int, curve: Any) -
 # -- pipecast -------------------------------------------------------------------------
 
 
-def _pc_pub(endpoint_q: Any, ready: Any, count: int, rate: int, done: Any, keys: Any) -> None:
-    """`keys`: a data directory whose keys to serve with (CURVE), or None."""
+def _pc_pub(
+    endpoint_q: Any, ready: Any, count: int, rate: int, done: Any, keys: Any, batch: bool = True
+) -> None:
+    """`keys`: a data directory whose keys to serve with (CURVE), or None; `batch`:
+    the bridge's status batches (off: one message per update)."""
     from pathlib import Path  # noqa: PLC0415
 
     import zmq  # noqa: PLC0415
@@ -186,7 +196,7 @@ def _pc_pub(endpoint_q: Any, ready: Any, count: int, rate: int, done: Any, keys:
         security = ServerSecurity.for_node(Path(keys))
         zap = NodeAuthenticator(ctx, security.allowed)
         zap.start()
-    config = BridgeConfig("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", sndhwm=_HWM)
+    config = BridgeConfig("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", sndhwm=_HWM, batch=batch)
     handle = start_bridge(config, context=ctx, security=security)
     endpoint_q.put((handle.status_endpoint, handle.sync_endpoint))
     while not ready.wait(0.01):
@@ -280,9 +290,10 @@ def _run_pair(kind: str, count: int, rate: int, curve: bool = False) -> _Pair:
         pub.start()
         endpoint = q_pub.get(timeout=30)
         sub = ctx.Process(target=_raw_sub, args=(endpoint, ready, q_res, count, raw_keys))
-    else:
+    else:  # "pipecast" (batched, the default) or "unbatched"
         keys = keys_dir.name if curve else None
-        pub = ctx.Process(target=_pc_pub, args=(q_pub, ready, count, rate, done, keys))
+        batch = kind != "unbatched"
+        pub = ctx.Process(target=_pc_pub, args=(q_pub, ready, count, rate, done, keys, batch))
         pub.start()
         endpoints = q_pub.get(timeout=30)
         sub = ctx.Process(target=_pc_sub, args=(endpoints, ready, q_res, count, keys))
@@ -381,23 +392,28 @@ def run_bus_bench(
     # machine a single back-to-back pair can differ by half from run to run.
     raw_runs: list[_Pair] = []
     pc_runs: list[_Pair] = []
+    one_runs: list[_Pair] = []
     for _ in range(repeats):
         raw_runs.append(_run_pair("raw", count, 0))
         pc_runs.append(_run_pair("pipecast", count, 0))
+        one_runs.append(_run_pair("unbatched", count, 0))
     raw_tp = statistics.median(r.throughput for r in raw_runs)
     pc_tp = statistics.median(r.throughput for r in pc_runs)
+    one_tp = statistics.median(r.throughput for r in one_runs)
     n_lat = int(rate * seconds)
     raw_lat = _run_pair("raw", n_lat, rate).latencies
     pc_lat_run = _run_pair("pipecast", n_lat, rate)
     pc_lat = pc_lat_run.latencies
     replay_ms = statistics.median(_replay_bench(1000) for _ in range(5))
     hops = [_hop_bench(min(count, 100_000)) for _ in range(3)]
-    curve_raw, curve_pc = [], []
+    curve_raw, curve_pc, curve_one = [], [], []
     for _ in range(repeats):
         curve_raw.append(_run_pair("raw", count, 0, curve=True))
         curve_pc.append(_run_pair("pipecast", count, 0, curve=True))
+        curve_one.append(_run_pair("unbatched", count, 0, curve=True))
     curve_raw_tp = statistics.median(r.throughput for r in curve_raw)
     curve_pc_tp = statistics.median(r.throughput for r in curve_pc)
+    curve_one_tp = statistics.median(r.throughput for r in curve_one)
     curve_raw_lat = _run_pair("raw", n_lat, rate, curve=True).latencies
     curve_pc_lat_run = _run_pair("pipecast", n_lat, rate, curve=True)
     return BusBenchResult(
@@ -412,7 +428,13 @@ def run_bus_bench(
         latency_p999_ms=percentile_ms(pc_lat, 99.9),
         raw_latency_p50_ms=percentile_ms(raw_lat, 50),
         raw_latency_p99_ms=percentile_ms(raw_lat, 99),
-        unrecovered_gaps=sum(r.unrecovered for r in [*pc_runs, *curve_pc])
+        unbatched_throughput=one_tp,
+        unbatched_ratio=one_tp / raw_tp,
+        unbatched_pub_cpu_us=statistics.median(r.pub_cpu_us for r in one_runs),
+        unbatched_sub_cpu_us=statistics.median(r.sub_cpu_us for r in one_runs),
+        curve_unbatched_throughput=curve_one_tp,
+        curve_unbatched_ratio=curve_one_tp / curve_raw_tp,
+        unrecovered_gaps=sum(r.unrecovered for r in [*pc_runs, *one_runs, *curve_pc, *curve_one])
         + pc_lat_run.unrecovered
         + curve_pc_lat_run.unrecovered,
         raw_pub_cpu_us=statistics.median(r.pub_cpu_us for r in raw_runs),
