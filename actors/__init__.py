@@ -55,6 +55,7 @@ from .presence import (
     WatchHub,
     WatchHubHandle,
 )
+from .relay import Relay, RelayConfig, RelayMirror, Upstream, parse_upstream
 from .runtime import (
     Bridge,
     BridgeConfig,
@@ -129,6 +130,9 @@ __all__ = [
     "PresenceTracker",
     "Publish",
     "Registry",
+    "Relay",
+    "RelayConfig",
+    "RelayMirror",
     "RestartPolicy",
     "RestartTracker",
     "RunMachine",
@@ -149,6 +153,7 @@ __all__ = [
     "Supervisor",
     "UnknownNetwork",
     "UnknownStage",
+    "Upstream",
     "Velocity",
     "WatchHub",
     "WatchHubHandle",
@@ -158,6 +163,7 @@ __all__ = [
     "job_transition",
     "make_clip",
     "model",
+    "parse_upstream",
     "resolve_model",
     "start_bridge",
     "transition",

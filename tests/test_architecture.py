@@ -45,6 +45,7 @@ PURE_CORES = [
     "actors/media/crf/_report.py",
     "actors/media/crf/_samples.py",
     "actors/networks/_run_rules.py",
+    "actors/relay/_mirror.py",
     "bench/_ab_av1.py",
     "web/_stream.py",
     "web/_access.py",
@@ -67,12 +68,13 @@ IO_MODULES = {
 }
 
 # Which wings of pipecast.actors each wing may import (besides itself).
-WINGS = ("runtime", "presence", "media", "networks")
+WINGS = ("runtime", "presence", "media", "networks", "relay")
 WING_MAY_IMPORT = {
     "runtime": set(),
     "presence": {"runtime"},
     "media": {"runtime"},
     "networks": {"runtime", "presence"},
+    "relay": {"runtime"},
 }
 # Which top-level packages each package may import (besides itself).
 PACKAGE_MAY_IMPORT = {

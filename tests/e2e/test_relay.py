@@ -1,0 +1,185 @@
+"""Relays as real processes: node -> relay -> relay -> subscribers, through kills and restarts."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pipecast.testing import PIPECAST, NodeProcess, free_endpoint, wait_for
+from pipecast.transport import (
+    ClientSecurity,
+    Keypair,
+    Recovered,
+    Role,
+    Subscriber,
+    allow_list,
+    ensure_node_keys,
+    node_public_key,
+    write_keypair,
+)
+
+UP = re.compile(r"pipecast relay up: status (\S+) sync (\S+)")
+
+
+class RelayProcess:
+    """`pipecast relay` in a subprocess, on fixed endpoints so it can come back on them."""
+
+    def __init__(self, data_dir: Path, upstream: str, key: Path, endpoints: tuple[str, str]):
+        self.data_dir, self.upstream, self.key, self.endpoints = data_dir, upstream, key, endpoints
+        self.log = data_dir.parent / f"{data_dir.name}-relay.log"
+        self.start()
+
+    def start(self) -> None:
+        with self.log.open("a") as log:
+            self.proc = subprocess.Popen(
+                [
+                    PIPECAST,
+                    "relay",
+                    "--upstream",
+                    self.upstream,
+                    "--key",
+                    str(self.key),
+                    "--status",
+                    self.endpoints[0],
+                    "--sync",
+                    self.endpoints[1],
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--heartbeat",
+                    "0.2",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        assert wait_for(lambda: len(UP.findall(self.log.read_text())) >= self.starts + 1, 20), (
+            self.log.read_text()
+        )
+        self.starts += 1
+
+    starts = 0
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        self.proc.wait(10)
+
+    @property
+    def public(self) -> str:
+        return node_public_key(self.data_dir)
+
+
+def client_key(folder: Path, name: str, allowed_by: Path) -> Path:
+    keys = Keypair.new()
+    ensure_node_keys(allowed_by)
+    allow_list(allowed_by).allow(name, keys.public, Role.WATCH)
+    return write_keypair(folder, name, keys)
+
+
+@pytest.fixture
+def chain(tmp_path: Path):
+    node_eps = [free_endpoint() for _ in range(3)]
+    node = NodeProcess(
+        tmp_path / "node" / "data",
+        *("--status", node_eps[0], "--sync", node_eps[1], "--control", node_eps[2]),
+    )
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    r1_dir, r2_dir = tmp_path / "r1", tmp_path / "r2"
+    r1 = RelayProcess(
+        r1_dir,
+        f"{node.status},{node.sync},{node_public_key(node.data_dir)}",
+        client_key(keys, "relay1", node.data_dir),
+        (free_endpoint(), free_endpoint()),
+    )
+    r2 = RelayProcess(
+        r2_dir,
+        f"{r1.endpoints[0]},{r1.endpoints[1]},{r1.public}",
+        client_key(keys, "relay2", r1_dir),
+        (free_endpoint(), free_endpoint()),
+    )
+    yield node, r1, r2, node_eps
+    for p in (r2, r1):
+        p.close()
+    node.close()
+
+
+def node_state(node: NodeProcess) -> dict:
+    return node.client().call("status", prefix="ext/")["topics"]
+
+
+def follow(relay: RelayProcess, events: list) -> Subscriber:
+    sub = Subscriber(
+        *relay.endpoints,
+        (),
+        on_event=events.append,
+        security=ClientSecurity.owner(relay.data_dir),
+    )
+    sub.start()
+    sub.wait_synced(10)
+    return sub
+
+
+def ext(sub: Subscriber) -> dict:
+    return {t: kv for t, kv in sub.state().items() if t.startswith("ext/") and kv}
+
+
+def test_a_killed_middle_relay_comes_back_and_every_subscriber_ends_exact(chain) -> None:
+    node, r1, r2, _ = chain
+    client = node.client()
+    seen1, seen2 = [], []
+    on_r1, on_r2 = follow(r1, seen1), follow(r2, seen2)
+    label = re.sub(r"[^A-Za-z0-9_-]+", "-", r1.endpoints[0]).strip("-")
+    try:
+        for i in range(50):
+            client.call("publish", topic=f"ext/t{i % 5}", key=f"k{i % 3}", data={"i": i})
+        r1.kill()  # mid-stream: the last relay's upstream goes silent
+        assert on_r2.wait_for(
+            lambda s: (s.topic(f"relay/{label}").get("upstream") or {}).get("status") == "stale",
+            10,
+        )
+        for i in range(50, 100):
+            client.call("publish", topic=f"ext/t{i % 5}", key=f"k{i % 3}", data={"i": i})
+        r1.start()
+        want = node_state(node)
+        for sub in (on_r1, on_r2):
+            assert sub.wait_for(lambda s: ext(s) == want, 20), (ext(sub), want)
+        assert on_r2.wait_for(
+            lambda s: (s.topic(f"relay/{label}").get("upstream") or {}).get("status") == "live", 10
+        )
+        assert any(isinstance(e, Recovered) for e in seen1)  # r1's own epoch changed
+    finally:
+        on_r1.stop()
+        on_r2.stop()
+
+
+def test_a_restarted_node_behind_two_relays_reaches_every_subscriber_exactly(
+    chain, tmp_path
+) -> None:
+    node, _r1, r2, eps = chain
+    seen: list = []
+    sub = follow(r2, seen)
+    try:
+        node.client().call("publish", topic="ext/before", key="k", data={"v": 1})
+        assert sub.wait_for(lambda s: "ext/before" in ext(s), 10)
+        node.proc.send_signal(signal.SIGKILL)
+        node.proc.wait(10)
+        again = NodeProcess(
+            node.data_dir, *("--status", eps[0], "--sync", eps[1], "--control", eps[2])
+        )
+        try:
+            again.client().call("publish", topic="ext/after", key="k", data={"v": 2})
+            want = node_state(again)
+            assert "ext/before" not in want  # a new epoch starts empty
+            assert sub.wait_for(lambda s: ext(s) == want, 20), ext(sub)
+        finally:
+            again.close()
+    finally:
+        sub.stop()
