@@ -6,6 +6,7 @@ from ._crf import CrfBenchResult, run_crf_bench
 from ._crf_strategy import StrategyRow, run_crf_strategy_bench
 from ._network import NetworkBenchResult, run_network_bench
 from ._pipeline import PipelineBenchResult, run_pipeline_bench
+from ._relay import RelayBenchResult, run_relay_bench
 from ._soak import SoakBenchResult, run_soak_bench
 from ._supervision import SupervisionBenchResult, run_supervision_bench
 from ._watchers import WatchersBenchResult, run_watchers_bench
@@ -17,6 +18,7 @@ __all__ = [
     "CrfBenchResult",
     "NetworkBenchResult",
     "PipelineBenchResult",
+    "RelayBenchResult",
     "SoakBenchResult",
     "StrategyRow",
     "SupervisionBenchResult",
@@ -27,6 +29,7 @@ __all__ = [
     "run_crf_strategy_bench",
     "run_network_bench",
     "run_pipeline_bench",
+    "run_relay_bench",
     "run_soak_bench",
     "run_supervision_bench",
     "run_watchers_bench",

@@ -442,3 +442,39 @@ def bench_web(clients: int, rate: int, seconds: float, as_json: bool) -> None:
         f"  gateway RSS {r.gateway_rss_mb:.0f} MB, CPU {r.gateway_cpu_percent:.0f} % of a core"
     )
     click.echo(f"  lost {r.lost}  clients cut {r.clients_cut}")
+
+
+@bench.command("relay", epilog=EXIT_CODES)
+@click.option("--subscribers", type=click.IntRange(1, 10_000), default=1000, show_default=True)
+@click.option("--processes", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option("--rate", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--topics", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@click.option("--seconds", type=click.FloatRange(1, 600), default=20.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="emit one JSON object")
+def bench_relay(
+    subscribers: int, processes: int, rate: int, topics: int, seconds: float, as_json: bool
+) -> None:
+    """Subscribers through two relays vs one on the node: latency, exactness, relay cost."""
+    from pipecast.bench import run_relay_bench  # noqa: PLC0415
+
+    r = run_relay_bench(subscribers, processes, rate, topics, seconds)
+    if as_json:
+        click.echo(json.dumps(r.as_dict()))
+        return
+    click.echo(
+        f"{r.subscribers} subscribers in {r.processes} processes through 2 relays; "
+        f"{r.rate} updates/s over {r.topics} topics for {r.seconds:g} s ({r.sent} updates)"
+    )
+    click.echo(
+        f"  through relays p50 {r.p50_ms:.1f} ms  p99 {r.p99_ms:.1f} ms  max {r.max_ms:.1f} ms"
+        "  (target p99 <= 50 ms)"
+    )
+    click.echo(f"  on the node    p50 {r.direct_p50_ms:.1f} ms  p99 {r.direct_p99_ms:.1f} ms")
+    cpu = ", ".join(f"{c:.0f} %" for c in r.relay_cpu_percent)
+    rss = ", ".join(f"{m:.0f} MB" for m in r.relay_rss_mb)
+    click.echo(f"  relays CPU {cpu} of a core; RSS {rss}")
+    click.echo(
+        f"  subscriber processes: {r.subscriber_cores:.2f} cores busy, "
+        f"{r.subscriber_cpu_us:.0f} us CPU per delivery"
+    )
+    click.echo(f"  subscribers not exact at the end: {r.unrecovered}")

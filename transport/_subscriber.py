@@ -73,7 +73,9 @@ class Subscriber:
     event (`Update`, `Reset`, `Recovered`, `Stale`, `Ended`), in order; it must
     not block for long. An exception in it is counted and logged, never lost
     silently, and the subscriber goes on. Without a callback, events queue up
-    for `get()` and iteration.
+    for `get()` and iteration. `context`: a ZeroMQ context to share with other
+    subscribers of this process (one I/O thread for all; its owner terms it
+    after stopping them); by default each subscriber has its own.
     """
 
     def __init__(
@@ -90,6 +92,7 @@ class Subscriber:
         name: str = "pipecast-subscriber",
         security: ClientSecurity | None = None,
         max_rate: float | None = None,
+        context: zmq.Context[zmq.Socket[bytes]] | None = None,
     ) -> None:
         self.status_endpoint = status_endpoint
         self.security = security
@@ -98,6 +101,8 @@ class Subscriber:
         self.replica = Replica(prefixes, stale_after=stale_after)
         self._on_event = on_event
         self._gate = None if max_rate is None else UpdateGate(max_rate)
+        # shared by many subscribers in one process (one I/O thread for all); else our own
+        self._context = context
         self._queue: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self._request_timeout = request_timeout
         self._rcvhwm = rcvhwm
@@ -197,7 +202,7 @@ class Subscriber:
     # -- the subscriber thread ------------------------------------------------------
 
     def _run(self) -> None:  # noqa: PLR0915 - one loop owns every socket, by design
-        ctx = zmq.Context()
+        ctx = self._context or zmq.Context()
         sub = ctx.socket(zmq.SUB)
         sub.linger = 0
         sub.rcvhwm = self._rcvhwm
@@ -273,7 +278,8 @@ class Subscriber:
             unwatch(dealer, dealer_monitor)
             sub.close()
             dealer.close()
-            ctx.term()
+            if self._context is None:
+                ctx.term()
             with self._changed:
                 os.close(self._efd)
                 self._efd = -1
