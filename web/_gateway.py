@@ -226,6 +226,9 @@ class Gateway:
             return dict(self._state.get(name, {}))
 
     def statistics(self) -> dict[str, Any]:
+        # the subscriber's lock first and apart: its thread holds it while it calls
+        # _on_event, which takes ours; taking both here in the other order would deadlock
+        received = self.subscriber.statistics().received
         with self._lock:
             return {
                 "epoch": self.epoch,
@@ -236,7 +239,5 @@ class Gateway:
                 "trimmed": self.log.trimmed,
                 "clients_cut": self._cut,
                 "topics": len(self._state),
-                "subscriber": {
-                    "received": self.subscriber.statistics().received,
-                },
+                "subscriber": {"received": received},
             }

@@ -189,26 +189,34 @@ def test_a_cut_link_shows_stale_then_live_with_the_exact_state(namespaces, tmp_p
             lines = (tmp_path / "watch.log").read_text().splitlines()
             return [json.loads(x) for x in lines if x.startswith("{")]
 
-        def statuses() -> list[str]:
-            return [
-                r["data"]["status"]
-                for r in seen()
-                if r.get("event") == "update" and r.get("topic") == "relay/up" and r.get("data")
-            ]
+        def state() -> dict:
+            """What the watch holds: its reset, then every update since."""
+            held: dict = {}
+            for r in seen():
+                if r.get("event") == "reset":
+                    held.update({t: dict(kv) for t, kv in r["state"].items()})
+                elif r.get("event") == "update":
+                    kv = held.setdefault(r["topic"], {})
+                    if r["data"] is None:
+                        kv.pop(r["key"], None)
+                    else:
+                        kv[r["key"]] = r["data"]
+            return held
 
+        def status() -> str | None:
+            return (state().get("relay/up", {}).get("upstream") or {}).get("status")
+
+        assert wait_for(lambda: status() == "live", 20)  # the watch is synced through the relay
         node_call("publish", argv=["ext/a", "k", '{"v": 1}'])
-        assert wait_for(lambda: any(r.get("topic") == "up/ext/a" for r in seen()), 20)
+        assert wait_for(lambda: state().get("up/ext/a") == {"k": {"v": 1}}, 20)
         link = f"{TAG}nr"
         ip("-n", NS["node"], "link", "set", link, "down")
         node_call("publish", argv=["ext/a", "k", '{"v": 2}'])  # made while the link is down
-        assert wait_for(lambda: "stale" in statuses(), 10)
+        assert wait_for(lambda: status() == "stale", 10)
         time.sleep(5)  # the fault lasts 5 s (this is the cut, not a wait for a result)
         ip("-n", NS["node"], "link", "set", link, "up")
-        assert wait_for(lambda: statuses()[-1:] == ["live"], 30), statuses()
-        assert wait_for(
-            lambda: [r["data"] for r in seen() if r.get("topic") == "up/ext/a"][-1:] == [{"v": 2}],
-            20,
-        )
+        assert wait_for(lambda: status() == "live", 30), state()
+        assert wait_for(lambda: state().get("up/ext/a") == {"k": {"v": 2}}, 20), state()
     finally:
         for p in reversed(procs):
             p.terminate()

@@ -288,3 +288,29 @@ def test_a_restarted_node_shows_as_a_reset_in_the_stream(tmp_path: Path) -> None
     finally:
         server.stop()
         node.stop()
+
+
+def test_reading_the_gateways_statistics_while_events_flow_never_deadlocks(node, web) -> None:
+    """statistics() once took the gateway's lock, then the subscriber's: the subscriber's
+    thread takes them the other way round while it delivers events."""
+    import threading  # noqa: PLC0415
+
+    done = threading.Event()
+    reads = [0]
+
+    def read() -> None:
+        while not done.is_set():
+            web.web.gateway.statistics()
+            reads[0] += 1
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for i in range(300):
+            node.bridge.publish("ext/busy", f"k{i % 7}", {"i": i})
+        assert wait_for(lambda: web.web.gateway.topic("ext/busy").get("k6") is not None, 20)
+    finally:
+        done.set()
+        reader.join(10)
+    assert not reader.is_alive()
+    assert reads[0] > 0
