@@ -29,7 +29,7 @@ from typing import Any
 
 import msgpack
 
-from ._figures import percentile_ms
+from ._figures import pace, percentile_ms
 
 __all__ = ["BusBenchResult", "run_bus_bench"]
 
@@ -124,7 +124,7 @@ def _raw_pub(endpoint_q: Any, ready: Any, count: int, rate: int, curve: Any) -> 
     cpu0 = time.process_time()
     for i in range(count):
         if rate:
-            _pace(start, i, rate)
+            pace(start, i, rate)
         now = time.monotonic()
         body = packb(
             {
@@ -207,7 +207,7 @@ def _pc_pub(
     cpu0 = time.process_time()
     for i in range(count):
         if rate:
-            _pace(start, i, rate)
+            pace(start, i, rate)
         publish(TOPIC, "encoder", status_value(i, time.monotonic()))
     handle.statistics(timeout=120)  # returns once the bridge has sent everything
     endpoint_q.put(time.process_time() - cpu0)
@@ -256,14 +256,6 @@ def _pc_sub(endpoints: tuple[str, str], ready: Any, result_q: Any, count: int, k
     unrecovered = 0 if final.get("done") == count - 1 else 1
     sub.stop()
     result_q.put((t_end[0], lat, unrecovered, cpu))
-
-
-def _pace(start: float, i: int, rate: int) -> None:
-    # Sleep, never spin: a spinning producer holds the GIL and starves the
-    # bridge thread of the same process, which would measure the benchmark.
-    left = start + i / rate - time.monotonic()
-    if left > 0:
-        time.sleep(left)
 
 
 @dataclass(frozen=True, slots=True)

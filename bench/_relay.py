@@ -13,7 +13,6 @@ counts those that do not); the relays' CPU and RSS are read from /proc.
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import re
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ._figures import percentile_ms
+from ._figures import pace, percentile_ms, process_cpu_seconds, process_rss_mb
 
 __all__ = ["RelayBenchResult", "run_relay_bench"]
 
@@ -54,18 +53,6 @@ class RelayBenchResult:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _crowd(
@@ -243,20 +230,20 @@ def run_relay_bench(
                     raise RuntimeError(
                         f"a subscriber process did not sync (exit code {member.exitcode})"
                     )
-        cpu0 = [_cpu(p.pid) for p in relays]
+        cpu0 = [process_cpu_seconds(p.pid) for p in relays]
         t0 = time.monotonic()
         n = int(rate * seconds)
         final: dict[str, dict[str, Any]] = {}
         for i in range(n):
-            if (wait := t0 + i / rate - time.monotonic()) > 0:
-                time.sleep(wait)  # pacing the load, not waiting for a result
+            pace(t0, i, rate)
             value = {"t": time.time(), "i": i}
             topic = f"bench/t{i % topics}"
             bridge.publish(topic, "k", value)
             final[topic] = {"k": value}
         wall = time.monotonic() - t0
-        cpu = tuple((_cpu(p.pid) - c) / wall * 100 for p, c in zip(relays, cpu0, strict=True))
-        rss = tuple(_rss_mb(p.pid) for p in relays)
+        spent = [process_cpu_seconds(p.pid) - c for p, c in zip(relays, cpu0, strict=True)]
+        cpu = tuple(s / wall * 100 for s in spent)
+        rss = tuple(process_rss_mb(p.pid) for p in relays)
         go.set()
         for _ in crowd:
             expected_q.put(final)

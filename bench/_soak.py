@@ -26,6 +26,8 @@ from typing import Any
 
 from pipecast.transport import ClientSecurity, Keypair
 
+from ._figures import process_rss_mb
+
 __all__ = ["SoakBenchResult", "run_soak_bench"]
 
 
@@ -142,13 +144,6 @@ def _raw_baseline(clients: int, seconds: float, interval: float) -> list[float]:
         echo.wait(10)
 
 
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def _every(stop: threading.Event, period: float, work: Callable[[], None]) -> threading.Thread:
     def loop() -> None:
         while not stop.wait(period):
@@ -244,7 +239,7 @@ def run_soak_bench(
                 counts["toggles"] += 1
 
             def sample() -> None:
-                rss.append((time.monotonic(), _rss_mb(node.proc.pid)))
+                rss.append((time.monotonic(), process_rss_mb(node.proc.pid)))
 
             loops = [
                 _every(stop, 0.005, publish),

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from typing import Any
 from pipecast.actors import Node, NodeConfig
 from pipecast.transport import ClientSecurity, Subscriber, Update
 
-from ._figures import percentile_ms
+from ._figures import pace, percentile_ms, process_cpu_seconds, process_rss_mb
 
 __all__ = ["WebBenchResult", "run_web_bench"]
 
@@ -54,18 +53,6 @@ class WebBenchResult:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _proc_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _proc_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _start_gateway(node: Node, data_dir: Path) -> tuple[subprocess.Popen[str], int, str]:
@@ -157,9 +144,7 @@ def _publish(node: Node, rate: int, seconds: float) -> int:
     n = int(rate * seconds)
     start = time.monotonic()
     for i in range(n):
-        due = start + i / rate
-        if (wait := due - time.monotonic()) > 0:
-            time.sleep(wait)  # pacing the load, not waiting for a result
+        pace(start, i, rate)
         node.bridge.publish("ext/bench", "k", {"t": time.time(), "i": i})
     return n
 
@@ -171,9 +156,9 @@ async def _run(
     crowd = [_Client() for _ in range(clients)]
     tasks = [asyncio.create_task(c.run(port, cookie, stop)) for c in crowd]
     await asyncio.wait_for(asyncio.gather(*(c.synced.wait() for c in crowd)), 60)
-    cpu0, t0 = _proc_cpu_seconds(gateway), time.monotonic()
+    cpu0, t0 = process_cpu_seconds(gateway), time.monotonic()
     sent = await asyncio.to_thread(_publish, node, rate, seconds)
-    cpu = (_proc_cpu_seconds(gateway) - cpu0) / (time.monotonic() - t0) * 100
+    cpu = (process_cpu_seconds(gateway) - cpu0) / (time.monotonic() - t0) * 100
     for c in crowd:
         c.expect(sent - 1)
     with contextlib.suppress(TimeoutError):  # a client that never gets there counts as lost
@@ -215,7 +200,7 @@ def run_web_bench(clients: int = 200, rate: int = 100, seconds: float = 10.0) ->
             crowd, sent, cpu = asyncio.run(
                 _run(port, cookie, clients, node, rate, seconds, gateway.pid)
             )
-            rss = _proc_rss_mb(gateway.pid)
+            rss = process_rss_mb(gateway.pid)
         finally:
             sub.stop()
             if gateway is not None:
