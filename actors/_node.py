@@ -33,6 +33,7 @@ from pipecast.transport import (
     PipecastError,
     ServerSecurity,
     is_local_endpoint,
+    serve_with_curve,
 )
 
 from ._control_server import CONTROL, ControlServer
@@ -345,15 +346,8 @@ class Node:
                 "INSECURE: this node runs without CURVE; any local user can watch and steer it"
             )
             return
-        if not zmq.has("curve"):
-            raise PipecastError(
-                "this libzmq was built without CURVE; refusing to run unauthenticated "
-                "(start with --insecure on loopback to do so on purpose)"
-            )
         assert self.context is not None
-        self.security = ServerSecurity.for_node(self.config.data_dir)
-        self.authenticator = NodeAuthenticator(self.context, self.security.allowed)
-        self.authenticator.start()
+        self.security, self.authenticator = serve_with_curve(self.context, self.config.data_dir)
 
     @property
     def owner(self) -> ClientSecurity | None:

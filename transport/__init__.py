@@ -112,7 +112,7 @@ from ._wire import (
     unpack_status,
     update_from_body,
 )
-from ._zap import NodeAuthenticator
+from ._zap import NodeAuthenticator, serve_with_curve
 
 __all__ = [
     "CLIENT_PREFIXES",
@@ -217,6 +217,7 @@ __all__ = [
     "parse_display",
     "read_keypair",
     "serve_sync_request",
+    "serve_with_curve",
     "topic_matches",
     "unpack_status",
     "update_from_body",

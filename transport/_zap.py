@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
+from ._errors import PipecastError
 from ._handshakes import HandshakeFailure, HandshakeTally
 from ._keys import ZAP_DOMAIN, AllowList
+from ._security import ServerSecurity
 
-__all__ = ["NodeAuthenticator"]
+__all__ = ["NodeAuthenticator", "serve_with_curve"]
 
 log = logging.getLogger("pipecast.security")
 
@@ -71,3 +74,23 @@ class NodeAuthenticator(ThreadAuthenticator):
                 f" (and {more} more refusals not logged)" if more else "",
             )
         super()._send_zap_reply(request_id, status_code, status_text, user_id)
+
+
+def serve_with_curve(
+    context: zmq.Context[Any], data_dir: Path
+) -> tuple[ServerSecurity, NodeAuthenticator]:
+    """What a server (a node, a relay) needs to serve with CURVE: its keys from
+    `data_dir` (made if missing) and this ZAP handler started on `context`.
+
+    Raises `PipecastError` when this libzmq has no CURVE: a server never falls
+    back to running unauthenticated on its own (`--insecure` says so on purpose).
+    """
+    if not zmq.has("curve"):
+        raise PipecastError(
+            "this libzmq was built without CURVE; refusing to run unauthenticated "
+            "(start with --insecure on loopback to do so on purpose)"
+        )
+    security = ServerSecurity.for_node(data_dir)
+    authenticator = NodeAuthenticator(context, security.allowed)
+    authenticator.start()
+    return security, authenticator

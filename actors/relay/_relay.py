@@ -34,9 +34,9 @@ from pipecast.transport import (
     Limits,
     NodeAuthenticator,
     PipecastError,
-    ServerSecurity,
     Subscriber,
     is_local_endpoint,
+    serve_with_curve,
 )
 
 from ._mirror import RelayMirror
@@ -127,10 +127,10 @@ class Relay:
         try:
             self.context = zmq.Context()
             security = None
-            if not cfg.insecure:
-                security = ServerSecurity.for_node(cfg.data_dir)
-                self.authenticator = NodeAuthenticator(self.context, security.allowed)
-                self.authenticator.start()
+            if cfg.insecure:
+                log.warning("INSECURE: this relay serves without CURVE; any local user can watch")
+            else:
+                security, self.authenticator = serve_with_curve(self.context, cfg.data_dir)
             self.bridge = start_bridge(
                 BridgeConfig(
                     cfg.status_endpoint,
