@@ -158,6 +158,14 @@ class WebApp:
         )
         return response
 
+    def _signed_in(self, request: Request) -> Session | Response:
+        """A page's session: signed in by its `?token=` (a redirect without it), by its
+        cookie, or neither (401)."""
+        login = self._login(request)
+        if login is not None:
+            return login
+        return self._session(request) or self._denied(request)
+
     def _denied(self, request: Request) -> Response:
         if request.url.path.startswith("/api/") or request.url.path.startswith("/images/"):
             return _error(401, "unauthorized", "no session: open the link the gateway printed")
@@ -191,12 +199,9 @@ class WebApp:
 
     def _page(self, name: str) -> Callable[[Request], Awaitable[Response]]:
         async def page(request: Request) -> Response:
-            login = self._login(request)
-            if login is not None:
-                return login
-            session = self._session(request)
-            if session is None:
-                return self._denied(request)
+            session = self._signed_in(request)
+            if not isinstance(session, Session):
+                return session
             return self.templates.TemplateResponse(
                 request, f"{name}.html", self._context(session, page=name)
             )
@@ -205,12 +210,9 @@ class WebApp:
 
     async def _display(self, request: Request) -> Response:
         """A kiosk: one installation full-screen, following its switches."""
-        login = self._login(request)
-        if login is not None:
-            return login
-        session = self._session(request)
-        if session is None:
-            return self._denied(request)
+        session = self._signed_in(request)
+        if not isinstance(session, Session):
+            return session
         name = request.path_params["name"]
         if not _NAME.fullmatch(name):
             return _error(404, "not_found", "an installation's name is 1-64 of A-Z a-z 0-9 _ -")
@@ -218,12 +220,9 @@ class WebApp:
         return self.templates.TemplateResponse(request, "display.html", context)
 
     async def _job_page(self, request: Request) -> Response:
-        login = self._login(request)
-        if login is not None:
-            return login
-        session = self._session(request)
-        if session is None:
-            return self._denied(request)
+        session = self._signed_in(request)
+        if not isinstance(session, Session):
+            return session
         job_id = int(request.path_params["job_id"])
         try:
             job = await asyncio.to_thread(self.client.call, "job", id=job_id)
