@@ -19,11 +19,10 @@ import click
 from pipecast.transport import (
     BadRequest,
     ClientSecurity,
-    ControlClient,
     KeyRefused,
     NodeUnreachable,
 )
-from pipecast.web import Access, Gateway, GatewayConfig, WebApp, WebServer, new_token, parse_http
+from pipecast.web import GatewayConfig, WebServer, gateway_server, new_token, parse_http
 
 from ._app import main
 from ._client import Endpoints, client_options
@@ -65,21 +64,18 @@ def web_server(
     images: Path | None = None,
     timeout: float = 5.0,
 ) -> WebServer:
-    """A gateway for the node at these endpoints, listening on `http` (HOST:PORT)."""
-    if (tls_cert is None) != (tls_key is None):
-        raise UsageError("--tls-cert and --tls-key go together")
+    """A gateway for the node at these endpoints, listening on `http` (HOST:PORT);
+    `UsageError` (exit 2) for what `gateway_server` refuses."""
     try:
-        address = parse_http(http)
-        gateway = Gateway(GatewayConfig(status, sync, control, security, timeout=timeout))
-        client = ControlClient(control, timeout, security)
-        web = WebApp(
-            gateway,
-            Access(token),
-            client,
-            secure_cookie=tls_cert is not None,
-            images=images if images is not None and images.is_dir() else None,
+        return gateway_server(
+            GatewayConfig(status, sync, control, security, timeout=timeout),
+            parse_http(http),
+            token=token,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            insecure=insecure_http,
+            images=images,
         )
-        return WebServer(web, address, tls_cert=tls_cert, tls_key=tls_key, insecure=insecure_http)
     except BadRequest as exc:
         raise UsageError(str(exc)) from None
 

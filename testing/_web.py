@@ -22,13 +22,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pipecast.actors import Node
-from pipecast.transport import ClientSecurity, ControlClient
+from pipecast.transport import ClientSecurity
 from pipecast.web import (
-    Access,
-    Gateway,
     GatewayConfig,
-    WebApp,
     WebServer,
+    gateway_server,
     new_token,
     parse_http,
 )
@@ -47,24 +45,20 @@ def start_test_web(
     """A gateway for `node` (the owner's key unless `security`), up and serving."""
     assert node.bridge is not None
     keys = security or ClientSecurity.owner(node.config.data_dir)
-    gw = Gateway(
-        GatewayConfig(
-            node.bridge.status_endpoint,
-            node.bridge.sync_endpoint,
-            node.control_endpoint,
-            keys,
-            **gateway,
-        )
+    config = GatewayConfig(
+        node.bridge.status_endpoint,
+        node.bridge.sync_endpoint,
+        node.control_endpoint,
+        keys,
+        **gateway,
     )
-    client_timeout = 5.0
-    web = WebApp(
-        gw,
-        Access(token or new_token()),
-        ControlClient(node.control_endpoint, client_timeout, keys),
+    server = gateway_server(
+        config,
+        parse_http(http),
+        token=token or new_token(),
         images=node.config.data_dir / "images",
         presence_ttl=3.0,
     )
-    server = WebServer(web, parse_http(http))
     server.start_in_thread()
     return server
 

@@ -11,7 +11,7 @@ from ._access import Access, new_token
 from ._app import CONTROL_OPS, WebApp
 from ._chart import probe_chart
 from ._gateway import Gateway, GatewayConfig, to_json
-from ._server import HttpAddress, WebServer, check_exposure, parse_http
+from ._server import HttpAddress, WebServer, check_exposure, gateway_server, parse_http
 from ._stream import Resume, ResumeKind, StreamLog, parse_event_id
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "WebApp",
     "WebServer",
     "check_exposure",
+    "gateway_server",
     "new_token",
     "parse_event_id",
     "parse_http",

@@ -22,11 +22,13 @@ from pathlib import Path
 
 import uvicorn
 
-from pipecast.transport import BadRequest
+from pipecast.transport import BadRequest, ControlClient
 
+from ._access import Access
 from ._app import WebApp
+from ._gateway import Gateway, GatewayConfig
 
-__all__ = ["HttpAddress", "WebServer", "parse_http"]
+__all__ = ["HttpAddress", "WebServer", "check_exposure", "gateway_server", "parse_http"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,32 @@ def check_exposure(address: HttpAddress, tls: bool, insecure: bool) -> None:
             f"--http {address.host} is reachable from other machines: give --tls-cert and "
             "--tls-key, or --insecure to serve plain HTTP there anyway"
         )
+
+
+def gateway_server(
+    config: GatewayConfig,
+    address: HttpAddress,
+    *,
+    token: str,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
+    insecure: bool = False,
+    images: Path | None = None,
+    presence_ttl: float = 15.0,
+) -> WebServer:
+    """A gateway for the node `config` names, on `address` (the pieces, assembled once
+    for the CLI and the test harness). `BadRequest` for an exposure or token refused."""
+    if (tls_cert is None) != (tls_key is None):
+        raise BadRequest("--tls-cert and --tls-key go together")
+    web = WebApp(
+        Gateway(config),
+        Access(token),
+        ControlClient(config.control, config.timeout, config.security),
+        secure_cookie=tls_cert is not None,
+        images=images,  # may not exist yet: images appear as networks run
+        presence_ttl=presence_ttl,
+    )
+    return WebServer(web, address, tls_cert=tls_cert, tls_key=tls_key, insecure=insecure)
 
 
 class WebServer:
