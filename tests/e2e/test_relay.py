@@ -31,6 +31,7 @@ class RelayProcess:
     def __init__(self, data_dir: Path, upstream: str, key: Path, endpoints: tuple[str, str]):
         self.data_dir, self.upstream, self.key, self.endpoints = data_dir, upstream, key, endpoints
         self.log = data_dir.parent / f"{data_dir.name}-relay.log"
+        self.starts = 0  # "relay up" lines seen: each start waits for one more
         self.start()
 
     def start(self) -> None:
@@ -59,8 +60,6 @@ class RelayProcess:
             self.log.read_text()
         )
         self.starts += 1
-
-    starts = 0
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
