@@ -182,3 +182,18 @@ def test_a_restarted_node_behind_two_relays_reaches_every_subscriber_exactly(
             again.close()
     finally:
         sub.stop()
+
+
+def test_a_relay_refuses_a_subscriber_whose_key_it_does_not_allow(chain, tmp_path) -> None:
+    from pipecast.transport import KeyRefused  # noqa: PLC0415
+
+    _node, _r1, r2, _ = chain
+    stranger = ClientSecurity(Keypair.new(), r2.public)
+    sub = Subscriber(*r2.endpoints, ("ext/",), security=stranger)
+    sub.start()
+    try:
+        with pytest.raises(KeyRefused):
+            sub.wait_synced(10)
+        assert sub.state() == {}
+    finally:
+        sub.stop()
