@@ -5,7 +5,7 @@ sockets, threads or clock; the clients (`Subscriber`, `SyncClient`) are thin
 shells that move bytes between ZeroMQ sockets and that core.
 """
 
-from ._batch import MAX_BATCH, MAX_BATCH_BYTES, batch_bodies, updates_from_body
+from ._batch import MAX_BATCH, MAX_BATCH_BYTES, batch_bodies, decode_updates, updates_from_body
 from ._control import (
     ControlClient,
     ControlRequest,
@@ -197,6 +197,7 @@ __all__ = [
     "decode_status",
     "decode_sync_reply",
     "decode_sync_request",
+    "decode_updates",
     "encode_control_error",
     "encode_control_ok",
     "encode_error_reply",

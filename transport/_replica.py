@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -229,6 +229,40 @@ class Replica:
             self._apply(update)
             return
         self._on_update(update)
+
+    def feed_batch(self, updates: Sequence[Update], now: float) -> None:
+        """Feed the updates of one status message, in order, as `feed_update` each.
+
+        `updates` is what `updates_from_body` gives: one topic, one epoch,
+        consecutive seqs. A batch that continues the topic where the replica is
+        applies in one step; any other goes through `feed_update` update by update.
+        """
+        first = updates[0]
+        topic = first.topic
+        self._last_heard = now
+        if self._stale or self._ended:
+            self._heard(now)
+        if (
+            not self._syncing
+            and first.epoch == self.epoch
+            and first.seq == self._last.get(topic, 0) + 1
+            and updates[-1].seq == first.seq + len(updates) - 1
+            and topic not in self._recovering
+        ):
+            kv = self._state.get(topic)
+            if kv is None:
+                kv = self._state[topic] = {}
+            for u in updates:
+                if u.data is None:
+                    kv.pop(u.key, None)
+                else:
+                    kv[u.key] = u.data
+            self._last[topic] = updates[-1].seq
+            self._applied += len(updates)
+            self._events.extend(updates)
+            return
+        for u in updates:
+            self.feed_update(u, now)
 
     def feed_heartbeat(self, hb: Heartbeat, now: float) -> None:
         """Feed one heartbeat from the status socket, in arrival order."""

@@ -35,7 +35,8 @@ from typing import Any, NamedTuple
 
 from ._errors import BadRequest, HistoryGone, TooLarge
 from ._limits import Limits
-from ._wire import UpdateEncoder, pack_data
+from ._wire import UpdateEncoder
+from ._wire import packb as _packb
 
 __all__ = [
     "CLIENT_PREFIXES",
@@ -93,6 +94,10 @@ def topic_matches(topic: str, prefixes: Iterable[str]) -> bool:
     return not prefixes or topic.startswith(prefixes)
 
 
+# a NamedTuple's own __new__ is Python code; this is the C constructor
+_new_published = tuple.__new__
+
+
 class _Topic:
     __slots__ = ("head", "history", "history_bytes", "values")
 
@@ -117,7 +122,7 @@ class Sequencer:
         self.bounds = bounds or Limits()
         self._max_age = self.limits.max_age
         self._max_updates = self.limits.max_updates
-        self._encoder = UpdateEncoder(epoch)
+        self._encode = UpdateEncoder(epoch).encode
         self._topics: dict[str, _Topic] = {}
         self._heads: dict[str, int] = {}  # topics with a live key
         self._client_live = 0  # of which clients made
@@ -130,7 +135,7 @@ class Sequencer:
         self._replays_gone = 0
         self._snapshots = 0
 
-    def publish(
+    def publish(  # noqa: PLR0915 - every publication's path, kept in one frame
         self, topic: str, key: str, data: Any, cid: str | None, now: float
     ) -> Published | None:
         """Sequence one change; None if it changes nothing (skip-unchanged).
@@ -139,7 +144,19 @@ class Sequencer:
         `TooLarge` for one over a bound (`Limits`); then nothing is changed and
         no seq is used.
         """
-        self._check_publication(topic, key, data, cid)
+        bounds = self.bounds
+        # every publication's path: the valid case in one expression, the
+        # explanation of an invalid one apart
+        if not (
+            type(topic) is str
+            and type(key) is str
+            and (data is None or type(data) is dict)
+            and (cid is None or type(cid) is str)
+            and 0 < len(topic) <= bounds.topic_chars
+            and len(key) <= bounds.key_chars
+            and topic != "_hb"
+        ):
+            self._check_publication(topic, key, data, cid)
         state = self._topics.get(topic)
         if data is None:
             if state is None or key not in state.values:
@@ -148,40 +165,55 @@ class Sequencer:
             data_b = b"\xc0"
             grows = -len(state.values[key][1])
         else:
-            data_b = pack_data(data)
+            try:
+                data_b = _packb(data)
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise BadRequest(f"data cannot be encoded: {exc}") from None
             current = state.values.get(key) if state is not None else None
-            if current is not None and current[1] == data_b:
+            if current is None:
+                grows = len(data_b)
+            elif current[1] == data_b:
                 self._skipped += 1
                 return None
-            grows = len(data_b) - (len(current[1]) if current is not None else 0)
-            self._check_room(topic, state, grows)
+            else:
+                grows = len(data_b) - len(current[1])
+            if (
+                state is None
+                or not state.values
+                or self._live_bytes + grows > bounds.retained_bytes
+            ):
+                self._check_room(topic, state, grows)
         if state is None:
             state = self._topics[topic] = _Topic()
         seq = state.head + 1
-        body = self._encoder.encode(key, data_b, seq, now, cid)
+        body = self._encode(key, data_b, seq, now, cid)
         state.head = seq
+        values = state.values
+        heads = self._heads
         if data is None:
-            del state.values[key]
+            del values[key]
         else:
-            state.values[key] = (seq, data_b)
+            values[key] = (seq, data_b)
         self._live_bytes += grows
-        if state.values:
-            if self._heads.setdefault(topic, seq) == seq and topic.startswith(CLIENT_PREFIXES):
+        if values:
+            if topic not in heads and topic.startswith(CLIENT_PREFIXES):
                 self._client_live += 1  # it just became live
-            self._heads[topic] = seq
-        elif self._heads.pop(topic, None) is not None and topic.startswith(CLIENT_PREFIXES):
+            heads[topic] = seq
+        elif heads.pop(topic, None) is not None and topic.startswith(CLIENT_PREFIXES):
             self._client_live -= 1
         history = state.history
         history.append((seq, now, body))
-        state.history_bytes += len(body)
-        self._history_bytes += len(body)
-        horizon = now - self._max_age
-        while history[0][1] < horizon or len(history) > self._max_updates:
-            self._evict_oldest(state)
-        while self._retained() > self.bounds.retained_bytes and state.history:
-            self._evict_oldest(state)  # the publisher's own history gives way first
+        size = len(body)
+        horizon, most = now - self._max_age, self._max_updates
+        while history[0][1] < horizon or len(history) > most:
+            size -= len(history.popleft()[2])  # _evict_oldest, inline: once a publication
+        state.history_bytes += size
+        self._history_bytes += size
+        if self._live_bytes + self._history_bytes > bounds.retained_bytes:
+            while self._retained() > bounds.retained_bytes and state.history:
+                self._evict_oldest(state)  # the publisher's own history gives way first
         self._published += 1
-        return Published(seq, body)
+        return _new_published(Published, (seq, body))
 
     def _check_publication(self, topic: str, key: str, data: Any, cid: str | None) -> None:
         if type(topic) is not str or not topic or topic == "_hb":

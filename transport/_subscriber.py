@@ -29,7 +29,7 @@ from typing import Any
 
 import zmq
 
-from ._batch import updates_from_body
+from ._batch import decode_updates
 from ._errors import MalformedFrame, NodeUnreachable
 from ._replica import Checkpoint, Event, Replica, ReplicaStatistics, Request
 from ._security import ClientSecurity, KeyRefused, refusal, unwatch, watch_handshakes
@@ -39,8 +39,6 @@ from ._wire import (
     decode_heartbeat,
     decode_sync_reply,
     encode_sync_request,
-    unpack_status,
-    update_from_body,
 )
 
 __all__ = ["Subscriber", "SubscriberStatistics"]
@@ -300,8 +298,7 @@ class Subscriber:
     def _drain_sub(self, sub: zmq.Socket[bytes], now: float) -> None:
         replica = self.replica
         recv = sub.recv
-        feed_update = replica.feed_update
-        unpack = unpack_status
+        feed_batch = replica.feed_batch
         topics = self._topic_names
         n = 0
         while n < _BATCH:
@@ -330,12 +327,8 @@ class Subscriber:
                     topic = topic_b.decode()
                     if len(topics) < _TOPIC_NAMES:
                         topics[topic_b] = topic
-                body = unpack(body_b)
-                if type(body) is dict:  # one update: the common case, kept cheap
-                    feed_update(update_from_body(topic, body), now)
-                else:  # a batch: checked whole before any of it is applied
-                    for u in updates_from_body(topic, body, len(body_b)):
-                        feed_update(u, now)
+                # one update or a batch, checked whole before any of it is applied
+                feed_batch(decode_updates(topic, body_b), now)
             except (MalformedFrame, UnicodeDecodeError):
                 self._malformed += 1
         self._received += n

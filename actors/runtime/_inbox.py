@@ -128,8 +128,12 @@ class PollingInbox:
             self._wake()
 
     def _wake(self) -> None:
+        # One write per sleep: the eventfd stays readable until the owner reads
+        # it, so the puts that follow (while the owner waits for the GIL to come
+        # back from poll) need no syscall of their own.
         with self._efd_lock:
-            if self._efd >= 0:
+            if self._waiting and self._efd >= 0:
+                self._waiting = False
                 os.eventfd_write(self._efd, 1)
                 self.wakeups += 1
 

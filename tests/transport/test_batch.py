@@ -18,6 +18,7 @@ from pipecast.transport import (
     batch_bodies,
     decode_heartbeat,
     decode_sync_reply,
+    decode_updates,
     encode_heartbeat,
     encode_sync_request,
     encode_update,
@@ -77,6 +78,62 @@ def _array(items: list[bytes]) -> bytes:
 def test_a_bad_batch_is_malformed_and_none_of_it_applies(raw: bytes, says: str) -> None:
     with pytest.raises(MalformedFrame, match=says):
         decode("t", raw)
+    with pytest.raises(MalformedFrame, match=says):
+        decode_updates("t", raw)
+
+
+# -- the subscriber's typed decoding says what the general one says ---------------------
+
+scalar = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**64 - 1),
+    st.floats(allow_nan=False),
+    st.text(max_size=3),
+    st.binary(max_size=3),
+)
+field_value = st.one_of(
+    scalar, st.lists(scalar, max_size=2), st.dictionaries(st.text(max_size=2), scalar, max_size=2)
+)
+update_map = st.fixed_dictionaries(
+    {},
+    optional={
+        "v": st.one_of(st.just(2), st.just(2.0), st.just(True), scalar),
+        "epoch": st.one_of(st.just("e1"), st.just(""), scalar),
+        "seq": st.one_of(st.integers(-1, 5), scalar),
+        "ts": st.one_of(st.floats(allow_nan=False), st.integers(0, 10), scalar),
+        "key": st.one_of(st.just("k"), scalar),
+        "data": st.one_of(
+            st.none(), st.dictionaries(st.text(max_size=2), field_value, max_size=3), scalar
+        ),
+        "cid": st.one_of(st.none(), st.just("c"), scalar),
+        "other": scalar,
+    },
+)
+
+
+def _outcome(fn: object, topic: str, raw: bytes) -> object:
+    try:
+        return fn(topic, raw)  # type: ignore[operator]
+    except MalformedFrame as exc:
+        return ("malformed", str(exc))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(update_map, st.lists(update_map, max_size=4), scalar))
+def test_the_subscribers_decoding_agrees_with_the_general_one_on_any_body(body: object) -> None:
+    raw = msgpack.packb(body)
+    assert _outcome(decode_updates, "t", raw) == _outcome(
+        lambda topic, r: list(decode(topic, r)), "t", raw
+    )
+
+
+def test_a_valid_batch_decodes_to_its_updates_in_order() -> None:
+    raw = batch_bodies([encode_update("k", {"n": i}, i, "e1", 2.5, "c") for i in range(3, 9)])[0]
+    got = decode_updates("t", raw)
+    assert [(u.topic, u.key, u.data, u.seq, u.epoch, u.ts, u.cid) for u in got] == [
+        ("t", "k", {"n": i}, i, "e1", 2.5, "c") for i in range(3, 9)
+    ]
 
 
 # -- property: batched and unbatched streams give the same replica ---------------------
@@ -92,7 +149,10 @@ step = st.one_of(pub, send, st.just(("flush",)), st.just(("serve",)), st.just(("
 class Side:
     """One subscriber: its replica and what the lossy channel holds back for it."""
 
-    def __init__(self, now: float) -> None:
+    def __init__(self, now: float, *, subscriber_path: bool) -> None:
+        # the subscriber's own path (typed decoding, whole batches fed at once), or
+        # the general decoding fed update by update
+        self.subscriber_path = subscriber_path
         self.replica = Replica((), stale_after=3.0)
         self.replica.start(now)
         self.delayed: list[tuple[str, bytes]] = []
@@ -101,6 +161,8 @@ class Side:
     def deliver(self, topic: str, raw: bytes, now: float) -> None:
         if topic == "_hb":
             self.replica.feed_heartbeat(decode_heartbeat(raw), now)
+        elif self.subscriber_path:
+            self.replica.feed_batch(decode_updates(topic, raw), now)
         else:
             message = unpack_status(raw)
             if isinstance(message, dict):
@@ -127,7 +189,7 @@ def test_batched_and_unbatched_streams_give_the_same_replica_under_any_schedule(
     now = 1000.0
     generation = 1
     seq = Sequencer("epoch1", HistoryLimits(max_updates=history))
-    one, many = Side(now), Side(now)
+    one, many = Side(now, subscriber_path=False), Side(now, subscriber_path=True)
     held: list[tuple[str, bytes]] = []  # published, not yet sent
     for s in steps:
         now += 0.01
