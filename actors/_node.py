@@ -24,6 +24,7 @@ import pykka
 import zmq
 
 from pipecast.transport import (
+    NODE_TOPIC,
     BadRequest,
     ClientSecurity,
     ControlClient,
@@ -327,6 +328,17 @@ class Node:
             # and must: the context it shares cannot end while its sockets are open
             if not self.registry.wait_for([CONTROL], timeout):
                 raise PipecastError(f"the control server did not register within {timeout} s")
+            # where to reach this node, for whoever follows it (a relay shows the
+            # control endpoint and forwards its watchers' presence there)
+            self.bridge.publish(
+                NODE_TOPIC,
+                "endpoints",
+                {
+                    "status": self.bridge.status_endpoint,
+                    "sync": self.bridge.sync_endpoint,
+                    "control": self.control_endpoint,
+                },
+            )
         except BaseException:
             self.stop()
             raise

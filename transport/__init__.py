@@ -88,6 +88,7 @@ from ._update_gate import UpdateGate
 from ._views import InvocationWatch, StageView, View
 from ._wire import (
     HEARTBEAT_TOPIC,
+    NODE_TOPIC,
     PROTOCOL_VERSION,
     ErrorReply,
     Heartbeat,
@@ -122,6 +123,7 @@ __all__ = [
     "KEYS_DIR",
     "MAX_BATCH",
     "MAX_BATCH_BYTES",
+    "NODE_TOPIC",
     "PROTOCOL_VERSION",
     "TRACE",
     "WATCH_OPS",

@@ -25,6 +25,7 @@ from ._limits import INT_MAX, Limits, check_value
 
 __all__ = [
     "HEARTBEAT_TOPIC",
+    "NODE_TOPIC",
     "PROTOCOL_VERSION",
     "ErrorReply",
     "Heartbeat",
@@ -53,6 +54,8 @@ __all__ = [
 
 PROTOCOL_VERSION = 2
 HEARTBEAT_TOPIC = "_hb"
+# a node's own facts; key `endpoints`: {status, sync, control} where it listens
+NODE_TOPIC = "node"
 _DEFAULT_LIMITS = Limits()
 _HB_FRAME = HEARTBEAT_TOPIC.encode()
 

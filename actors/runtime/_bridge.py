@@ -165,12 +165,13 @@ class Bridge(SocketActor, Supervised):
         if type(message) is Publish:
             # a burst of publications: finish it without a loop turn each
             more = self.inbox.take_run(Publish, _BURST)
+            now = time.time()  # one clock read for a burst taken in one go
             if more and self.bridge_config.batch:
-                self._publish_batched([message, *more])
+                self._publish_batched([message, *more], now)
             else:
-                self._send(message.topic, self._publish(message))
+                self._send(message.topic, self._publish(message, now))
                 for m in more:
-                    self._send(m.topic, self._publish(m))
+                    self._send(m.topic, self._publish(m, now))
         elif type(message) is SocketReadable:
             self._serve_sync()
         elif type(message) is TimerDue:
@@ -191,14 +192,19 @@ class Bridge(SocketActor, Supervised):
             return super().on_receive(message)
         return None
 
-    def _publish_batched(self, run: list[Publish]) -> None:
+    def _publish_batched(self, run: list[Publish], now: float) -> None:
         """Sequence a run of waiting publications, then send each topic's updates in as
         few messages as the batch bounds allow (what was waiting, never more)."""
         bodies: dict[str, list[bytes]] = {}
+        publish = self._publish
         for msg in run:
-            body = self._publish(msg)
+            body = publish(msg, now)
             if body is not None:
-                bodies.setdefault(msg.topic, []).append(body)
+                held = bodies.get(msg.topic)
+                if held is None:
+                    bodies[msg.topic] = [body]
+                else:
+                    held.append(body)
         for topic, held in bodies.items():
             if len(held) == 1:
                 self._send(topic, held[0])
@@ -220,10 +226,9 @@ class Bridge(SocketActor, Supervised):
         send(body, 0)
         self._messages += 1
 
-    def _publish(self, msg: Publish) -> bytes | None:
+    def _publish(self, msg: Publish, now: float) -> bytes | None:
         """Sequence one publication, answer it, hand it to local subscribers; its body
         to send, or None when nothing changed or it was refused."""
-        now = time.time()
         try:
             out = self._seq.publish(msg.topic, msg.key, msg.data, msg.cid, now)
         except PipecastError as exc:

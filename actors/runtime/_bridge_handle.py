@@ -52,6 +52,9 @@ __all__ = [
 LocalSink = Callable[[Update | Reset], None]
 
 
+_new_tuple = tuple.__new__
+
+
 @dataclass(frozen=True, slots=True)
 class BridgeConfig:
     """Where the bridge binds and how it behaves. Defaults bind loopback only."""
@@ -247,9 +250,9 @@ class BridgeHandle:
             raise BadRequest("data must be a dict or None")
         if self._closed.is_set():
             raise BridgeClosed("the bridge has stopped")
-        # ActorRef.tell() minus a call layer and the Envelope: this is every
-        # publication's path.
-        self._put_message(Publish(topic, key, data, cid, reply))
+        # ActorRef.tell() minus a call layer and the Envelope, and the tuple built
+        # by C (a NamedTuple's own __new__ is Python): every publication's path.
+        self._put_message(_new_tuple(Publish, (topic, key, data, cid, reply)))
 
     def subscribe(self, prefixes: Iterable[str], sink: LocalSink) -> int:
         """Deliver a `Reset` with the current state, then every matching update.
