@@ -126,6 +126,8 @@ def _relay(upstream: str, key: Path, data: Path) -> tuple[subprocess.Popen[str],
         _ANY,
         "--sync",
         _ANY,
+        "--control",
+        _ANY,
         "--data-dir",
         str(data),
     ]

@@ -158,6 +158,11 @@ def status(ep: Endpoints, prefix: str, as_json: bool) -> None:
     if result.get("security") == "insecure":
         click.echo("INSECURE: this node runs without CURVE (started with --insecure)", err=True)
     click.echo(f"epoch {result['epoch']}")
+    relay = result.get("relay")
+    if isinstance(relay, dict):  # a relay answered: control stays with the node
+        for up in relay.get("upstreams") or []:
+            where = up.get("node_control") or "not known yet"
+            click.echo(f"relay of {up.get('label')}: control stays with the node at {where}")
     for line in plain_lines(build_view(result["topics"])).values():
         click.echo(line)
     actors = {

@@ -37,6 +37,13 @@ __all__ = ["relay"]
 @click.option("--status", "status_ep", default="tcp://127.0.0.1:7711", show_default=True)
 @click.option("--sync", "sync_ep", default="tcp://127.0.0.1:7712", show_default=True)
 @click.option(
+    "--control",
+    "control_ep",
+    default="tcp://127.0.0.1:7713",
+    show_default=True,
+    help="ping, status and presence for watchers (forwarded to the nodes)",
+)
+@click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=DEFAULT_DATA_DIR / "relay",
@@ -56,6 +63,7 @@ def relay(
     upstreams: tuple[str, ...],
     status_ep: str,
     sync_ep: str,
+    control_ep: str,
     data_dir: Path,
     key_file: Path | None,
     heartbeat: float,
@@ -68,7 +76,8 @@ def relay(
     itself); downstream, the relay has its own epoch, sequence, history and
     keys, so subscribers, `watch` and other relays cannot tell it from a node.
     How each upstream is doing is topic `relay/<name>`. Control stays with
-    the node.
+    the node: the relay's --control answers ping, status and presence, and
+    forwards its watchers' presence to the node whose topics they watch.
     """
     setup_logging(verbose, "text")
     try:
@@ -77,6 +86,7 @@ def relay(
             data_dir,
             status_ep,
             sync_ep,
+            control_ep,
             key_file,
             insecure,
             heartbeat,
@@ -103,7 +113,8 @@ def relay(
         signal.signal(sig, on_signal)
     assert node.bridge is not None
     click.echo(
-        f"pipecast relay up: status {node.bridge.status_endpoint} sync {node.bridge.sync_endpoint}",
+        f"pipecast relay up: status {node.bridge.status_endpoint} sync "
+        f"{node.bridge.sync_endpoint} control {node.control_endpoint}",
         err=True,
     )
     try:

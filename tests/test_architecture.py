@@ -46,6 +46,7 @@ PURE_CORES = [
     "actors/media/crf/_samples.py",
     "actors/networks/_run_rules.py",
     "actors/relay/_mirror.py",
+    "actors/relay/_presence.py",
     "bench/_ab_av1.py",
     "web/_stream.py",
     "web/_access.py",

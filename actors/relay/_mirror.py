@@ -7,7 +7,10 @@ ordinary key changes: an upstream `Update` is the same change of the same key
 state replaced wholesale) becomes the changes that turn what downstream
 holds into the new state — new and changed keys set, vanished keys deleted —
 never a replay of history. The relay's own view of each upstream (stale,
-live, ended) is key `upstream` of topic `relay/<name>`.
+live, ended) is key `upstream` of topic `relay/<name>`. The upstream's
+`node` topic (where it listens) is the one value rewritten: downstream, it
+says where this relay listens, which upstream control it forwards presence
+to, and the control of the node at the root of the chain.
 
 `RelayMirror` keeps the state it has republished, so a reset costs only the
 keys that differ. No sockets, threads or clock.
@@ -15,12 +18,18 @@ keys that differ. No sockets, threads or clock.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pipecast.transport import Ended, Recovered, Reset, Stale, Update
+from pipecast.transport import NODE_TOPIC, Ended, Recovered, Reset, Stale, Update
 
-__all__ = ["Publication", "RelayMirror", "relay_topic"]
+from ._presence import reachable_control
+
+__all__ = ["RELAY_ACTOR_PREFIX", "Publication", "RelayMirror", "relay_topic"]
+
+# a relay's own actors' states: apart from the `actor/` topics of the nodes it mirrors
+RELAY_ACTOR_PREFIX = "relay/actor/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +46,19 @@ def relay_topic(name: str) -> str:
 class RelayMirror:
     """One upstream's events -> downstream publications (see module docstring)."""
 
-    def __init__(self, name: str, prefix: str = "") -> None:
+    def __init__(
+        self,
+        name: str,
+        prefix: str = "",
+        serving: Mapping[str, str] | None = None,
+        upstream_status: str = "",
+    ) -> None:
         self.name = name
         self.prefix = prefix  # "" keeps topic names; "NAME/" puts them under the name
+        # the relay's own endpoints (status, sync, control), and the status endpoint
+        # it reaches this upstream at: what the upstream's `node` topic becomes
+        self.serving = dict(serving or {})
+        self.upstream_status = upstream_status
         self._held: dict[str, dict[str, Any]] = {}  # downstream topic -> key -> value
         self.status = ""  # connecting, live, stale, ended
 
@@ -68,6 +87,10 @@ class RelayMirror:
         return []
 
     def _set(self, topic: str, key: str, data: Any) -> list[Publication]:
+        if topic.startswith(RELAY_ACTOR_PREFIX):
+            return []  # an upstream relay's own actors: this relay publishes its own there
+        if topic == self.prefix + NODE_TOPIC and key == "endpoints" and type(data) is dict:
+            data = self._endpoints(data)
         held = self._held.setdefault(topic, {})
         if data is None:
             if key not in held:
@@ -87,6 +110,18 @@ class RelayMirror:
         for key, value in new.items():
             out += self._set(topic, key, value)
         return out
+
+    def _endpoints(self, upstream: dict[str, Any]) -> dict[str, Any]:
+        """The upstream's `node` endpoints, as this relay serves them: where to reach
+        this relay, the control of the upstream it forwards presence to, and the
+        control of the node at the root of the chain (what `status` shows)."""
+        upstream_control = reachable_control(upstream.get("control"), self.upstream_status)
+        node_control = upstream.get("node_control")
+        return {
+            **self.serving,
+            "upstream_control": upstream_control,
+            "node_control": node_control if type(node_control) is str else upstream_control,
+        }
 
     def _status(self, status: str, **extra: Any) -> list[Publication]:
         if status == self.status and not extra:

@@ -17,6 +17,8 @@ block (edges: the CLI, tests).
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import functools
 import logging
 import re
@@ -24,9 +26,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pykka
 import zmq
 
-from pipecast.actors.runtime import BridgeConfig, BridgeHandle, start_bridge
+from pipecast.actors.runtime import (
+    BridgeConfig,
+    BridgeHandle,
+    ChildSpec,
+    Registry,
+    Supervisor,
+    begin_shutdown,
+    start_bridge,
+    start_child,
+)
 from pipecast.transport import (
     BadRequest,
     ClientSecurity,
@@ -34,18 +46,21 @@ from pipecast.transport import (
     Limits,
     NodeAuthenticator,
     PipecastError,
+    ServerSecurity,
     Subscriber,
     is_local_endpoint,
     serve_with_curve,
 )
 
-from ._mirror import RelayMirror
+from ._control import ControlForwarder, RelayControl, forwarder_name
+from ._mirror import RELAY_ACTOR_PREFIX, RelayMirror
 
 __all__ = ["Relay", "RelayConfig", "Upstream", "parse_upstream"]
 
 log = logging.getLogger("pipecast.relay")
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_CONTROL = "control"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +100,7 @@ class RelayConfig:
     data_dir: Path
     status_endpoint: str = "tcp://127.0.0.1:7711"
     sync_endpoint: str = "tcp://127.0.0.1:7712"
+    control_endpoint: str = "tcp://127.0.0.1:7713"  # ping, status, presence (watchers)
     key_file: Path | None = None  # our client certificate upstream (default: none)
     insecure: bool = False  # downstream without CURVE: loopback or ipc only
     heartbeat_interval: float = 1.0
@@ -100,7 +116,10 @@ class RelayConfig:
             raise BadRequest("with several upstreams, name each one (NAME=...)")
         if len(set(names)) != len(names):
             raise BadRequest(f"upstream names must be unique: {names}")
-        local = all(is_local_endpoint(e) for e in (self.status_endpoint, self.sync_endpoint))
+        local = all(
+            is_local_endpoint(e)
+            for e in (self.status_endpoint, self.sync_endpoint, self.control_endpoint)
+        )
         if self.insecure and not local:
             raise BadRequest("insecure (no CURVE) downstream only on loopback or ipc endpoints")
         if any(u.node_key for u in self.upstreams) and self.key_file is None:
@@ -118,6 +137,9 @@ class Relay:
         self.subscribers: list[Subscriber] = []
         self.mirrors: list[RelayMirror] = []
         self.forwarded = 0
+        self.registry = Registry()
+        self.supervisor: pykka.ActorRef[Supervisor] | None = None
+        self.control_endpoint = ""
 
     def start(self, timeout: float = 10.0) -> Relay:
         """Bind downstream and follow every upstream. `BindError` (nothing left running)
@@ -144,6 +166,7 @@ class Relay:
                 self.context,
                 security,
             )
+            self._start_control(security, timeout)
             for up in cfg.upstreams:
                 self._follow(up)
         except BaseException:
@@ -152,12 +175,51 @@ class Relay:
         log.info("relay up: %d upstream(s)", len(cfg.upstreams))
         return self
 
+    def _start_control(self, security: ServerSecurity | None, timeout: float) -> None:
+        """The control socket and one forwarder per upstream, supervised: a crash is
+        published on `relay/actor/<name>` downstream and the actor restarts."""
+        cfg = self.config
+        assert self.bridge is not None
+        self.supervisor = Supervisor.start(self.bridge, self.registry, RELAY_ACTOR_PREFIX)
+        for up in cfg.upstreams:
+            client = None
+            if up.node_key is not None:
+                assert cfg.key_file is not None
+                client = ClientSecurity.from_key_file(cfg.key_file, up.node_key)
+            spec = {"security": client, "context": self.context, "limits": cfg.limits}
+            start_child(
+                self.supervisor, ChildSpec(forwarder_name(up.label), ControlForwarder, spec)
+            )
+        ready: concurrent.futures.Future[str] = concurrent.futures.Future()
+        kwargs = {
+            "endpoint": cfg.control_endpoint,
+            "ready": ready,
+            "upstreams": tuple((u.label, u.name, u.status) for u in cfg.upstreams),
+            "registry": self.registry,
+            "limits": cfg.limits,
+            "context": self.context,
+            "security": security,
+        }
+        start_child(self.supervisor, ChildSpec(_CONTROL, RelayControl, kwargs))
+        self.control_endpoint = ready.result(timeout=timeout)
+        if not self.registry.wait_for(self._children(), timeout):
+            raise PipecastError(f"the relay's control did not start within {timeout} s")
+
+    def _children(self) -> list[str]:
+        return [_CONTROL, *(forwarder_name(u.label) for u in self.config.upstreams)]
+
     def _follow(self, up: Upstream) -> None:
         keys = None
         if up.node_key is not None:
             assert self.config.key_file is not None
             keys = ClientSecurity.from_key_file(self.config.key_file, up.node_key)
-        mirror = RelayMirror(up.label, f"{up.name}/" if up.name else "")
+        assert self.bridge is not None
+        serving = {
+            "status": self.bridge.status_endpoint,
+            "sync": self.bridge.sync_endpoint,
+            "control": self.control_endpoint,
+        }
+        mirror = RelayMirror(up.label, f"{up.name}/" if up.name else "", serving, up.status)
         sub = Subscriber(
             up.status,
             up.sync,
@@ -185,10 +247,21 @@ class Relay:
                 log.debug("relay: not forwarded (%s)", exc)
                 return
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 2.0) -> None:
         for sub in self.subscribers:
             sub.stop()
         self.subscribers.clear()
+        if self.supervisor is not None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                begin_shutdown(self.supervisor)
+            for name in self._children():
+                ref = self.registry.get(name)
+                if ref is not None:
+                    with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
+                        ref.stop(block=True, timeout=timeout)
+            with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
+                self.supervisor.stop(block=True, timeout=timeout)
+            self.supervisor = None
         if self.bridge is not None:
             self.bridge.stop()
             self.bridge = None
@@ -201,6 +274,7 @@ class Relay:
 
     def statistics(self) -> dict[str, Any]:
         return {
+            "control": self.control_endpoint,
             "forwarded": self.forwarded,
             "upstreams": {
                 m.name: {"status": m.status, "received": s.statistics().received}

@@ -20,6 +20,7 @@ import zmq.utils.monitor
 
 from pipecast.transport import (
     BindError,
+    ClientSecurity,
     HandshakeFailure,
     HandshakeStatistics,
     HandshakeTally,
@@ -93,6 +94,29 @@ class SocketActor(PollingActor):
             monitor = sock.get_monitor_socket(_HANDSHAKE_EVENTS)
             self._monitors.append((str(sock.get_string(zmq.LAST_ENDPOINT)), monitor))
         return sock
+
+    def connect(
+        self, kind: int, endpoint: str, security: ClientSecurity | None = None, **options: Any
+    ) -> zmq.Socket[bytes]:
+        """Create a socket of `kind`, a CURVE client if `security` is given, set
+        `options`, connect it (libzmq connects in the background: never blocks)."""
+        if self._ctx is None:
+            self._ctx = zmq.Context()
+        sock = self._ctx.socket(kind)
+        self._sockets.append(sock)
+        sock.linger = 0
+        if security is not None:
+            security.apply(sock)
+        for name, value in options.items():
+            setattr(sock, name, value)
+        sock.connect(endpoint)
+        return sock
+
+    def close_socket(self, sock: zmq.Socket[bytes]) -> None:
+        """Close one socket made by `connect` (stop polling it first)."""
+        if sock in self._sockets:
+            self._sockets.remove(sock)
+        sock.close()
 
     def check_handshakes(self) -> None:
         """Count the handshakes the monitors saw since the last check, and log the

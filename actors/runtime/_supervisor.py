@@ -99,10 +99,15 @@ class Registry:
 class Supervisor(pykka.ThreadingActor):
     """Starts and restarts children (see module docstring)."""
 
-    def __init__(self, bridge: BridgeHandle, registry: Registry) -> None:
+    def __init__(
+        self, bridge: BridgeHandle, registry: Registry, topic_prefix: str = "actor/"
+    ) -> None:
+        """`topic_prefix`: where each child's state goes (`<prefix><name>`); a relay's
+        own actors go under `relay/actor/`, apart from the nodes' it mirrors."""
         super().__init__()
         self.bridge = bridge
         self.registry = registry
+        self.topic_prefix = topic_prefix
         self._specs: dict[str, ChildSpec] = {}
         self._trackers: dict[str, RestartTracker] = {}
         self._shutting_down = False
@@ -170,7 +175,7 @@ class Supervisor(pykka.ThreadingActor):
 
     def _publish(self, name: str, status: str, restarts: int, error: str | None) -> None:
         self.bridge.publish(
-            f"actor/{name}",
+            f"{self.topic_prefix}{name}",
             "state",
             {"status": status, "restarts": restarts, "error": error, "ts": time.time()},
         )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
+import socket
 import subprocess
 from pathlib import Path
 
@@ -12,8 +14,10 @@ import pytest
 from pipecast.testing import PIPECAST, NodeProcess, free_endpoint, wait_for
 from pipecast.transport import (
     ClientSecurity,
+    ControlClient,
     Keypair,
     Recovered,
+    RemoteError,
     Role,
     Subscriber,
     allow_list,
@@ -28,7 +32,9 @@ UP = re.compile(r"pipecast relay up: status (\S+) sync (\S+)")
 class RelayProcess:
     """`pipecast relay` in a subprocess, on fixed endpoints so it can come back on them."""
 
-    def __init__(self, data_dir: Path, upstream: str, key: Path, endpoints: tuple[str, str]):
+    def __init__(
+        self, data_dir: Path, upstream: str, key: Path, endpoints: tuple[str, str, str]
+    ) -> None:
         self.data_dir, self.upstream, self.key, self.endpoints = data_dir, upstream, key, endpoints
         self.log = data_dir.parent / f"{data_dir.name}-relay.log"
         self.starts = 0  # "relay up" lines seen: each start waits for one more
@@ -48,6 +54,8 @@ class RelayProcess:
                     self.endpoints[0],
                     "--sync",
                     self.endpoints[1],
+                    "--control",
+                    self.endpoints[2],
                     "--data-dir",
                     str(self.data_dir),
                     "--heartbeat",
@@ -96,13 +104,13 @@ def chain(tmp_path: Path):
         r1_dir,
         f"{node.status},{node.sync},{node_public_key(node.data_dir)}",
         client_key(keys, "relay1", node.data_dir),
-        (free_endpoint(), free_endpoint()),
+        (free_endpoint(), free_endpoint(), free_endpoint()),
     )
     r2 = RelayProcess(
         r2_dir,
         f"{r1.endpoints[0]},{r1.endpoints[1]},{r1.public}",
         client_key(keys, "relay2", r1_dir),
-        (free_endpoint(), free_endpoint()),
+        (free_endpoint(), free_endpoint(), free_endpoint()),
     )
     yield node, r1, r2, node_eps
     for p in (r2, r1):
@@ -116,7 +124,7 @@ def node_state(node: NodeProcess) -> dict:
 
 def follow(relay: RelayProcess, events: list) -> Subscriber:
     sub = Subscriber(
-        *relay.endpoints,
+        *relay.endpoints[:2],
         (),
         on_event=events.append,
         security=ClientSecurity.owner(relay.data_dir),
@@ -189,7 +197,7 @@ def test_a_relay_refuses_a_subscriber_whose_key_it_does_not_allow(chain, tmp_pat
 
     _node, _r1, r2, _ = chain
     stranger = ClientSecurity(Keypair.new(), r2.public)
-    sub = Subscriber(*r2.endpoints, ("ext/",), security=stranger)
+    sub = Subscriber(*r2.endpoints[:2], ("ext/",), security=stranger)
     sub.start()
     try:
         with pytest.raises(KeyRefused):
@@ -197,3 +205,106 @@ def test_a_relay_refuses_a_subscriber_whose_key_it_does_not_allow(chain, tmp_pat
         assert sub.state() == {}
     finally:
         sub.stop()
+
+
+# -- control through a relay: ping, status, presence -----------------------------------
+
+
+def relay_cli(relay: RelayProcess, *args: str, timeout: float = 30) -> list[str]:
+    """`pipecast COMMAND` against a relay, as its owner."""
+    endpoints = ("--status", relay.endpoints[0], "--sync", relay.endpoints[1])
+    return [
+        PIPECAST,
+        args[0],
+        *endpoints,
+        *("--control", relay.endpoints[2], "--data-dir", str(relay.data_dir)),
+        *args[1:],
+    ]
+
+
+def relay_client(relay: RelayProcess, security: ClientSecurity | None = None) -> ControlClient:
+    return ControlClient(relay.endpoints[2], 5.0, security or ClientSecurity.owner(relay.data_dir))
+
+
+def node_watchers(node: NodeProcess, topic: str) -> dict:
+    return (node.client().call("presence.list", topic=topic).get(topic) or {}).get("watchers", {})
+
+
+def test_a_watch_through_two_relays_is_counted_in_the_nodes_presence_until_it_leaves(
+    chain,
+) -> None:
+    node, r1, r2, _ = chain
+    watch = subprocess.Popen(
+        relay_cli(r2, "watch", "ext/", "--json"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_for(lambda: len(node_watchers(node, "ext/")) == 1, 20)
+        (watcher,) = node_watchers(node, "ext/")
+        assert watcher == f"cli-{socket.gethostname()}-{watch.pid}"
+        # the node's presence comes back down the chain: the relay answers presence itself
+        listed = json.loads(
+            subprocess.run(
+                relay_cli(r2, "presence", "ext/", "--json"),
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=True,
+            ).stdout
+        )
+        assert list(listed["ext/"]["watchers"]) == [watcher]
+        watch.terminate()  # a SIGTERM'd watch leaves on its way out
+        assert watch.wait(10) == 143
+        assert wait_for(lambda: node_watchers(node, "ext/") == {}, 10)
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+        watch.wait(10)
+    r1_client = relay_client(r1)
+    assert r1_client.call("ping")["relay"] is True
+
+
+def test_a_relays_watcher_belongs_to_the_key_that_joined_it(chain, tmp_path) -> None:
+    node, _r1, r2, _ = chain
+    owner = relay_client(r2)
+    other_key = client_key(tmp_path / "keys", "other", r2.data_dir)
+    other = relay_client(r2, ClientSecurity.from_key_file(other_key, r2.public))
+    assert wait_for(lambda: _joined(owner), 20)  # once the relay knows where the node is
+    assert "w1" in node_watchers(node, "ext/")
+    for op in ("presence.heartbeat", "presence.leave"):
+        with pytest.raises(RemoteError) as refused:
+            other.call(op, watcher="w1")
+        assert refused.value.wire_type == "unauthorized"
+    assert "w1" in node_watchers(node, "ext/")  # nothing changed
+    assert owner.call("presence.heartbeat", watcher="w1") == {"known": True}
+    assert owner.call("presence.leave", watcher="w1") == {"left": True}
+    assert "w1" not in node_watchers(node, "ext/")
+    assert owner.call("presence.heartbeat", watcher="w1") == {"known": False}
+
+
+def _joined(client: ControlClient) -> bool:
+    try:
+        client.call("presence.join", watcher="w1", topic="ext/", meta={"m": 1}, ttl=30)
+    except RemoteError:
+        return False  # the relay does not know the node's control endpoint yet
+    return True
+
+
+def test_control_stays_with_the_node_and_the_relay_says_where(chain) -> None:
+    node, _r1, r2, _ = chain
+    client = relay_client(r2)
+    with pytest.raises(RemoteError) as refused:
+        client.call("pause", stage="analyze")
+    assert refused.value.wire_type == "unknown_op"
+
+    def says_where() -> bool:
+        out = subprocess.run(
+            relay_cli(r2, "status"), capture_output=True, text=True, timeout=30, check=False
+        )
+        return f"control stays with the node at {node.control}" in out.stdout
+
+    assert wait_for(says_where, 20)
+    with pytest.raises(RemoteError, match=re.escape(node.control)):
+        client.call("enqueue", paths=["/x.mkv"])

@@ -136,6 +136,8 @@ def test_a_cut_link_shows_stale_then_live_with_the_exact_state(namespaces, tmp_p
                 "tcp://10.77.2.1:7711",
                 "--sync",
                 "tcp://10.77.2.1:7712",
+                "--control",
+                "tcp://10.77.2.1:7713",
                 "--data-dir",
                 str(relay_dir),
                 "--heartbeat",

@@ -117,3 +117,27 @@ def test_an_upstream_spec_reads_its_parts() -> None:
     assert (up.name, up.status, up.sync, up.node_key) == ("n1", "tcp://h:1", "tcp://h:2", "k" * 40)
     plain = parse_upstream("tcp://h:1,tcp://h:2")
     assert (plain.name, plain.node_key, plain.label) == (None, None, "tcp-h-1")
+
+
+def test_the_upstreams_endpoints_become_the_relays_own_with_the_controls_behind_it() -> None:
+    serving = {"status": "tcp://r:1", "sync": "tcp://r:2", "control": "tcp://r:3"}
+    mirror = RelayMirror("n", "", serving, "tcp://10.0.0.5:7701")
+    advertised = {"status": "tcp://0.0.0.0:7701", "sync": "x", "control": "tcp://0.0.0.0:7703"}
+    (pub,) = mirror.on_event(Update("node", "endpoints", advertised, 1, "e", 0.0, None))
+    assert pub.data == {
+        **serving,
+        "upstream_control": "tcp://10.0.0.5:7703",
+        "node_control": "tcp://10.0.0.5:7703",
+    }
+    # one relay further down, the root node's control is passed on as it was
+    below = RelayMirror("r", "", {"control": "tcp://s:3"}, "tcp://r:1")
+    (pub2,) = below.on_event(Update("node", "endpoints", pub.data, 1, "e", 0.0, None))
+    assert pub2.data["upstream_control"] == "tcp://r:3"
+    assert pub2.data["node_control"] == "tcp://10.0.0.5:7703"
+
+
+def test_an_upstream_relays_own_actors_are_not_mirrored() -> None:
+    mirror = RelayMirror("r")
+    state = {"relay/actor/control": {"state": {"status": "running"}}, "ext/a": {"k": {"v": 1}}}
+    pubs = mirror.on_event(Reset("e", None, state))
+    assert {p.topic for p in pubs if p.topic != "relay/r"} == {"ext/a"}

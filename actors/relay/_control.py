@@ -1,0 +1,478 @@
+"""A relay's control socket: ping, status and presence for its downstream watchers.
+
+`RelayControl` serves a ROUTER with the ops a watcher needs (`RELAY_OPS`):
+`ping`, `status` and `presence.list` it answers from its own view of what it
+mirrors; `presence.join`, `presence.heartbeat` and `presence.leave` it routes
+(`PresenceRoutes`) and hands to the `ControlForwarder` of the upstream they
+name, which sends them to that node's control socket under the relay's key
+and tells the answer back. Every other op is `unknown_op`, naming where the
+node's control is: control stays with the node.
+
+Any key the relay allows may use these ops (they are all the watch role's).
+Both are supervised actors of the relay; neither ever blocks: a forward the
+node does not answer within `timeout` is answered `internal` by the forwarder.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+import pykka
+import zmq
+
+from pipecast.actors.runtime import (
+    BridgeHandle,
+    Registry,
+    SocketActor,
+    SocketReadable,
+    Supervised,
+    TimerDue,
+)
+from pipecast.transport import (
+    NODE_TOPIC,
+    BadRequest,
+    BindError,
+    ClientSecurity,
+    ControlRequest,
+    Limits,
+    PipecastError,
+    Reset,
+    ServerSecurity,
+    Unauthorized,
+    UnknownOp,
+    Update,
+    apply_to_state,
+    decode_control_request,
+    encode_control_error,
+    encode_control_ok,
+    new_cid,
+)
+
+from ._presence import Forward, PresenceRoutes, presence_list
+
+__all__ = ["RELAY_OPS", "ControlAt", "ControlForwarder", "RelayControl", "forwarder_name"]
+
+log = logging.getLogger("pipecast.relay")
+
+RELAY_OPS = frozenset(
+    {"ping", "status", "presence.list", "presence.join", "presence.heartbeat", "presence.leave"}
+)
+_INTERVAL = 0.25
+
+
+def forwarder_name(label: str) -> str:
+    return f"forward-{label}"
+
+
+@dataclass(frozen=True, slots=True)
+class ControlAt:
+    """Told to a forwarder: its node's control socket is (now) at `endpoint`."""
+
+    endpoint: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Forward:
+    op: str
+    args: dict[str, Any]
+    reply: Callable[[bool, Any], None]  # (ok, result or error map); forwarder thread
+
+
+@dataclass(frozen=True, slots=True)
+class _Local:
+    event: Update | Reset
+
+
+@dataclass(frozen=True, slots=True)
+class _Answered:
+    routing: tuple[bytes, ...]
+    cid: str
+    forward: Forward
+    ok: bool
+    payload: Any
+
+
+class ControlForwarder(SocketActor, Supervised):
+    """One upstream node's control socket, as a client with the relay's key."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        supervisor: pykka.ActorRef[Any] | None,
+        bridge: BridgeHandle,
+        security: ClientSecurity | None,
+        context: zmq.Context[zmq.Socket[bytes]] | None = None,
+        limits: Limits | None = None,
+        timeout: float = 3.0,
+        max_pending: int = 1024,
+    ) -> None:
+        super().__init__(name=name, supervisor=supervisor, bridge=bridge)
+        self.security = security
+        self.context = context
+        self.limits = limits or Limits()
+        self.timeout = timeout
+        self.max_pending = max_pending
+        self.endpoint: str | None = None
+        self._dealer: zmq.Socket[bytes] | None = None
+        self._pending: dict[str, tuple[float, Callable[[bool, Any], None]]] = {}
+        self._sent = 0
+        self._timed_out = 0
+
+    def on_begin(self) -> None:
+        self.use_context(self.context)
+        self.poll_every(_INTERVAL)
+
+    def on_end(self, error: str | None) -> None:
+        for _, reply in self._pending.values():
+            reply(False, {"type": "internal", "message": "the relay's forwarder stopped"})
+        self._pending.clear()
+        self.close_sockets()
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, _Forward):
+            self._send(message)
+        elif isinstance(message, SocketReadable):
+            self._read()
+        elif isinstance(message, ControlAt):
+            self._connect(message.endpoint)
+        elif isinstance(message, TimerDue):
+            self._expire(time.monotonic())
+        else:
+            return super().on_receive(message)
+        return None
+
+    def _connect(self, endpoint: str) -> None:
+        if endpoint == self.endpoint:
+            return
+        old, self.endpoint = self._dealer, endpoint
+        self._dealer = self.connect(
+            zmq.DEALER, endpoint, self.security, maxmsgsize=self.limits.frame_bytes
+        )
+        self.poll_every(_INTERVAL, self._dealer)
+        if old is not None:
+            self.close_socket(old)
+        log.info("%s: the node's control is at %s", self.actor_name, endpoint)
+
+    def _send(self, message: _Forward) -> None:
+        if self._dealer is None:
+            message.reply(
+                False,
+                {
+                    "type": "internal",
+                    "message": "the node's control socket "
+                    "is not known yet (its topic node has not arrived)",
+                },
+            )
+            return
+        if len(self._pending) >= self.max_pending:
+            message.reply(False, {"type": "too_large", "message": "too many forwards waiting"})
+            return
+        cid = new_cid()
+        body = msgpack.packb({"v": 2, "op": message.op, "cid": cid, **message.args})
+        try:
+            self._dealer.send_multipart([b"", body], zmq.NOBLOCK)
+        except zmq.ZMQError as exc:
+            message.reply(False, {"type": "internal", "message": f"cannot reach the node: {exc}"})
+            return
+        self._sent += 1
+        self._pending[cid] = (time.monotonic() + self.timeout, message.reply)
+
+    def _read(self) -> None:
+        dealer = self._dealer
+        for _ in range(1000):
+            if dealer is None:
+                return
+            try:
+                frames = dealer.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                reply = msgpack.unpackb(frames[-1])
+                cid = reply["cid"]
+                waiting = self._pending.pop(cid, None) if type(cid) is str else None
+            except Exception:  # a malformed reply from upstream: dropped, its forward times out
+                log.warning("%s: a malformed reply from the node, dropped", self.actor_name)
+                continue
+            if waiting is None:
+                continue  # late: already answered as timed out
+            if reply.get("ok") is True:
+                waiting[1](True, reply.get("result"))
+            else:
+                error = reply.get("error")
+                waiting[1](False, error if type(error) is dict else {"type": "internal"})
+
+    def _expire(self, now: float) -> None:
+        late = [cid for cid, (deadline, _) in self._pending.items() if deadline <= now]
+        for cid in late:
+            _, reply = self._pending.pop(cid)
+            self._timed_out += 1
+            reply(
+                False,
+                {
+                    "type": "internal",
+                    "message": f"the node behind this relay did not answer within {self.timeout} s",
+                },
+            )
+
+    def statistics(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "sent": self._sent,
+            "pending": len(self._pending),
+            "timed_out": self._timed_out,
+        }
+
+
+class RelayControl(SocketActor, Supervised):
+    """The relay's control ROUTER (see module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        supervisor: pykka.ActorRef[Any] | None,
+        bridge: BridgeHandle,
+        endpoint: str,
+        ready: concurrent.futures.Future[str],
+        upstreams: tuple[tuple[str, str | None, str], ...],  # (label, name, status endpoint)
+        registry: Registry,
+        limits: Limits | None = None,
+        context: zmq.Context[zmq.Socket[bytes]] | None = None,
+        security: ServerSecurity | None = None,
+    ) -> None:
+        super().__init__(name=name, supervisor=supervisor, bridge=bridge)
+        self.endpoint = endpoint
+        self.upstreams = upstreams
+        self.registry = registry
+        self.limits = limits or Limits()
+        self.context = context
+        self.security = security
+        self._ready = ready
+        self._router: zmq.Socket[bytes] | None = None
+        self._view: dict[str, dict[str, Any]] = {}
+        self._token: int | None = None
+        self._routes = PresenceRoutes([(label, name) for label, name, _ in upstreams])
+        self._controls: dict[str, str] = {}  # label -> the upstream's control endpoint
+        self._node_controls: dict[str, str] = {}  # label -> the root node's control
+        self._requests = 0
+        self._errors = 0
+
+    def on_begin(self) -> None:
+        first = not self._ready.done()
+        endpoint = self.endpoint if first else self._ready.result()
+        self.use_context(self.context)
+        try:
+            self._router = self.bind(
+                zmq.ROUTER,
+                endpoint,
+                self.security,
+                maxmsgsize=self.limits.frame_bytes,
+                sndhwm=self.limits.queued_replies,
+                rcvhwm=self.limits.queued_replies * 64,
+            )
+        except BindError as exc:
+            self.close_sockets()
+            if not first:
+                raise
+            self._ready.set_exception(BindError(f"cannot bind the relay's control: {exc}"))
+            self.stop()
+            return
+        self.serve(self._router, _INTERVAL)
+        me = self.actor_ref
+        self._token = self.bridge.subscribe([""], lambda ev: me.tell(_Local(ev)))
+        if first:
+            self._ready.set_result(str(self._router.get_string(zmq.LAST_ENDPOINT)))
+
+    def on_end(self, error: str | None) -> None:
+        if self._token is not None:
+            try:
+                self.bridge.unsubscribe(self._token)
+            except PipecastError:
+                log.debug("the relay's bridge is gone; nothing to unsubscribe")
+            self._token = None
+        self.close_sockets()
+        self._router = None
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, _Local):
+            apply_to_state(self._view, message.event)
+        elif isinstance(message, SocketReadable):
+            self._serve()
+        elif isinstance(message, _Answered):
+            self._answered(message)
+        elif isinstance(message, TimerDue):
+            self._tick()
+        else:
+            return super().on_receive(message)
+        return None
+
+    def _tick(self) -> None:
+        self.check_handshakes()
+        self._routes.expire(time.monotonic())
+        # told every tick, so a restarted forwarder learns it again at once
+        for label, name, _ in self.upstreams:
+            topic = f"{name}/{NODE_TOPIC}" if name is not None else NODE_TOPIC
+            # the mirror rewrote it: `upstream_control` is where the upstream listens
+            endpoints = (self._view.get(topic) or {}).get("endpoints") or {}
+            control = endpoints.get("upstream_control")
+            node_control = endpoints.get("node_control")
+            if type(node_control) is str:
+                self._node_controls[label] = node_control
+            if type(control) is str:
+                self._controls[label] = control
+                self.registry.tell(forwarder_name(label), ControlAt(control))
+
+    def _serve(self) -> None:
+        router = self._router
+        if router is None:
+            return
+        for routing, body, user in self.requests(router):
+            self._requests += 1
+            cid: str | None = None
+            try:
+                req = decode_control_request(body, self.limits)
+                cid = req.cid
+                self._dispatch(tuple(routing), req, user)
+            except PipecastError as exc:
+                self._error(tuple(routing), cid, exc.wire_type, str(exc))
+            except Exception as exc:  # a bug: answer `internal`, keep serving
+                log.exception("relay control request failed [cid=%s]", cid)
+                self._error(tuple(routing), cid, "internal", repr(exc))
+
+    def _dispatch(self, routing: tuple[bytes, ...], req: ControlRequest, user: str | None) -> None:
+        op, cid, args = req.op, req.cid, req.args
+        role = None
+        if self.security is not None:
+            role = self.security.role_of(user)
+            if role is None or user is None:
+                raise Unauthorized(f"{op}: this key is not allowed (any more)")
+        if op not in RELAY_OPS:
+            where = ", ".join(f"{label} at {ep}" for label, ep in self._node_controls.items())
+            raise UnknownOp(
+                f"{op}: a relay serves {', '.join(sorted(RELAY_OPS))}; control stays with "
+                f"the node ({where or 'not known yet'})"
+            )
+        owner = user or ""
+        now = time.monotonic()
+        if op == "ping":
+            self._ok(
+                routing,
+                cid,
+                {
+                    "pong": True,
+                    "ts": time.time(),
+                    "epoch": self.bridge.epoch,
+                    "role": role.value if role else "operate",
+                    "relay": True,
+                },
+            )
+        elif op == "status":
+            self._ok(routing, cid, self._status(args.get("prefix", "")))
+        elif op == "presence.list":
+            topic = args.get("topic")
+            if topic is not None and type(topic) is not str:
+                raise BadRequest("topic must be a string")
+            names = [(label, name) for label, name, _ in self.upstreams]
+            self._ok(routing, cid, presence_list(self._view, names, topic))
+        elif op == "presence.join":
+            self._forward(routing, cid, self._routes.join(owner, args, now))
+        else:
+            about = self._routes.heartbeat if op == "presence.heartbeat" else self._routes.leave
+            forward = about(owner, args, now)
+            if forward is None:  # a watcher this relay does not know
+                key = "known" if op == "presence.heartbeat" else "left"
+                self._ok(routing, cid, {key: False})
+            else:
+                self._forward(routing, cid, forward)
+
+    def _status(self, prefix: Any) -> dict[str, Any]:
+        if type(prefix) is not str:
+            raise BadRequest("prefix must be a string")
+        topics = {t: dict(kv) for t, kv in self._view.items() if t.startswith(prefix) and kv}
+        upstreams = [
+            {
+                "label": label,
+                "name": name,
+                "status_endpoint": status,
+                "control": self._controls.get(label),
+                "node_control": self._node_controls.get(label),
+            }
+            for label, name, status in self.upstreams
+        ]
+        return {
+            "epoch": self.bridge.epoch,
+            "topics": topics,
+            "security": "curve" if self.security is not None else "insecure",
+            "relay": {"upstreams": upstreams},
+        }
+
+    def _forward(self, routing: tuple[bytes, ...], cid: str, forward: Forward) -> None:
+        me = self.actor_ref
+
+        def reply(ok: bool, payload: Any) -> None:
+            me.tell(_Answered(routing, cid, forward, ok, payload))
+
+        message = _Forward(forward.op, forward.args, reply)
+        if not self.registry.tell(forwarder_name(forward.upstream), message):
+            reply(False, {"type": "internal", "message": "the relay's forwarder is down"})
+
+    def _answered(self, msg: _Answered) -> None:
+        if msg.ok:
+            self._routes.answered(msg.forward, msg.payload)
+            self._ok(msg.routing, msg.cid, msg.payload)
+            return
+        self._routes.failed(msg.forward)
+        error = msg.payload
+        details = {k: v for k, v in error.items() if k not in ("type", "message")}
+        self._error(
+            msg.routing,
+            msg.cid,
+            str(error.get("type", "internal")),
+            str(error.get("message", "")),
+            details,
+        )
+
+    def _ok(self, routing: tuple[bytes, ...], cid: str, result: Any) -> None:
+        try:
+            body = encode_control_ok(cid, result)
+        except Exception as exc:  # a result that cannot be packed is our bug: say so
+            self._error(routing, cid, "internal", f"the reply could not be packed: {exc!r}")
+            return
+        self._send(routing, body)
+
+    def _error(
+        self,
+        routing: tuple[bytes, ...],
+        cid: str | None,
+        wire_type: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self._errors += 1
+        try:
+            body = encode_control_error(cid, wire_type, message, details)
+        except Exception:
+            body = encode_control_error(cid, wire_type, message)
+        self._send(routing, body)
+
+    def _send(self, routing: tuple[bytes, ...], body: bytes) -> None:
+        if self._router is not None:
+            self.answer(self._router, list(routing), body)
+
+    def statistics(self) -> dict[str, Any]:
+        stats = self._routes.statistics()
+        return {
+            "requests": self._requests,
+            "errors": self._errors,
+            "watchers": stats.watchers,
+            "forwarded": stats.forwarded,
+            "refused": stats.refused,
+            "expired": stats.expired,
+        }
