@@ -168,7 +168,7 @@ def status(ep: Endpoints, prefix: str, as_json: bool) -> None:
     actors = {
         t.removeprefix("actor/"): kv.get("state") or {}
         for t, kv in sorted(result["topics"].items())
-        if t.startswith("actor/")
+        if t.startswith(("actor/", "relay/actor/"))
     }
     if actors:
         well = [name for name, s in actors.items() if s.get("status") == "running"]

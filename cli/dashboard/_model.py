@@ -157,6 +157,14 @@ def _compact(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
+def _endpoints(ep: Mapping[str, Any]) -> str:
+    """Where a node (or a relay, and the node behind it) listens, in words."""
+    words = [f"{name} {ep[name]}" for name in ("status", "sync", "control") if ep.get(name)]
+    if ep.get("node_control"):
+        words.append(f"(a relay; the node's control {ep['node_control']})")
+    return "  ".join(words)
+
+
 def build_view(
     state: Mapping[str, Mapping[str, Any]], markers: Iterable[Marker] = (), stale: bool = False
 ) -> DashboardView:
@@ -182,7 +190,9 @@ def build_view(
             presence.append((topic.removeprefix("presence/"), len(kv)))
         elif topic.startswith("invocation/"):
             networks.append(_network(topic.removeprefix("invocation/"), kv))
-        elif not topic.startswith("actor/"):
+        elif (topic == "node" or topic.endswith("/node")) and isinstance(kv.get("endpoints"), dict):
+            others.append((topic, "at", _endpoints(kv["endpoints"])))
+        elif not topic.startswith(("actor/", "relay/actor/")):
             others.extend((topic, key, _compact(value)) for key, value in sorted(kv.items()))
     return DashboardView(
         stages=tuple(stages),

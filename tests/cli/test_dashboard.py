@@ -14,6 +14,7 @@ from pipecast.cli.dashboard import (
     PlainLog,
     build_view,
     duration_text,
+    plain_lines,
     render,
     stage_line,
 )
@@ -185,3 +186,21 @@ def test_markers_and_staleness_are_shown():
     assert "STALE" in text
     assert "replayed=0" not in text  # only the latest two are kept
     assert "replayed=2" in text
+
+
+def test_where_a_node_or_a_relay_listens_reads_as_words() -> None:
+    state = {
+        "node": {"endpoints": {"status": "tcp://n:1", "sync": "tcp://n:2", "control": "tcp://n:3"}},
+        "a/node": {
+            "endpoints": {
+                "status": "tcp://r:1",
+                "control": "tcp://r:3",
+                "node_control": "tcp://n:3",
+            }
+        },
+        "relay/actor/control": {"state": {"status": "running"}},
+    }
+    lines = plain_lines(build_view(state))
+    assert lines["node at"] == "node at status tcp://n:1  sync tcp://n:2  control tcp://n:3"
+    assert lines["a/node at"].endswith("(a relay; the node's control tcp://n:3)")
+    assert not any("relay/actor" in line for line in lines.values())  # with the actors
