@@ -13,6 +13,7 @@ counts those that do not); the relays' CPU and RSS are read from /proc.
 from __future__ import annotations
 
 import multiprocessing as mp
+import queue
 import re
 import subprocess
 import sys
@@ -50,6 +51,11 @@ class RelayBenchResult:
     # the subscribers' own cost, over the publishing (the machine has 2 cores in all)
     subscriber_cores: float = 0.0
     subscriber_cpu_us: float = 0.0  # CPU per delivery, all subscriber processes
+    # the floor, the same run: as many plain pyzmq SUB sockets, through the same relays
+    raw_p50_ms: float = 0.0
+    raw_p99_ms: float = 0.0
+    raw_cores: float = 0.0
+    raw_cpu_us: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,14 +69,23 @@ def _crowd(
     go: Any,
     expected_q: Any,
     result_q: Any,
+    shared_thread: bool = True,
 ) -> None:
-    """One process of subscribers: their latencies, and how many ended wrong."""
+    """One process of subscribers: their latencies, and how many ended wrong. With
+    `shared_thread`, the process's subscribers share one thread (a `SubscriberHub`);
+    else each has its own."""
     import zmq  # noqa: PLC0415 - after the spawn
 
-    from pipecast.transport import ClientSecurity, Subscriber, Update  # noqa: PLC0415
+    from pipecast.transport import (  # noqa: PLC0415
+        ClientSecurity,
+        Subscriber,
+        SubscriberHub,
+        Update,
+    )
 
     ctx = zmq.Context(io_threads=2)
     ctx.set(zmq.MAX_SOCKETS, 8 * n + 64)  # each subscriber: SUB, DEALER, two monitors (pairs)
+    hub = SubscriberHub(ctx).start() if shared_thread else None
     owner = ClientSecurity.owner(Path(keys))
     latencies: list[float] = []
     lock = threading.Lock()
@@ -88,6 +103,7 @@ def _crowd(
             on_event=on_event,
             security=owner,
             context=ctx,
+            hub=hub,
             request_timeout=5.0,
             stale_after=10.0,
         )
@@ -108,8 +124,64 @@ def _crowd(
             wrong += 1
     for s in subs:
         s.stop()
+    if hub is not None:
+        hub.stop()
     ctx.term()
     result_q.put((latencies, wrong, cpu, wall))
+
+
+def _raw_crowd(
+    endpoint: str, keys: str, n: int, ready: Any, go: Any, stop: Any, result_q: Any
+) -> None:
+    """The floor: `n` plain pyzmq SUB sockets (CURVE, one thread, one poll), each
+    message unpacked and timed; no replica, no recovery, nothing else."""
+    import msgpack  # noqa: PLC0415
+    import zmq  # noqa: PLC0415
+
+    from pipecast.transport import ClientSecurity  # noqa: PLC0415
+
+    ctx = zmq.Context(io_threads=2)
+    ctx.set(zmq.MAX_SOCKETS, 2 * n + 64)
+    owner = ClientSecurity.owner(Path(keys))
+    poller = zmq.Poller()
+    socks = []
+    for _ in range(n):
+        sock = ctx.socket(zmq.SUB)
+        sock.linger = 0
+        owner.apply(sock)
+        sock.subscribe(b"bench/")
+        sock.connect(endpoint)
+        poller.register(sock, zmq.POLLIN)
+        socks.append(sock)
+    heard: set[Any] = set()
+    ended: set[Any] = set()  # sockets that heard the end marker: the run is over for them
+    latencies: list[float] = []
+    unpackb, timed = msgpack.unpackb, False
+    cpu0 = time.process_time()
+    while len(ended) < n and not stop.is_set():
+        for sock, _ in poller.poll(100):
+            while True:
+                try:
+                    topic, body = sock.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                heard.add(sock)
+                if timed and topic == b"bench/end":
+                    ended.add(sock)
+                elif timed and topic.startswith(b"bench/t"):
+                    now = time.time()
+                    got = unpackb(body)
+                    for u in got if type(got) is list else (got,):
+                        latencies.append(now - u["data"]["t"])
+        if not timed and len(heard) == n:
+            ready.set()
+            if go.is_set():
+                timed, cpu0 = True, time.process_time()
+    cpu = time.process_time() - cpu0
+    for sock in socks:
+        sock.close()
+    ctx.term()
+    result_q.put((latencies, cpu))
 
 
 def _relay(upstream: str, key: Path, data: Path) -> tuple[subprocess.Popen[str], str, str]:
@@ -260,6 +332,7 @@ def run_relay_bench(
         for member in crowd:
             member.join(60)
         baseline.stop()
+        raw = _raw_phase(bridge, s2, str(r2_dir), share, n, rate, topics)
     finally:
         for p in relays:
             p.terminate()
@@ -285,4 +358,53 @@ def run_relay_bench(
         relay_rss_mb=rss,
         subscriber_cores=crowd_cpu / wall,
         subscriber_cpu_us=crowd_cpu / max(1, len(latencies)) * 1e6,
+        raw_p50_ms=percentile_ms(raw[0], 50),
+        raw_p99_ms=percentile_ms(raw[0], 99),
+        raw_cores=raw[1] / wall,
+        raw_cpu_us=raw[1] / max(1, len(raw[0])) * 1e6,
     )
+
+
+def _raw_phase(
+    bridge: Any, endpoint: str, keys: str, share: list[int], n: int, rate: int, topics: int
+) -> tuple[list[float], float]:
+    """The same crowd as plain pyzmq sockets on the same relays: latencies and CPU."""
+    spawn = mp.get_context("spawn")
+    ready = [spawn.Event() for _ in share]
+    go, stop, result_q = spawn.Event(), spawn.Event(), spawn.Queue()
+    crowd = [
+        spawn.Process(target=_raw_crowd, args=(endpoint, keys, k, ev, go, stop, result_q))
+        for k, ev in zip(share, ready, strict=True)
+    ]
+    for member in crowd:
+        member.start()
+    deadline = time.monotonic() + 300
+    t0 = time.monotonic()
+    i = 0
+    # every socket must hear something before the timing starts: a warm-up topic
+    while not all(ev.is_set() for ev in ready):
+        if time.monotonic() > deadline or any(m.exitcode is not None for m in crowd):
+            raise RuntimeError("a raw subscriber process did not connect")
+        pace(t0, i, rate)
+        bridge.publish("bench/warm", "k", {"t": time.time(), "i": i})
+        i += 1
+    go.set()
+    bridge.publish("bench/warm", "k", {"t": time.time(), "i": -1})  # wakes them to see go
+    t0 = time.monotonic()
+    for i in range(n):
+        pace(t0, i, rate)
+        bridge.publish(f"bench/t{i % topics}", "k", {"t": time.time(), "i": -i})
+    bridge.publish("bench/end", "k", {"t": time.time()})  # each socket stops on hearing it
+    latencies: list[float] = []
+    cpu = 0.0
+    for _ in crowd:
+        try:
+            lat, cpu_s = result_q.get(timeout=60)
+        except queue.Empty:  # a socket never heard the end: stop them all, report what came
+            stop.set()
+            lat, cpu_s = result_q.get(timeout=60)
+        latencies += lat
+        cpu += cpu_s
+    for member in crowd:
+        member.join(60)
+    return latencies, cpu

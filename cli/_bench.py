@@ -477,4 +477,8 @@ def bench_relay(
         f"  subscriber processes: {r.subscriber_cores:.2f} cores busy, "
         f"{r.subscriber_cpu_us:.0f} us CPU per delivery"
     )
+    click.echo(
+        f"  the floor, plain pyzmq SUB sockets through the same relays: p50 {r.raw_p50_ms:.1f} ms"
+        f"  p99 {r.raw_p99_ms:.1f} ms, {r.raw_cores:.2f} cores, {r.raw_cpu_us:.0f} us per delivery"
+    )
     click.echo(f"  subscribers not exact at the end: {r.unrecovered}")

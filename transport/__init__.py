@@ -37,6 +37,7 @@ from ._handshakes import (
     HandshakeTally,
     handshake_failure,
 )
+from ._hub import SubscriberHub
 from ._keys import (
     KEYS_DIR,
     AllowList,
@@ -178,6 +179,7 @@ __all__ = [
     "StageView",
     "Stale",
     "Subscriber",
+    "SubscriberHub",
     "SubscriberStatistics",
     "Throttle",
     "TooLarge",

@@ -312,6 +312,13 @@ class Replica:
         else:
             self._on_replay(reply)
 
+    def stale_at(self) -> float | None:
+        """When `tick` would report the node stale if nothing is heard before (None:
+        not while it is stale, ended, or not started)."""
+        if self._last_heard is None or self._stale or self._ended:
+            return None
+        return self._last_heard + self.stale_after
+
     def tick(self, now: float) -> None:
         """Let time pass: reports the node stale after `stale_after` of silence."""
         if self._last_heard is None or self._stale or self._ended:

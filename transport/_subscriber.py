@@ -23,9 +23,9 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 
@@ -41,6 +41,9 @@ from ._wire import (
     encode_sync_request,
 )
 
+if TYPE_CHECKING:
+    from ._hub import SubscriberHub
+
 __all__ = ["Subscriber", "SubscriberStatistics"]
 
 log = logging.getLogger("pipecast.subscriber")
@@ -49,7 +52,7 @@ _NOBLOCK = int(zmq.NOBLOCK)
 _HB = HEARTBEAT_TOPIC.encode()
 _BATCH = 2000  # messages taken off SUB per turn before other work gets a look in
 _TOPIC_NAMES = 4096  # decoded topic names kept (bounded: topics come from outside)
-_TICK = 0.1  # how often staleness and request deadlines are looked at, seconds
+_TICK = 1.0  # the longest an idle subscriber sleeps; deadlines wake it sooner, seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,46 @@ class SubscriberStatistics:
     replica: ReplicaStatistics
 
 
+class _Link:
+    """One subscriber's sockets and sync request in flight; owned by one thread (its own,
+    or a hub's)."""
+
+    __slots__ = (
+        "ctx",
+        "deadline",
+        "dealer",
+        "dealer_monitor",
+        "inflight",
+        "outbox",
+        "sub",
+        "sub_monitor",
+    )
+
+    def __init__(
+        self,
+        ctx: zmq.Context[zmq.Socket[bytes]],
+        sub: zmq.Socket[bytes],
+        sub_monitor: zmq.Socket[bytes],
+        dealer: zmq.Socket[bytes],
+        dealer_monitor: zmq.Socket[bytes],
+    ) -> None:
+        self.ctx = ctx
+        self.sub, self.sub_monitor = sub, sub_monitor
+        self.dealer, self.dealer_monitor = dealer, dealer_monitor
+        self.outbox: collections.deque[Request] = collections.deque()
+        self.inflight: Request | None = None
+        self.deadline = 0.0
+
+    def sockets(self) -> tuple[zmq.Socket[bytes], ...]:
+        return (self.sub, self.dealer, self.sub_monitor, self.dealer_monitor)
+
+    def close(self) -> None:
+        unwatch(self.sub, self.sub_monitor)
+        unwatch(self.dealer, self.dealer_monitor)
+        self.sub.close()
+        self.dealer.close()
+
+
 class Subscriber:
     """Follow `prefixes` of a node's topics (see module docstring).
 
@@ -73,7 +116,10 @@ class Subscriber:
     silently, and the subscriber goes on. Without a callback, events queue up
     for `get()` and iteration. `context`: a ZeroMQ context to share with other
     subscribers of this process (one I/O thread for all; its owner terms it
-    after stopping them); by default each subscriber has its own.
+    after stopping them); by default each subscriber has its own. `hub`: a
+    `SubscriberHub` whose one thread serves this subscriber with many others
+    (its context is used; callbacks then run in the hub's thread); by
+    default each subscriber has a thread of its own.
     """
 
     def __init__(
@@ -91,6 +137,7 @@ class Subscriber:
         security: ClientSecurity | None = None,
         max_rate: float | None = None,
         context: zmq.Context[zmq.Socket[bytes]] | None = None,
+        hub: SubscriberHub | None = None,
     ) -> None:
         self.status_endpoint = status_endpoint
         self.security = security
@@ -117,22 +164,34 @@ class Subscriber:
         self._callback_failures = 0
         self._topic_names: dict[bytes, str] = {}  # subscriber thread only
         self._error: BaseException | None = None
+        self._done = threading.Event()  # the owning thread has closed our sockets
+        self._hub = hub
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     # -- control (any thread) ---------------------------------------------------
 
     def start(self) -> Subscriber:
-        self._thread.start()
+        if self._hub is not None:
+            try:
+                self._hub.attach(self)
+            except BaseException:
+                self._closed()
+                raise
+        else:
+            self._thread.start()
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the thread and close its sockets. Blocks up to `timeout`."""
+        """Stop the thread (or leave the hub) and close the sockets. Blocks up to `timeout`."""
         with self._lock:
             if not self._stopping:
                 self._stopping = True
                 if self._efd >= 0:
                     os.eventfd_write(self._efd, 1)
-        if self._thread.is_alive():
+        if self._hub is not None:
+            self._hub.detach(self)
+            self._done.wait(timeout)
+        elif self._thread.is_alive():
             self._thread.join(timeout)
 
     def __enter__(self) -> Subscriber:
@@ -165,7 +224,7 @@ class Subscriber:
         with self._changed:
             while not predicate(self):
                 left = deadline - time.monotonic()
-                if left <= 0 or not self._thread.is_alive():
+                if left <= 0 or self._done.is_set():
                     return predicate(self)
                 self._changed.wait(left)
             return True
@@ -199,8 +258,45 @@ class Subscriber:
 
     # -- the subscriber thread ------------------------------------------------------
 
-    def _run(self) -> None:  # noqa: PLR0915 - one loop owns every socket, by design
+    def _run(self) -> None:
+        """The subscriber's own thread: one link, polled alone."""
         ctx = self._context or zmq.Context()
+        link: _Link | None = None
+        try:
+            link = self._open(ctx)
+            poller = zmq.Poller()
+            for sock in (*link.sockets(), self._efd):
+                poller.register(sock, zmq.POLLIN)
+            while not self._stopping:
+                self._send_request(link)
+                ready = dict(poller.poll(self._poll_ms(link)))
+                old_dealer = link.dealer, link.dealer_monitor
+                self._turn(link, ready, time.monotonic())
+                if link.dealer is not old_dealer[0]:
+                    for sock in old_dealer:
+                        poller.unregister(sock)
+                    poller.register(link.dealer, zmq.POLLIN)
+                    poller.register(link.dealer_monitor, zmq.POLLIN)
+        except BaseException as exc:  # reported, not swallowed: see _error
+            self._error = exc
+            raise
+        finally:
+            if link is not None:
+                link.close()
+            if self._context is None:
+                ctx.term()
+            self._closed()
+
+    def _closed(self) -> None:
+        with self._changed:
+            if self._efd >= 0:
+                os.close(self._efd)
+                self._efd = -1
+            self._done.set()
+            self._changed.notify_all()
+
+    def _open(self, ctx: zmq.Context[zmq.Socket[bytes]]) -> _Link:
+        """Make the sockets and start the replica (the owning thread)."""
         sub = ctx.socket(zmq.SUB)
         sub.linger = 0
         sub.rcvhwm = self._rcvhwm
@@ -214,74 +310,52 @@ class Subscriber:
             sub.subscribe(b"_hb")
         sub.connect(self.status_endpoint)
         dealer, dealer_monitor = self._new_dealer(ctx)
-        poller = zmq.Poller()
-        poller.register(sub, zmq.POLLIN)
-        poller.register(dealer, zmq.POLLIN)
-        poller.register(self._efd, zmq.POLLIN)
-        poller.register(sub_monitor, zmq.POLLIN)
-        poller.register(dealer_monitor, zmq.POLLIN)
-        outbox: collections.deque[Request] = collections.deque()
-        inflight: Request | None = None
-        deadline = 0.0
-        try:
-            with self._lock:
-                self.replica.start(time.monotonic(), self._resume)
-                outbox.extend(self.replica.take_requests())
-            while not self._stopping:
-                if inflight is None and outbox:
-                    inflight = outbox.popleft()
-                    dealer.send_multipart([b"", encode_sync_request(inflight)])
-                    self._requests_sent += 1
-                    deadline = time.monotonic() + self._request_timeout
-                ready = dict(poller.poll(self._poll_ms()))
-                self._wakeups += 1
-                now = time.monotonic()
-                with self._lock:
-                    for monitor in (sub_monitor, dealer_monitor):
-                        if monitor in ready and (why := refusal(monitor)) is not None:
-                            self.refused = why
-                    if sub in ready:
-                        self._drain_sub(sub, now)
-                    if dealer in ready and inflight is not None:
-                        frames = dealer.recv_multipart()
-                        try:
-                            reply = decode_sync_reply(frames[-1])
-                        except MalformedFrame:
-                            self._malformed += 1
-                        else:
-                            self.replica.feed_reply(inflight, reply, now)
-                        inflight = None
-                    elif inflight is not None and now >= deadline:
-                        # Lazy pirate: a lost request or a restarted node; a fresh
-                        # socket drops whatever the old one still had queued.
-                        self._timeouts += 1
-                        poller.unregister(dealer)
-                        poller.unregister(dealer_monitor)
-                        unwatch(dealer, dealer_monitor)
-                        dealer.close()
-                        dealer, dealer_monitor = self._new_dealer(ctx)
-                        poller.register(dealer, zmq.POLLIN)
-                        poller.register(dealer_monitor, zmq.POLLIN)
-                        outbox.appendleft(inflight)
-                        inflight = None
-                    self.replica.tick(now)
-                    outbox.extend(self.replica.take_requests())
-                    self._dispatch(now)
-                    self._changed.notify_all()
-        except BaseException as exc:  # reported, not swallowed: see _error
-            self._error = exc
-            raise
-        finally:
-            unwatch(sub, sub_monitor)
-            unwatch(dealer, dealer_monitor)
-            sub.close()
-            dealer.close()
-            if self._context is None:
-                ctx.term()
-            with self._changed:
-                os.close(self._efd)
-                self._efd = -1
-                self._changed.notify_all()
+        link = _Link(ctx, sub, sub_monitor, dealer, dealer_monitor)
+        with self._lock:
+            self.replica.start(time.monotonic(), self._resume)
+            link.outbox.extend(self.replica.take_requests())
+        return link
+
+    def _send_request(self, link: _Link) -> None:
+        """Send the next sync request if none is in flight."""
+        if link.inflight is None and link.outbox:
+            link.inflight = link.outbox.popleft()
+            link.dealer.send_multipart([b"", encode_sync_request(link.inflight)])
+            self._requests_sent += 1
+            link.deadline = time.monotonic() + self._request_timeout
+
+    def _turn(self, link: _Link, ready: Mapping[Any, int], now: float) -> None:
+        """What woke the owning thread: read the sockets that are ready, re-send a request
+        past its deadline (on a fresh DEALER), let time pass, tell the events."""
+        self._wakeups += 1
+        with self._lock:
+            for monitor in (link.sub_monitor, link.dealer_monitor):
+                if monitor in ready and (why := refusal(monitor)) is not None:
+                    self.refused = why
+            if link.sub in ready:
+                self._drain_sub(link.sub, now)
+            if link.dealer in ready and link.inflight is not None:
+                frames = link.dealer.recv_multipart()
+                try:
+                    reply = decode_sync_reply(frames[-1])
+                except MalformedFrame:
+                    self._malformed += 1
+                else:
+                    self.replica.feed_reply(link.inflight, reply, now)
+                link.inflight = None
+            elif link.inflight is not None and now >= link.deadline:
+                # Lazy pirate: a lost request or a restarted node; a fresh
+                # socket drops whatever the old one still had queued.
+                self._timeouts += 1
+                unwatch(link.dealer, link.dealer_monitor)
+                link.dealer.close()
+                link.dealer, link.dealer_monitor = self._new_dealer(link.ctx)
+                link.outbox.appendleft(link.inflight)
+                link.inflight = None
+            self.replica.tick(now)
+            link.outbox.extend(self.replica.take_requests())
+            self._dispatch(now)
+            self._changed.notify_all()
 
     def _new_dealer(
         self, ctx: zmq.Context[zmq.Socket[bytes]]
@@ -296,6 +370,7 @@ class Subscriber:
         return dealer, monitor
 
     def _drain_sub(self, sub: zmq.Socket[bytes], now: float) -> None:
+        """Apply what the status socket holds, up to `_BATCH` messages."""
         replica = self.replica
         recv = sub.recv
         feed_batch = replica.feed_batch
@@ -333,12 +408,22 @@ class Subscriber:
                 self._malformed += 1
         self._received += n
 
-    def _poll_ms(self) -> int:
-        """Wait no longer than the next tick, or the next held update's release."""
-        wait = _TICK
+    def _due(self, link: _Link) -> float:
+        """When the owning thread must look at this subscriber even if nothing arrives:
+        the node turning stale if it stays silent, the sync request's deadline, the next
+        held update's release; at most `_TICK` from now (monotonic)."""
+        due = time.monotonic() + _TICK
+        stale_at = self.replica.stale_at()
+        if stale_at is not None:
+            due = min(due, stale_at)
+        if link.inflight is not None:
+            due = min(due, link.deadline)
         if self._gate is not None and (at := self._gate.next_due()) is not None:
-            wait = min(wait, max(0.0, at - time.monotonic()))
-        return math.ceil(wait * 1000)
+            due = min(due, at)
+        return due
+
+    def _poll_ms(self, link: _Link) -> int:
+        return math.ceil(max(0.0, self._due(link) - time.monotonic()) * 1000)
 
     def _dispatch(self, now: float) -> None:
         events: list[Event] = self.replica.take_events()

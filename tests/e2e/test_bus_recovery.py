@@ -5,6 +5,7 @@ Named after the cases of docs/bus_guarantees.md (R1-R9, S1, S3, L8).
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 
@@ -20,10 +21,33 @@ from pipecast.transport import (
     Recovered,
     Reset,
     Subscriber,
+    SubscriberHub,
     Update,
 )
 
 LOOP = "tcp://127.0.0.1:*"
+_Subscriber = Subscriber
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # every case twice: subscribers on threads of their own, and on one hub's thread;
+    # a case about one subscriber's own stalled thread runs once (a hub shares it)
+    if not any(m.name == "own_thread" for m in metafunc.definition.iter_markers()):
+        metafunc.parametrize("subscriber_mode", ["thread", "hub"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def subscriber_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    mode = getattr(request, "param", "thread")
+    if mode == "thread":
+        yield mode
+        return
+    hub = SubscriberHub().start()
+    monkeypatch.setitem(globals(), "Subscriber", functools.partial(_Subscriber, hub=hub))
+    try:
+        yield mode
+    finally:
+        hub.stop()
 
 
 def final_state(bridge, topic):
@@ -287,6 +311,7 @@ def test_r9_a_silent_node_is_reported_stale_and_recovers_by_itself(bridge):
     assert Reason.STALE in reasons
 
 
+@pytest.mark.own_thread
 def test_s1_a_slow_subscriber_overflowing_its_hwm_converges_and_the_publisher_never_blocks():
     handle = start_bridge(
         BridgeConfig(  # one message per update: batching would not overflow a 50-message hwm
@@ -355,6 +380,7 @@ def test_l8_graceful_shutdown_flushes_everything_and_ends_the_epoch():
         sub.stop()
 
 
+@pytest.mark.own_thread
 def test_s3_a_stalled_dashboard_converges_to_the_latest_state_and_says_what_it_skipped():
     handle = start_bridge(
         BridgeConfig(  # one message per update: batching would not overflow a 20-message hwm
