@@ -29,6 +29,7 @@ import pytest
 from pipecast.actors import STAGE_KINDS, MediaPolicy, Node, NodeConfig, StageConfig
 from pipecast.transport import ControlClient, Subscriber, Update
 
+from ._postgres import PostgresServer, find_postgres
 from ._raw import RawClient
 from ._stages import ChecksumStage
 
@@ -38,11 +39,13 @@ __all__ = [
     "ChecksumStage",
     "Collector",
     "NodeProcess",
+    "PostgresServer",
     "RawClient",
     "SseEvent",
     "SseReader",
     "WebClient",
     "apply_record",
+    "find_postgres",
     "free_endpoint",
     "start_test_node",
     "start_test_web",

@@ -69,13 +69,14 @@ IO_MODULES = {
 }
 
 # Which wings of pipecast.actors each wing may import (besides itself).
-WINGS = ("runtime", "presence", "media", "networks", "relay")
+WINGS = ("runtime", "presence", "media", "networks", "relay", "cluster")
 WING_MAY_IMPORT = {
     "runtime": set(),
     "presence": {"runtime"},
     "media": {"runtime"},
     "networks": {"runtime", "presence"},
     "relay": {"runtime"},
+    "cluster": {"runtime"},
 }
 # Which top-level packages each package may import (besides itself).
 PACKAGE_MAY_IMPORT = {

@@ -1,0 +1,23 @@
+"""pipecast.actors.cluster: many nodes, one library: claiming work with leases.
+
+`Claims` is the contract (`_claims.py`): a job is claimed by one node at a
+time, under a lease it renews and an attempt number that fences every later
+step; `SqliteClaims` keeps it for one node, `PostgresClaims` for a cluster
+(`open_claims("sqlite:///..." | "postgresql://...")`).
+"""
+
+from ._claims import Claim, Claims, ClaimState, JobRecord, LeaseLost, StoreError
+from ._sql import SCHEMA_VERSION, PostgresClaims, SqliteClaims, open_claims
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Claim",
+    "ClaimState",
+    "Claims",
+    "JobRecord",
+    "LeaseLost",
+    "PostgresClaims",
+    "SqliteClaims",
+    "StoreError",
+    "open_claims",
+]
