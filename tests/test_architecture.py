@@ -47,6 +47,7 @@ PURE_CORES = [
     "actors/networks/_run_rules.py",
     "actors/relay/_mirror.py",
     "actors/relay/_presence.py",
+    "actors/cluster/_model.py",
     "bench/_ab_av1.py",
     "web/_stream.py",
     "web/_access.py",

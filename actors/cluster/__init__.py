@@ -7,6 +7,7 @@ step; `SqliteClaims` keeps it for one node, `PostgresClaims` for a cluster
 """
 
 from ._claims import Claim, Claims, ClaimState, JobRecord, LeaseLost, StoreError
+from ._model import ClaimsModel, ModelJob
 from ._sql import SCHEMA_VERSION, PostgresClaims, SqliteClaims, open_claims
 
 __all__ = [
@@ -14,8 +15,10 @@ __all__ = [
     "Claim",
     "ClaimState",
     "Claims",
+    "ClaimsModel",
     "JobRecord",
     "LeaseLost",
+    "ModelJob",
     "PostgresClaims",
     "SqliteClaims",
     "StoreError",

@@ -153,3 +153,15 @@ def test_a_client_without_the_password_is_refused(postgres) -> None:
     url = postgres.dsn.replace(postgres.password, "not-the-password")
     with pytest.raises(StoreError, match="postgresql"):
         open_claims(url, timeout=5.0)
+
+
+def test_the_same_node_claiming_again_fences_its_own_older_attempt(claims) -> None:
+    claims.enqueue("encode", [{}])
+    old = claims.claim("encode", "n1", 100.0, LEASE)
+    claims.expire(120.0)  # n1 stalled past its lease, then came back and claimed anew
+    new = claims.claim("encode", "n1", 120.0, LEASE)
+    assert (new.job, new.attempt) == (old.job, 2)
+    with pytest.raises(LeaseLost):
+        claims.finish(old, {"from": "the stale attempt"}, 121.0)
+    claims.finish(new, {"from": "the live attempt"}, 121.0)
+    assert claims.job(new.job).result == {"from": "the live attempt"}
