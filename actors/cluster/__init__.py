@@ -8,6 +8,7 @@ step; `SqliteClaims` keeps it for one node, `PostgresClaims` for a cluster
 
 from ._claims import Claim, Claims, ClaimState, JobRecord, LeaseLost, StoreError
 from ._model import ClaimsModel, ModelJob
+from ._paths import PathMap, Unmapped
 from ._sql import SCHEMA_VERSION, PostgresClaims, SqliteClaims, open_claims
 
 __all__ = [
@@ -19,8 +20,10 @@ __all__ = [
     "JobRecord",
     "LeaseLost",
     "ModelJob",
+    "PathMap",
     "PostgresClaims",
     "SqliteClaims",
     "StoreError",
+    "Unmapped",
     "open_claims",
 ]
