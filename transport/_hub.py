@@ -75,6 +75,11 @@ class SubscriberHub:
                 os.eventfd_write(self._efd, 1)
         if self._thread.is_alive():
             self._thread.join(timeout)
+        elif self._thread.ident is None:  # never started: nothing else will close it
+            with self._lock:
+                if self._efd >= 0:
+                    os.close(self._efd)
+                    self._efd = -1
         if self._own_context and self.context is not None:
             self.context.term()
             self.context = None
