@@ -89,6 +89,17 @@ class _Local:
     event: Update | Reset
 
 
+@dataclass(slots=True)
+class _Gather:
+    """A many-watcher heartbeat split over upstreams: the answers so far."""
+
+    routing: tuple[bytes, ...]
+    cid: str
+    waiting: int
+    unknown: list[str]
+    known: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class _Answered:
     routing: tuple[bytes, ...]
@@ -96,6 +107,7 @@ class _Answered:
     forward: Forward
     ok: bool
     payload: Any
+    gather: _Gather | None = None
 
 
 class ControlForwarder(SocketActor, Supervised):
@@ -383,14 +395,22 @@ class RelayControl(SocketActor, Supervised):
             self._ok(routing, cid, presence_list(self._view, names, topic))
         elif op == "presence.join":
             self._forward(routing, cid, self._routes.join(owner, args, now))
+        elif op == "presence.heartbeat" and "watchers" in args:
+            forwards, unknown = self._routes.heartbeat_many(owner, args, now)
+            if not forwards:
+                self._ok(routing, cid, {"known": 0, "unknown": unknown})
+                return
+            gather = _Gather(routing, cid, len(forwards), unknown)
+            for each in forwards:
+                self._forward(routing, cid, each, gather)
         else:
             about = self._routes.heartbeat if op == "presence.heartbeat" else self._routes.leave
-            forward = about(owner, args, now)
-            if forward is None:  # a watcher this relay does not know
+            one = about(owner, args, now)
+            if one is None:  # a watcher this relay does not know
                 key = "known" if op == "presence.heartbeat" else "left"
                 self._ok(routing, cid, {key: False})
             else:
-                self._forward(routing, cid, forward)
+                self._forward(routing, cid, one)
 
     def _status(self, prefix: Any) -> dict[str, Any]:
         if type(prefix) is not str:
@@ -413,17 +433,26 @@ class RelayControl(SocketActor, Supervised):
             "relay": {"upstreams": upstreams},
         }
 
-    def _forward(self, routing: tuple[bytes, ...], cid: str, forward: Forward) -> None:
+    def _forward(
+        self,
+        routing: tuple[bytes, ...],
+        cid: str,
+        forward: Forward,
+        gather: _Gather | None = None,
+    ) -> None:
         me = self.actor_ref
 
         def reply(ok: bool, payload: Any) -> None:
-            me.tell(_Answered(routing, cid, forward, ok, payload))
+            me.tell(_Answered(routing, cid, forward, ok, payload, gather))
 
         message = _Forward(forward.op, forward.args, reply)
         if not self.registry.tell(forwarder_name(forward.upstream), message):
             reply(False, {"type": "internal", "message": "the relay's forwarder is down"})
 
     def _answered(self, msg: _Answered) -> None:
+        if msg.gather is not None:
+            self._gathered(msg, msg.gather)
+            return
         if msg.ok:
             self._routes.answered(msg.forward, msg.payload)
             self._ok(msg.routing, msg.cid, msg.payload)
@@ -438,6 +467,21 @@ class RelayControl(SocketActor, Supervised):
             str(error.get("message", "")),
             details,
         )
+
+    def _gathered(self, msg: _Answered, gather: _Gather) -> None:
+        """One upstream's answer to a many-watcher heartbeat; the reply once all are in.
+        An upstream that failed counts its watchers unknown (they join again)."""
+        payload = msg.payload if isinstance(msg.payload, dict) else {}
+        if msg.ok:
+            self._routes.answered(msg.forward, payload)
+            known = payload.get("known")
+            gather.known += known if type(known) is int else 0
+            gather.unknown += [w for w in payload.get("unknown") or () if isinstance(w, str)]
+        else:
+            gather.unknown += msg.forward.args.get("watchers", [])
+        gather.waiting -= 1
+        if gather.waiting == 0:
+            self._ok(gather.routing, gather.cid, {"known": gather.known, "unknown": gather.unknown})
 
     def _ok(self, routing: tuple[bytes, ...], cid: str, result: Any) -> None:
         try:

@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 _WATCHER_CHARS = 128
+_MANY = 10_000  # watchers renewed in one request, as the node allows
 _DEFAULT_TTL = 10.0
 _MAX_TTL = 3600.0
 
@@ -124,6 +125,32 @@ class PresenceRoutes:
         does not know (answer `{known: false}`: the watcher joins again)."""
         return self._about(owner, args, now, "presence.heartbeat")
 
+    def heartbeat_many(
+        self, owner: str, args: Mapping[str, Any], now: float
+    ) -> tuple[list[Forward], list[str]]:
+        """A downstream `presence.heartbeat` with `watchers` (the web gateway's form): one
+        forward per upstream holding some of them, and the ids this relay answers
+        `unknown` itself (not booked here, or booked for another key)."""
+        watchers = args.get("watchers")
+        if type(watchers) is not list or not 0 < len(watchers) <= _MANY:
+            raise BadRequest(f"watchers must be a list of 1 to {_MANY} ids")
+        groups: dict[str, list[str]] = {}
+        unknown: list[str] = []
+        for w in watchers:
+            watcher = _watcher_id({"watcher": w})
+            entry = self._book.get(watcher)
+            if entry is None or entry.owner != owner:
+                unknown.append(watcher)
+                continue
+            entry.expires = now + 2 * entry.ttl
+            groups.setdefault(entry.upstream, []).append(watcher)
+        self._forwarded += sum(len(ws) for ws in groups.values())
+        forwards = [
+            Forward(label, "presence.heartbeat", {"watchers": ws}, "")
+            for label, ws in groups.items()
+        ]
+        return forwards, unknown
+
     def leave(self, owner: str, args: Mapping[str, Any], now: float) -> Forward | None:
         """A downstream `presence.leave`: its forward, or None (answer `{left: false}`)."""
         forward = self._about(owner, args, now, "presence.leave")
@@ -133,12 +160,13 @@ class PresenceRoutes:
 
     def answered(self, forward: Forward, result: Any) -> None:
         """The node's answer to a forward: forget a watcher the node does not know."""
-        if (
-            forward.op == "presence.heartbeat"
-            and isinstance(result, dict)
-            and result.get("known") is False
-        ):
+        if forward.op != "presence.heartbeat" or not isinstance(result, dict):
+            return
+        if result.get("known") is False:
             self._book.pop(forward.watcher, None)
+        for watcher in result.get("unknown") or ():
+            if isinstance(watcher, str):
+                self._book.pop(watcher, None)
 
     def failed(self, forward: Forward) -> None:
         """A forwarded join that the node refused or never answered books nothing."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipecast.testing import PIPECAST, NodeProcess, free_endpoint, wait_for
+from pipecast.testing import PIPECAST, NodeProcess, WebClient, free_endpoint, wait_for
 from pipecast.transport import (
     ClientSecurity,
     ControlClient,
@@ -308,3 +308,40 @@ def test_control_stays_with_the_node_and_the_relay_says_where(chain) -> None:
     assert wait_for(says_where, 20)
     with pytest.raises(RemoteError, match=re.escape(node.control)):
         client.call("enqueue", paths=["/x.mkv"])
+
+
+def test_a_web_gateway_on_a_relay_keeps_its_pages_counted_at_the_node(chain) -> None:
+    from pipecast.web import GatewayConfig, gateway_server, new_token, parse_http  # noqa: PLC0415
+
+    node, _r1, r2, _ = chain
+    config = GatewayConfig(
+        r2.endpoints[0], r2.endpoints[1], r2.endpoints[2], ClientSecurity.owner(r2.data_dir)
+    )
+    server = gateway_server(
+        config, parse_http("127.0.0.1:0"), token=new_token(), images=None, presence_ttl=1.5
+    )
+    server.start_in_thread()
+    page = None
+
+    def browsers() -> int:
+        listed = node.client().call("presence.list")
+        return sum(
+            1
+            for entry in listed.values()
+            for m in entry["watchers"].values()
+            if m.get("client") == "browser"
+        )
+
+    try:
+        page = WebClient(server.base, server.web.access.token).stream()
+        assert wait_for(lambda: browsers() == 1, 20)
+        # kept alive by the gateway's many-watcher heartbeats, forwarded through two relays:
+        # still counted after several leases (1.5 s each) have come and gone
+        assert not wait_for(lambda: browsers() != 1, 5.0)
+        page.stop()
+        page = None
+        assert wait_for(lambda: browsers() == 0, 10)
+    finally:
+        if page is not None:
+            page.stop()
+        server.stop()

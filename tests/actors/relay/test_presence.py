@@ -168,3 +168,26 @@ def test_a_node_bound_everywhere_is_dialled_where_the_relay_reaches_it(
     advertised: object, status: str, dial: str | None
 ) -> None:
     assert reachable_control(advertised, status) == dial
+
+
+def test_many_watchers_renew_in_one_request_split_by_upstream_and_owner() -> None:
+    routes = PresenceRoutes(TWO)
+    routes.join("k1", {"watcher": "a1", "topic": "a/t"}, 0.0)
+    routes.join("k1", {"watcher": "b1", "topic": "b/t"}, 0.0)
+    routes.join("k2", {"watcher": "theirs", "topic": "a/t"}, 0.0)
+    forwards, unknown = routes.heartbeat_many(
+        "k1", {"watchers": ["a1", "b1", "theirs", "ghost"]}, 1.0
+    )
+    assert sorted((f.upstream, f.args["watchers"]) for f in forwards) == [
+        ("a-label", ["a1"]),
+        ("b-label", ["b1"]),
+    ]
+    assert unknown == ["theirs", "ghost"]  # another key's, and one never joined: join again
+    routes.answered(forwards[0], {"known": 0, "unknown": forwards[0].args["watchers"]})
+    assert routes.heartbeat("k1", {"watcher": forwards[0].args["watchers"][0]}, 2.0) is None
+
+
+@pytest.mark.parametrize("watchers", [[], "a1", ["x" * 129], list(map(str, range(10_001)))])
+def test_a_bad_many_watcher_heartbeat_is_refused(watchers: object) -> None:
+    with pytest.raises(BadRequest):
+        PresenceRoutes(ONE).heartbeat_many("k", {"watchers": watchers}, 0.0)
