@@ -6,7 +6,15 @@ step; `SqliteClaims` keeps it for one node, `PostgresClaims` for a cluster
 (`open_claims("sqlite:///..." | "postgresql://...")`).
 """
 
-from ._claims import Claim, Claims, ClaimState, JobRecord, LeaseLost, StoreError
+from ._claims import (
+    Claim,
+    Claims,
+    ClaimsStatistics,
+    ClaimState,
+    JobRecord,
+    LeaseLost,
+    StoreError,
+)
 from ._model import ClaimsModel, ModelJob
 from ._paths import PathMap, Unmapped
 from ._sql import SCHEMA_VERSION, PostgresClaims, SqliteClaims, open_claims
@@ -17,6 +25,7 @@ __all__ = [
     "ClaimState",
     "Claims",
     "ClaimsModel",
+    "ClaimsStatistics",
     "JobRecord",
     "LeaseLost",
     "ModelJob",

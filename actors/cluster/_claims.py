@@ -32,7 +32,15 @@ from typing import Any, Protocol
 
 from pipecast.transport import PipecastError
 
-__all__ = ["Claim", "ClaimState", "Claims", "JobRecord", "LeaseLost", "StoreError"]
+__all__ = [
+    "Claim",
+    "ClaimState",
+    "Claims",
+    "ClaimsStatistics",
+    "JobRecord",
+    "LeaseLost",
+    "StoreError",
+]
 
 
 class StoreError(PipecastError):
@@ -74,6 +82,16 @@ class JobRecord:
     error: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimsStatistics:
+    engine: str
+    claimed: int  # by this instance
+    renewed: int
+    lost: int  # renew, finish or fail refused: the lease was no longer ours
+    expired: int  # claims this instance put back
+    jobs: dict[str, int]  # the store's jobs by state, every node's
+
+
 class Claims(Protocol):
     """What every engine offers (see module docstring). One instance per thread."""
 
@@ -104,5 +122,7 @@ class Claims(Protocol):
     def is_paused(self, stage: str) -> bool: ...
 
     def job(self, job: int) -> JobRecord | None: ...
+
+    def statistics(self) -> ClaimsStatistics: ...
 
     def close(self) -> None: ...

@@ -23,7 +23,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ._claims import Claim, ClaimState, JobRecord, LeaseLost, StoreError
+from ._claims import Claim, ClaimsStatistics, ClaimState, JobRecord, LeaseLost, StoreError
 
 __all__ = ["SCHEMA_VERSION", "PostgresClaims", "SqliteClaims", "open_claims"]
 
@@ -61,6 +61,20 @@ class _SqlClaims:
     engine = ""
     _serial = ""
     _claim_pick = ""  # the SELECT of the job to claim
+    # what this instance did (telemetry; `statistics`)
+    _claimed = 0
+    _renewed = 0
+    _lost = 0
+    _expired = 0
+
+    def statistics(self) -> ClaimsStatistics:
+        """This instance's counts, and the store's jobs by state (one query)."""
+        with self._tx() as db:
+            rows = db.execute("SELECT state, COUNT(*) FROM cluster_jobs GROUP BY state")
+            by_state = {str(state): int(n) for state, n in rows.fetchall()}
+        return ClaimsStatistics(
+            self.engine, self._claimed, self._renewed, self._lost, self._expired, by_state
+        )
 
     def _tx(self) -> contextlib.AbstractContextManager[Any]:
         raise NotImplementedError
@@ -109,11 +123,13 @@ class _SqlClaims:
                 "lease_until=?, updated=? WHERE id=? RETURNING attempt, payload",
                 (node, now + lease, now, picked[0]),
             ).fetchone()
+        self._claimed += 1
         return Claim(int(picked[0]), stage, node, int(row[0]), now + lease, json.loads(row[1]))
 
     def renew(self, claim: Claim, now: float, lease: float) -> Claim:
         with self._tx() as db:
             self._fenced(db, claim, now, "lease_until=?", (now + lease,))
+        self._renewed += 1
         return Claim(claim.job, claim.stage, claim.node, claim.attempt, now + lease, claim.payload)
 
     def finish(self, claim: Claim, result: dict[str, Any], now: float) -> None:
@@ -136,6 +152,7 @@ class _SqlClaims:
             (*values, now, claim.job, claim.node, claim.attempt, now),
         )
         if cur.rowcount != 1:
+            self._lost += 1
             raise LeaseLost(
                 f"job {claim.job} is no longer {claim.node}'s under attempt {claim.attempt}"
             )
@@ -147,6 +164,7 @@ class _SqlClaims:
                 "WHERE state='claimed' AND lease_until<?",
                 (now, now),
             )
+            self._expired += int(cur.rowcount)
             return int(cur.rowcount)
 
     def retry(self, job: int, now: float) -> bool:

@@ -165,3 +165,16 @@ def test_the_same_node_claiming_again_fences_its_own_older_attempt(claims) -> No
         claims.finish(old, {"from": "the stale attempt"}, 121.0)
     claims.finish(new, {"from": "the live attempt"}, 121.0)
     assert claims.job(new.job).result == {"from": "the live attempt"}
+
+
+def test_statistics_count_what_this_node_did_and_the_jobs_by_state(claims) -> None:
+    claims.enqueue("encode", [{}, {}, {}])
+    a = claims.claim("encode", "n1", 1.0, LEASE)
+    claims.claim("encode", "n1", 1.0, LEASE)
+    a = claims.renew(a, 2.0, LEASE)
+    claims.expire(100.0)
+    with pytest.raises(LeaseLost):
+        claims.finish(a, {}, 100.0)
+    stats = claims.statistics()
+    assert (stats.claimed, stats.renewed, stats.lost, stats.expired) == (2, 1, 1, 2)
+    assert stats.jobs == {"queued": 3}
