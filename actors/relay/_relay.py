@@ -52,7 +52,8 @@ from pipecast.transport import (
     serve_with_curve,
 )
 
-from ._control import ControlForwarder, RelayControl, forwarder_name
+from ._control import RelayControl
+from ._forwarder import ControlForwarder, forwarder_name
 from ._mirror import RELAY_ACTOR_PREFIX, RelayMirror
 
 __all__ = ["Relay", "RelayConfig", "Upstream", "parse_upstream"]
