@@ -334,7 +334,9 @@ class Subscriber:
                     self.refused = why
             if link.sub in ready:
                 self._drain_sub(link.sub, now)
-            if link.dealer in ready and link.inflight is not None:
+            if link.dealer in ready and link.inflight is None:
+                self._drop_unasked(link.dealer)
+            elif link.dealer in ready and link.inflight is not None:
                 frames = link.dealer.recv_multipart()
                 try:
                     reply = decode_sync_reply(frames[-1])
@@ -368,6 +370,16 @@ class Subscriber:
         monitor = watch_handshakes(dealer)
         dealer.connect(self.sync_endpoint)
         return dealer, monitor
+
+    def _drop_unasked(self, dealer: zmq.Socket[bytes]) -> None:
+        """Read and drop replies that came with no request in flight (a server that
+        answers twice): counted malformed. Left unread, they would wake us for ever."""
+        for _ in range(_BATCH):
+            try:
+                dealer.recv_multipart(_NOBLOCK)
+            except zmq.Again:
+                return
+            self._malformed += 1
 
     def _drain_sub(self, sub: zmq.Socket[bytes], now: float) -> None:
         """Apply what the status socket holds, up to `_BATCH` messages."""
