@@ -20,13 +20,10 @@ from pathlib import Path
 
 
 def free_port() -> int:
-    """A loopback TCP port that was free a moment ago."""
-    import socket  # noqa: PLC0415
+    """A loopback TCP port that was free a moment ago (the one `free_endpoint` found)."""
+    from . import free_endpoint  # noqa: PLC0415 - the package imports this module first
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return int(free_endpoint().rsplit(":", 1)[1])
 
 
 __all__ = ["PostgresServer", "find_postgres"]

@@ -77,15 +77,7 @@ class SocketActor(PollingActor):
         """Create a socket of `kind`, a CURVE server if `security` is given (with its
         handshakes watched: `check_handshakes`), set `options`, bind it; `BindError` on
         failure."""
-        if self._ctx is None:
-            self._ctx = zmq.Context()
-        sock = self._ctx.socket(kind)
-        self._sockets.append(sock)
-        sock.linger = 0
-        if security is not None:
-            security.apply(sock)
-        for name, value in options.items():
-            setattr(sock, name, value)
+        sock = self._socket(kind, security, options)
         try:
             sock.bind(endpoint)
         except zmq.ZMQError as exc:
@@ -100,6 +92,17 @@ class SocketActor(PollingActor):
     ) -> zmq.Socket[bytes]:
         """Create a socket of `kind`, a CURVE client if `security` is given, set
         `options`, connect it (libzmq connects in the background: never blocks)."""
+        sock = self._socket(kind, security, options)
+        sock.connect(endpoint)
+        return sock
+
+    def _socket(
+        self,
+        kind: int,
+        security: ServerSecurity | ClientSecurity | None,
+        options: dict[str, Any],
+    ) -> zmq.Socket[bytes]:
+        """A socket of this actor's (closed with the others), its keys and options set."""
         if self._ctx is None:
             self._ctx = zmq.Context()
         sock = self._ctx.socket(kind)
@@ -109,7 +112,6 @@ class SocketActor(PollingActor):
             security.apply(sock)
         for name, value in options.items():
             setattr(sock, name, value)
-        sock.connect(endpoint)
         return sock
 
     def close_socket(self, sock: zmq.Socket[bytes]) -> None:
