@@ -101,6 +101,15 @@ class PostgresServer:
     def dsn(self) -> str:
         return f"postgresql://pipecast:{self.password}@127.0.0.1:{self.port}/pipecast"
 
+    def fresh_database(self) -> str:
+        """A new, empty database of this cluster; its URL (blocks for the CREATE)."""
+        import psycopg  # noqa: PLC0415 - an extra: pipecast[postgres]
+
+        name = f"t_{secrets.token_hex(6)}"
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return self.dsn.rsplit("/", 1)[0] + f"/{name}"
+
     def _run(self, tool: str, *args: str, env: dict[str, str] | None = None) -> None:
         command = [*self._as, str(self.bin_dir / tool), *args]
         done = subprocess.run(  # noqa: S603 - our own argument list

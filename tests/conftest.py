@@ -14,7 +14,7 @@ import pykka
 import pytest
 
 from pipecast.actors import BridgeConfig, BridgeHandle, start_bridge
-from pipecast.testing import wait_for
+from pipecast.testing import PostgresServer, find_postgres, wait_for
 
 LOOPBACK = "tcp://127.0.0.1:*"
 
@@ -88,3 +88,15 @@ def bridge(bridge_config: BridgeConfig) -> Iterator[BridgeHandle]:
     handle = start_bridge(bridge_config)
     yield handle
     handle.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL cluster owned by an unprivileged user, for the session
+    (`fresh_database()` per test); skipped with the reason only when it cannot run."""
+    bin_dir, why = find_postgres()
+    if bin_dir is None:
+        pytest.skip(why)
+    server = PostgresServer(bin_dir)
+    yield server
+    server.stop()

@@ -75,7 +75,7 @@ WINGS = ("runtime", "presence", "media", "networks", "relay", "cluster")
 WING_MAY_IMPORT = {
     "runtime": set(),
     "presence": {"runtime"},
-    "media": {"runtime"},
+    "media": {"runtime", "cluster"},
     "networks": {"runtime", "presence"},
     "relay": {"runtime"},
     "cluster": {"runtime"},

@@ -3,7 +3,8 @@
 `Claims` is the contract (`_claims.py`): a job is claimed by one node at a
 time, under a lease it renews and an attempt number that fences every later
 step; `SqliteClaims` keeps it for one node, `PostgresClaims` for a cluster
-(`open_claims("sqlite:///..." | "postgresql://...")`).
+(`open_claims("sqlite:///..." | "postgresql://...")`). `Database` is the SQL
+surface the media library is written against, on either engine.
 """
 
 from ._claims import (
@@ -15,6 +16,7 @@ from ._claims import (
     LeaseLost,
     StoreError,
 )
+from ._db import Database, PostgresDatabase, SqliteDatabase, Tx, open_database
 from ._model import ClaimsModel, ModelJob
 from ._paths import PathMap, Unmapped
 from ._sql import SCHEMA_VERSION, PostgresClaims, SqliteClaims, open_claims
@@ -26,13 +28,18 @@ __all__ = [
     "Claims",
     "ClaimsModel",
     "ClaimsStatistics",
+    "Database",
     "JobRecord",
     "LeaseLost",
     "ModelJob",
     "PathMap",
     "PostgresClaims",
+    "PostgresDatabase",
     "SqliteClaims",
+    "SqliteDatabase",
     "StoreError",
+    "Tx",
     "Unmapped",
     "open_claims",
+    "open_database",
 ]

@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pipecast.actors.runtime import StoreError
 from pipecast.transport import PipecastError
 
 __all__ = [
@@ -41,10 +42,6 @@ __all__ = [
     "LeaseLost",
     "StoreError",
 ]
-
-
-class StoreError(PipecastError):
-    """The store could not be read or written (engine down, disk, lock)."""
 
 
 class LeaseLost(PipecastError):

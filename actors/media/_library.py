@@ -1,25 +1,38 @@
 """The media library in the store: one row per file, moved only by the job table.
 
 Every state change goes through `job_transition` inside one transaction, so
-the store never holds a state the table cannot explain, and a job is taken
-by at most one stage (the take is one UPDATE of one row in a queued state).
-Shared by the media stages; each calls it from its own thread (the store
-gives each thread its own connection). Methods block on SQLite and raise
-`StoreError`, or `InvalidTransition` for an event the job's state refuses.
+the store never holds a state the table cannot explain. The store is one
+node's SQLite file or a PostgreSQL database that several nodes share
+(`pipecast.actors.cluster.Database`); the rules are the same on both:
+
+- A running job is held by one node under a lease and a fencing number
+  (`take` claims the oldest queued job: one UPDATE of a row picked with
+  `FOR UPDATE SKIP LOCKED`, so nodes claiming together pass each other by).
+  The fence grows with every claim.
+- Every change to a job this node holds names its fence: the change is made
+  only if the row still carries it, in the same transaction (`LeaseLost`
+  otherwise, nothing changed). A node that was paused, partitioned or killed
+  past its lease, whose job another node has taken since, can therefore
+  record nothing for it; the commit's file swap is made under that check,
+  with the row locked (`commit_guard`).
+- A lease is renewed while the work runs (`renew`); one that lapsed lets any
+  node take the job over (`adopt`) and recover it as a restart would.
+
+Shared by the media stages of a node; each calls it from its own thread (one
+connection per thread). Methods block on the engine and raise `StoreError`,
+`InvalidTransition` for an event the job's state refuses, or `LeaseLost`.
 """
 
 from __future__ import annotations
 
-import errno
-import hashlib
+import contextlib
 import json
-import os
-import stat
+import threading
 import time
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
+from pipecast.actors.cluster import Database, LeaseLost, SqliteDatabase
 from pipecast.actors.runtime import Store
 
 from ._job_states import (
@@ -33,262 +46,96 @@ from ._job_states import (
     job_transition,
     stage_of,
 )
+from ._library_rows import FIELDS, MIGRATIONS, Fingerprint, Job, fingerprint, job_of
 from ._search_history import SearchHistory
 
 __all__ = ["Fingerprint", "Job", "Library", "fingerprint"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS media_files (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    path TEXT NOT NULL UNIQUE,
-    state TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    digest TEXT NOT NULL,
-    probe TEXT,
-    crf REAL,
-    output_path TEXT,
-    output_size INTEGER,
-    encode TEXT,
-    search TEXT,
-    skip_reason TEXT,
-    fail_stage TEXT,
-    fail_category TEXT,
-    fail_code TEXT,
-    fail_message TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    commit_plan TEXT,
-    commit_step TEXT,
-    pgid INTEGER,
-    dev INTEGER,
-    ino INTEGER,
-    created REAL NOT NULL,
-    updated REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS media_by_state ON media_files (state, id);
-CREATE TABLE IF NOT EXISTS crf_probes (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    job INTEGER NOT NULL,
-    target REAL NOT NULL,
-    crf REAL NOT NULL,
-    mean REAL NOT NULL,
-    worst REAL NOT NULL,
-    p1 REAL NOT NULL,
-    se REAL NOT NULL,
-    percent REAL NOT NULL,
-    seconds REAL NOT NULL,
-    samples TEXT NOT NULL,
-    cached INTEGER NOT NULL,
-    created REAL NOT NULL,
-    paired_with REAL  -- a partial probe's estimate came from the complete probe at this CRF
-);
-CREATE INDEX IF NOT EXISTS crf_probes_by_job ON crf_probes (job, id);
-CREATE TABLE IF NOT EXISTS crf_cache (
-    key TEXT PRIMARY KEY,
-    result TEXT NOT NULL,
-    created REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS media_by_output ON media_files (output_path);
-"""
-_FIELDS = (
-    "id, path, state, size, mtime_ns, digest, probe, crf, output_path, output_size, encode, "
-    "skip_reason, fail_stage, fail_category, fail_code, fail_message, attempts, commit_plan, "
-    "commit_step, pgid, created, updated, search, dev, ino"
-)
+_RUNNING_VALUES = tuple(s.value for s in RUNNING)
 
 
-@dataclass(frozen=True, slots=True)
-class Fingerprint:
-    """What identifies a file's content (size, digest) and the file itself (dev, ino)."""
-
-    size: int
-    mtime_ns: int
-    digest: str  # sha256 of the first and last MiB
-    dev: int
-    ino: int
-
-
-def fingerprint(path: str | Path, edge: int = 1024 * 1024) -> Fingerprint:
-    """The file's `Fingerprint`; raises OSError.
-
-    Only a regular file, and never through a symlink at `path` itself (ELOOP: the
-    library holds resolved paths, so a link there was put there since): opened
-    without blocking (a FIFO would wait forever for a writer; a device never
-    ends), checked, and only then read.
-    """
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC | os.O_NOFOLLOW
-    fd = os.open(path, flags)
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(errno.EINVAL, f"not a regular file ({_kind(st.st_mode)})")
-        h = hashlib.sha256(f.read(edge))
-        if st.st_size > edge:
-            f.seek(max(edge, st.st_size - edge))
-            h.update(f.read(edge))
-    return Fingerprint(st.st_size, st.st_mtime_ns, h.hexdigest(), st.st_dev, st.st_ino)
-
-
-def _kind(mode: int) -> str:
-    for test, name in (
-        (stat.S_ISDIR, "a folder"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-    ):
-        if test(mode):
-            return name
-    return "not a file"
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    id: int
-    path: str
-    state: JobState
-    size: int
-    mtime_ns: int
-    digest: str
-    probe: dict[str, Any] | None
-    crf: float | None
-    output_path: str | None
-    output_size: int | None
-    encode: dict[str, Any] | None
-    skip_reason: str | None
-    failure: dict[str, str] | None
-    attempts: int
-    commit_plan: dict[str, Any] | None
-    commit_step: str | None
-    pgid: int | None
-    created: float
-    updated: float
-    search: dict[str, Any] | None = None
-    dev: int | None = None  # the file's identity when it was enqueued (None: before 0.8)
-    ino: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "path": self.path,
-            "state": self.state.value,
-            "size": self.size,
-            "crf": self.crf,
-            "output_path": self.output_path,
-            "output_size": self.output_size,
-            "skip_reason": self.skip_reason,
-            "failure": self.failure,
-            "attempts": self.attempts,
-            "probe": self.probe,
-            "encode": self.encode,
-            "search": self.search,
-            "updated": self.updated,
-        }
-
-
-def _loads(v: str | None) -> Any:
-    return json.loads(v) if v else None
-
-
-def _job(r: tuple[Any, ...]) -> Job:
-    loads = _loads
-    failure = (
-        {"stage": r[12], "category": r[13], "code": r[14], "message": r[15]} if r[13] else None
-    )
-    return Job(
-        r[0], r[1], JobState(r[2]), r[3], r[4], r[5], loads(r[6]), r[7], r[8], r[9],
-        loads(r[10]), r[11], failure, r[16], loads(r[17]), r[18], r[19], r[20], r[21],
-        loads(r[22]), r[23], r[24],
-    )  # fmt: skip
+def _encode(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: json.dumps(v) if isinstance(v, dict) else v for k, v in fields.items()}
 
 
 class Library:
-    """See module docstring."""
+    """See module docstring. `node` names this node in the rows it holds; `lease`
+    is how long (seconds) a hold lasts without a renewal."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        store.ensure_schema(_SCHEMA)
-        columns = {row[1] for row in store.connection().execute("PRAGMA table_info(crf_probes)")}
-        if "paired_with" not in columns:  # a store written before probes were paired
-            store.ensure_schema("ALTER TABLE crf_probes ADD COLUMN paired_with REAL;")
-        columns = {row[1] for row in store.connection().execute("PRAGMA table_info(media_files)")}
-        if "ino" not in columns:  # a store written before jobs knew their file's identity
-            store.ensure_schema(
-                "ALTER TABLE media_files ADD COLUMN dev INTEGER; "
-                "ALTER TABLE media_files ADD COLUMN ino INTEGER;"
-            )
+    def __init__(self, db: Database | Store, node: str = "local", lease: float = 60.0) -> None:
+        self.db: Database = SqliteDatabase(db) if isinstance(db, Store) else db
+        self.node = node
+        self.lease = lease
+        self._held: dict[int, int] = {}  # job -> the fence this node holds it under
+        self._lock = threading.Lock()
+        if self.db.engine == "sqlite":
+            self._old_sqlite_columns()
+        self.db.migrate("media", MIGRATIONS)
         # what earlier CRF searches left: probes, cached samples, chosen CRFs and slopes
-        self.searches = SearchHistory(store)
+        self.searches = SearchHistory(self.db)
+
+    def _old_sqlite_columns(self) -> None:
+        """Stores written before versioned schemas: the columns added since."""
+        for table, column, sql in (
+            ("crf_probes", "paired_with", "ALTER TABLE crf_probes ADD COLUMN paired_with REAL"),
+            ("media_files", "dev", "ALTER TABLE media_files ADD COLUMN dev INTEGER"),
+            ("media_files", "ino", "ALTER TABLE media_files ADD COLUMN ino INTEGER"),
+        ):
+            columns = {r[1] for r in self.db.rows(f"PRAGMA table_info({table})")}
+            if columns and column not in columns:
+                with self.db.transaction() as db:
+                    db.execute(sql)
+
+    def release(self) -> None:
+        """Close the calling thread's connection (a stage's thread as it ends)."""
+        self.db.release()
 
     # -- reading -------------------------------------------------------------------
 
     def get(self, job_id: int) -> Job | None:
-        row = (
-            self.store.connection()
-            .execute(f"SELECT {_FIELDS} FROM media_files WHERE id=?", (job_id,))  # noqa: S608
-            .fetchone()
-        )
-        return None if row is None else _job(row)
+        row = self.db.row(f"SELECT {FIELDS} FROM media_files WHERE id=?", (job_id,))  # noqa: S608
+        return None if row is None else job_of(row)
 
     def by_path(self, path: str) -> Job | None:
-        row = (
-            self.store.connection()
-            .execute(f"SELECT {_FIELDS} FROM media_files WHERE path=?", (path,))  # noqa: S608
-            .fetchone()
-        )
-        return None if row is None else _job(row)
+        row = self.db.row(f"SELECT {FIELDS} FROM media_files WHERE path=?", (path,))  # noqa: S608
+        return None if row is None else job_of(row)
 
     def is_output(self, path: str) -> bool:
-        row = (
-            self.store.connection()
-            .execute("SELECT 1 FROM media_files WHERE output_path=? LIMIT 1", (path,))
-            .fetchone()
-        )
-        return row is not None
+        found = self.db.row("SELECT 1 FROM media_files WHERE output_path=? LIMIT 1", (path,))
+        return found is not None
 
     def jobs(self, state: JobState | None = None, limit: int = 1000) -> list[Job]:
         where, args = ("WHERE state=?", (state.value,)) if state else ("", ())
-        rows = (
-            self.store.connection()
-            .execute(
-                f"SELECT {_FIELDS} FROM media_files {where} ORDER BY id LIMIT ?",  # noqa: S608
-                (*args, limit),
-            )
-            .fetchall()
+        rows = self.db.rows(
+            f"SELECT {FIELDS} FROM media_files {where} ORDER BY id LIMIT ?",  # noqa: S608
+            (*args, limit),
         )
-        return [_job(r) for r in rows]
+        return [job_of(r) for r in rows]
 
     def unfinished_commits(self) -> list[Job]:
         """Encoded jobs whose commit was recorded but whose cleanup was not finished."""
-        rows = (
-            self.store.connection()
-            .execute(
-                f"SELECT {_FIELDS} FROM media_files WHERE state=? AND commit_plan IS NOT NULL",  # noqa: S608
-                (JobState.ENCODED.value,),
-            )
-            .fetchall()
+        rows = self.db.rows(
+            f"SELECT {FIELDS} FROM media_files WHERE state=? AND commit_plan IS NOT NULL",  # noqa: S608
+            (JobState.ENCODED.value,),
         )
-        return [_job(r) for r in rows]
+        return [job_of(r) for r in rows]
 
     def counts(self, running: JobState) -> dict[str, int]:
         """queue / running / done / skipped / failed of the stage whose running state this is."""
         queued, done = RUNNING[running]
         stage = stage_of(running)
         later = _states_from(done)
-        rows = dict(
-            self.store.connection()
-            .execute("SELECT state, COUNT(*) FROM media_files GROUP BY state")
-            .fetchall()
+        rows = {
+            str(k): int(n)
+            for k, n in self.db.rows("SELECT state, COUNT(*) FROM media_files GROUP BY state")
+        }
+        ended = self.db.row(
+            "SELECT COALESCE(SUM(CASE WHEN state='failed' AND fail_stage=? THEN 1 ELSE 0 END), 0), "
+            "COALESCE(SUM(CASE WHEN state='skipped' AND fail_stage=? THEN 1 ELSE 0 END), 0) "
+            "FROM media_files",
+            (stage, stage),
         )
-        failed, skipped = (
-            self.store.connection()
-            .execute(
-                "SELECT COALESCE(SUM(state='failed' AND fail_stage=?), 0), "
-                "COALESCE(SUM(state='skipped' AND fail_stage=?), 0) FROM media_files",
-                (stage, stage),
-            )
-            .fetchone()
-        )
+        failed, skipped = ended if ended is not None else (0, 0)
         return {
             "queued": rows.get(queued.value, 0),
             "running": rows.get(running.value, 0),
@@ -299,18 +146,15 @@ class Library:
 
     def totals(self) -> dict[str, int]:
         """What the encodes did to the library: {encoded, bytes_before, bytes_after}."""
-        encoded, before, after = (
-            self.store.connection()
-            .execute(
-                "SELECT COUNT(*), COALESCE(SUM(size), 0), COALESCE(SUM(output_size), 0) "
-                "FROM media_files WHERE state=?",
-                (JobState.ENCODED.value,),
-            )
-            .fetchone()
+        found = self.db.row(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0), COALESCE(SUM(output_size), 0) "
+            "FROM media_files WHERE state=?",
+            (JobState.ENCODED.value,),
         )
-        return {"encoded": encoded, "bytes_before": before, "bytes_after": after}
+        encoded, before, after = found if found is not None else (0, 0, 0)
+        return {"encoded": int(encoded), "bytes_before": int(before), "bytes_after": int(after)}
 
-    # -- changing --------------------------------------------------------------------
+    # -- adding --------------------------------------------------------------------
 
     def add(self, path: str) -> tuple[str, int]:
         """Queue a file (by its resolved path) for analysis: ("added" | "known" |
@@ -318,19 +162,21 @@ class Library:
         fp = fingerprint(path)
         size, mtime_ns, digest = fp.size, fp.mtime_ns, fp.digest
         now = time.time()
-        with self.store.transaction() as db:
+        with self.db.transaction() as db:
             row = db.execute(
-                "SELECT id, state, size, mtime_ns, digest FROM media_files WHERE path=?", (path,)
+                "SELECT id, state, size, mtime_ns, digest FROM media_files WHERE path=?"
+                + self.db.for_update,
+                (path,),
             ).fetchone()
             if row is None:
                 values = (path, JobState.NEEDS_ANALYSIS.value, size, mtime_ns, digest)
-                cur = db.execute(
+                added = db.execute(
                     "INSERT INTO media_files (path, state, size, mtime_ns, digest, dev, ino, "
-                    "created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                     (*values, fp.dev, fp.ino, now, now),
-                )
-                return "added", int(cur.lastrowid or 0)
-            job_id, state = row[0], JobState(row[1])
+                ).fetchone()
+                return "added", int(added[0])
+            job_id, state = int(row[0]), JobState(row[1])
             if (row[2], row[4]) == (size, digest):  # the same content: this file, now
                 db.execute(
                     "UPDATE media_files SET dev=?, ino=? WHERE id=?", (fp.dev, fp.ino, job_id)
@@ -347,48 +193,179 @@ class Library:
             )
             return "rescanned", job_id
 
+    # -- holding jobs ------------------------------------------------------------------
+
     def take(self, queued: JobState) -> Job | None:
-        """Move the oldest job in `queued` to its running state; None if there is none."""
+        """Claim the oldest job in `queued` for this node (its running state, a new
+        fence, a lease); None if there is none."""
         running = QUEUED[queued]
-        with self.store.transaction() as db:
+        now = time.time()
+        with self.db.transaction() as db:
             row = db.execute(
-                "SELECT id FROM media_files WHERE state=? ORDER BY id LIMIT 1", (queued.value,)
+                "SELECT id FROM media_files WHERE state=? ORDER BY id LIMIT 1"
+                + self.db.skip_locked,
+                (queued.value,),
             ).fetchone()
             if row is None:
                 return None
-            db.execute(
-                "UPDATE media_files SET state=?, attempts=attempts+1, updated=? WHERE id=?",
-                (running.value, time.time(), row[0]),
-            )
-        return self.get(row[0])
+            fence = db.execute(
+                "UPDATE media_files SET state=?, attempts=attempts+1, node=?, fence=fence+1, "
+                "lease_until=?, cancel_requested=0, updated=? WHERE id=? RETURNING fence",
+                (running.value, self.node, now + self.lease, now, row[0]),
+            ).fetchone()
+        self._hold(int(row[0]), int(fence[0]))
+        return self.get(int(row[0]))
+
+    def _hold(self, job_id: int, fence: int) -> None:
+        with self._lock:
+            self._held[job_id] = fence
+
+    def forget(self, job_id: int) -> None:
+        """This node no longer works on the job (it ended, or its hold was lost)."""
+        with self._lock:
+            self._held.pop(job_id, None)
+
+    def held(self) -> dict[int, int]:
+        """The jobs this node holds now, with their fences."""
+        with self._lock:
+            return dict(self._held)
+
+    def renew(self, job_id: int) -> bool:
+        """Extend this node's lease on a job it holds; True if a cancel was asked for it.
+        `LeaseLost` if the job is no longer this node's under its fence."""
+        fence = self._fence(job_id)
+        now = time.time()
+        with self.db.transaction() as db:
+            row = db.execute(
+                "UPDATE media_files SET lease_until=? WHERE id=? AND node=? AND fence=? "
+                f"AND state IN ({', '.join('?' * len(_RUNNING_VALUES))}) "
+                "RETURNING cancel_requested",
+                (now + self.lease, job_id, self.node, fence, *_RUNNING_VALUES),
+            ).fetchone()
+        if row is None:
+            self.forget(job_id)
+            raise LeaseLost(f"job {job_id} is no longer {self.node}'s (fence {fence})")
+        return bool(row[0])
+
+    def _fence(self, job_id: int) -> int:
+        with self._lock:
+            fence = self._held.get(job_id)
+        if fence is None:
+            raise LeaseLost(f"job {job_id} is not held by {self.node}")
+        return fence
+
+    def lapsed(self, running: JobState) -> list[int]:
+        """Jobs in `running` whose holder's lease is over (or that name no holder),
+        not held by this node: for `adopt`."""
+        rows = self.db.rows(
+            "SELECT id FROM media_files WHERE state=? AND (lease_until IS NULL OR lease_until<?) "
+            "ORDER BY id LIMIT 100",
+            (running.value, time.time()),
+        )
+        mine = self.held()
+        return [int(r[0]) for r in rows if int(r[0]) not in mine]
+
+    def mine(self, running: JobState) -> list[int]:
+        """Jobs in `running` that name this node (or no node: a store from before
+        leases) as holder: what this node's last incarnation was doing."""
+        rows = self.db.rows(
+            "SELECT id FROM media_files WHERE state=? AND (node=? OR node IS NULL) ORDER BY id",
+            (running.value, self.node),
+        )
+        mine = self.held()
+        return [int(r[0]) for r in rows if int(r[0]) not in mine]
+
+    def adopt(self, job_id: int, *, own: bool = False) -> Job | None:
+        """Take over a running job whose holder's lease lapsed (or, `own`, that this
+        node's last incarnation held): a new fence, this node's lease. None if it is
+        not running, or (not `own`) its lease is not over after all."""
+        now = time.time()
+        with self.db.transaction() as db:
+            row = db.execute(
+                "SELECT state, node, lease_until FROM media_files WHERE id=?"
+                + self.db.for_update,
+                (job_id,),
+            ).fetchone()
+            if row is None or row[0] not in _RUNNING_VALUES:
+                return None
+            if not own and row[2] is not None and row[2] >= now:
+                return None
+            if own and row[1] not in (None, self.node):
+                return None
+            fence = db.execute(
+                "UPDATE media_files SET node=?, fence=fence+1, lease_until=?, updated=? "
+                "WHERE id=? RETURNING fence",
+                (self.node, now + self.lease, now, job_id),
+            ).fetchone()
+        self._hold(job_id, int(fence[0]))
+        return self.get(job_id)
+
+    def request_cancel(self, job_id: int) -> str | None:
+        """Ask whichever node holds a running job to cancel it (it sees the request
+        at its next renewal); the holder's name, or None if the job is not running."""
+        with self.db.transaction() as db:
+            row = db.execute(
+                "UPDATE media_files SET cancel_requested=1 WHERE id=? "
+                f"AND state IN ({', '.join('?' * len(_RUNNING_VALUES))}) RETURNING node",
+                (job_id, *_RUNNING_VALUES),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    # -- moving jobs -----------------------------------------------------------------
+
+    def _move_in(
+        self,
+        db: Any,
+        job_id: int,
+        event: JobEvent,
+        sets: dict[str, Any],
+        stage: str | None = None,
+    ) -> JobState:
+        """One state change inside the caller's transaction, fenced if this node holds
+        the job; a running job held by another node is refused."""
+        row = db.execute(
+            "SELECT state, fail_stage, node, fence FROM media_files WHERE id=?"
+            + self.db.for_update,
+            (job_id,),
+        ).fetchone()
+        if row is None:
+            raise InvalidTransition(f"no job {job_id}")
+        with self._lock:
+            fence = self._held.get(job_id)
+        running = row[0] in _RUNNING_VALUES
+        if fence is not None and (not running or row[2] != self.node or row[3] != fence):
+            raise LeaseLost(f"job {job_id} is no longer {self.node}'s (fence {fence})")
+        if fence is None and running:
+            raise LeaseLost(f"job {job_id} is held by node {row[2]}")
+        target = job_transition(JobState(row[0]), event, stage or row[1])
+        if target in RUNNING:
+            sets = dict(sets)
+        else:
+            sets = {**sets, "lease_until": None, "cancel_requested": 0}
+        cols = ", ".join(f"{k}=?" for k in sets)
+        db.execute(
+            f"UPDATE media_files SET state=?, updated=?{', ' if cols else ''}{cols} WHERE id=?",  # noqa: S608
+            (target.value, time.time(), *sets.values(), job_id),
+        )
+        return target
 
     def _move(
         self, job_id: int, event: JobEvent, sets: dict[str, Any], stage: str | None = None
     ) -> JobState:
-        with self.store.transaction() as db:
-            row = db.execute(
-                "SELECT state, fail_stage FROM media_files WHERE id=?", (job_id,)
-            ).fetchone()
-            if row is None:
-                raise InvalidTransition(f"no job {job_id}")
-            target = job_transition(JobState(row[0]), event, stage or row[1])
-            cols = ", ".join(f"{k}=?" for k in sets)
-            db.execute(
-                f"UPDATE media_files SET state=?, updated=?{', ' if cols else ''}{cols} WHERE id=?",  # noqa: S608
-                (target.value, time.time(), *sets.values(), job_id),
-            )
-            return target
+        with self.db.transaction() as db:
+            target = self._move_in(db, job_id, event, sets, stage)
+        if target not in RUNNING:
+            self.forget(job_id)
+        return target
 
     def done(self, job_id: int, **fields: Any) -> JobState:
-        sets = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in fields.items()}
-        return self._move(job_id, JobEvent.DONE, {**sets, "attempts": 0, "pgid": None})
+        return self._move(job_id, JobEvent.DONE, {**_encode(fields), "attempts": 0, "pgid": None})
 
     def skip(self, job_id: int, stage: str, reason: str, **fields: Any) -> JobState:
-        sets = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in fields.items()}
         return self._move(
             job_id,
             JobEvent.SKIP,
-            {**sets, "skip_reason": reason, "fail_stage": stage, "pgid": None},
+            {**_encode(fields), "skip_reason": reason, "fail_stage": stage, "pgid": None},
         )
 
     def fail(self, job_id: int, stage: str, failure: MediaFailure, max_attempts: int) -> JobState:
@@ -416,14 +393,45 @@ class Library:
         )
 
     def set_fields(self, job_id: int, **fields: Any) -> None:
-        """Journal fields of a running job (pgid, commit_plan, commit_step); no state change."""
-        sets = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in fields.items()}
+        """Journal fields of a job (pgid, commit_plan, commit_step); no state change.
+        Fenced when this node holds the job."""
+        sets = _encode(fields)
         cols = ", ".join(f"{k}=?" for k in sets)
-        with self.store.transaction() as db:
-            db.execute(
-                f"UPDATE media_files SET {cols}, updated=? WHERE id=?",  # noqa: S608
-                (*sets.values(), time.time(), job_id),
-            )
+        with self._lock:
+            fence = self._held.get(job_id)
+        fenced, args = (" AND node=? AND fence=?", (self.node, fence)) if fence else ("", ())
+        with self.db.transaction() as db:
+            changed = db.execute(
+                f"UPDATE media_files SET {cols}, updated=? WHERE id=?{fenced} RETURNING id",  # noqa: S608
+                (*sets.values(), time.time(), job_id, *args),
+            ).fetchone()
+        if fence and changed is None:
+            self.forget(job_id)
+            raise LeaseLost(f"job {job_id} is no longer {self.node}'s (fence {fence})")
+
+    @contextlib.contextmanager
+    def commit_guard(self, job_id: int) -> Iterator[CommitGuard]:
+        """`with library.commit_guard(id) as guard:` one transaction with the job's row
+        locked after checking this node still holds it under its fence (`LeaseLost`
+        before the block runs otherwise). The commit's file swap runs inside the
+        block and `guard.done(...)` records it in the same transaction; an error in
+        the block rolls back, and the row is as it was."""
+        with self.db.transaction() as db:
+            row = db.execute(
+                "SELECT state, node, fence FROM media_files WHERE id=?" + self.db.for_update,
+                (job_id,),
+            ).fetchone()
+            fence = self._fence(job_id)
+            if row is None or row[0] not in _RUNNING_VALUES or (row[1], row[2]) != (
+                self.node,
+                fence,
+            ):
+                self.forget(job_id)
+                raise LeaseLost(f"job {job_id} is no longer {self.node}'s (fence {fence})")
+            yield CommitGuard(self, db, job_id)
+        self.forget(job_id)
+
+    # -- requests ----------------------------------------------------------------------
 
     def retry(
         self, ids: list[int] | None = None, code: str | None = None
@@ -471,7 +479,7 @@ class Library:
 
     def failure_codes(self) -> list[str]:
         """The failure codes and categories of the failed jobs now (what `retry` matches)."""
-        rows = self.store.connection().execute(
+        rows = self.db.rows(
             "SELECT DISTINCT fail_code, fail_category FROM media_files WHERE state=?",
             (JobState.FAILED.value,),
         )
@@ -479,8 +487,10 @@ class Library:
 
     def cancel_queued(self, job_id: int) -> bool:
         """Cancel a job waiting in a queue; False if it is not waiting (running or ended)."""
-        with self.store.transaction() as db:
-            row = db.execute("SELECT state FROM media_files WHERE id=?", (job_id,)).fetchone()
+        with self.db.transaction() as db:
+            row = db.execute(
+                "SELECT state FROM media_files WHERE id=?" + self.db.for_update, (job_id,)
+            ).fetchone()
             if row is None or JobState(row[0]) not in QUEUED:
                 return False
             state = JobState(row[0])
@@ -495,6 +505,17 @@ class Library:
                 ),
             )
             return True
+
+
+class CommitGuard:
+    """The transaction of `Library.commit_guard`: `done(**fields)` records the commit."""
+
+    def __init__(self, library: Library, db: Any, job_id: int) -> None:
+        self._library, self._db, self._job = library, db, job_id
+
+    def done(self, **fields: Any) -> JobState:
+        sets = {**_encode(fields), "attempts": 0, "pgid": None}
+        return self._library._move_in(self._db, self._job, JobEvent.DONE, sets)  # noqa: SLF001
 
 
 def _states_from(state: JobState) -> list[JobState]:

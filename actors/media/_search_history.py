@@ -17,7 +17,7 @@ import json
 import time
 from typing import Any
 
-from pipecast.actors.runtime import Store
+from pipecast.actors.cluster import Database
 
 __all__ = ["SearchHistory"]
 
@@ -25,12 +25,12 @@ __all__ = ["SearchHistory"]
 class SearchHistory:
     """See module docstring."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def record_probe(self, job_id: int, target: float, probe: dict[str, Any]) -> None:
         """Store a probe; one at the same job, target and CRF (a partial one) is replaced."""
-        with self.store.transaction() as db:
+        with self.db.transaction() as db:
             db.execute(
                 "DELETE FROM crf_probes WHERE job=? AND target=? AND crf=?",
                 (job_id, target, probe["crf"]),
@@ -46,15 +46,10 @@ class SearchHistory:
             )  # fmt: skip
 
     def probes_of(self, job_id: int) -> list[dict[str, Any]]:
-        rows = (
-            self.store.connection()
-            .execute(
-                "SELECT target, crf, mean, worst, p1, se, percent, seconds, cached, paired_with, "
-                "samples "
-                "FROM crf_probes WHERE job=? ORDER BY id",
-                (job_id,),
-            )
-            .fetchall()
+        rows = self.db.rows(
+            "SELECT target, crf, mean, worst, p1, se, percent, seconds, cached, paired_with, "
+            "samples FROM crf_probes WHERE job=? ORDER BY id",
+            (job_id,),
         )
         keys = (
             "target", "crf", "mean", "worst", "p1", "se", "percent", "seconds", "cached",
@@ -66,47 +61,46 @@ class SearchHistory:
 
     def recent_slopes(self, encoder: str, limit: int = 50) -> list[float]:
         """The u-slopes the latest searches with `encoder` (their arguments' key) fitted."""
-        rows = (
-            self.store.connection()
-            .execute(
-                "SELECT json_extract(search, '$.u_slope') FROM media_files "
-                "WHERE json_valid(search) AND json_extract(search, '$.encoder') = ? "
-                "AND json_type(search, '$.u_slope') IN ('real', 'integer') "
-                "ORDER BY updated DESC, id DESC LIMIT ?",
-                (encoder, limit),
-            )
-            .fetchall()
+        # read in Python, not with an engine's JSON functions: the same on both engines,
+        # and bounded (the latest searches only)
+        rows = self.db.rows(
+            "SELECT search FROM media_files WHERE search IS NOT NULL "
+            "ORDER BY updated DESC, id DESC LIMIT ?",
+            (limit * 20,),
         )
-        return [float(r[0]) for r in rows]
+        out = []
+        for (text,) in rows:
+            search = _json_map(text)
+            slope = search.get("u_slope")
+            if search.get("encoder") == encoder and _is_number(slope):
+                out.append(float(slope))
+                if len(out) == limit:
+                    break
+        return out
 
     def same_content_crf(
         self, size: int, digest: str, exclude: int, encoder: str, target: float
     ) -> float | None:
         """The CRF a search chose for the same content (size and digest) elsewhere,
         with the same encoder arguments (`encoder` key) and target; the latest."""
-        row = (
-            self.store.connection()
-            .execute(
-                "SELECT crf FROM media_files WHERE id != ? AND size = ? AND digest = ? "
-                "AND crf IS NOT NULL AND state IN ('crf_searched', 'encoding', 'encoded') "
-                "AND json_valid(search) AND json_extract(search, '$.encoder') = ? "
-                "AND json_extract(search, '$.target') = ? ORDER BY updated DESC LIMIT 1",
-                (exclude, size, digest, encoder, target),
-            )
-            .fetchone()
+        rows = self.db.rows(
+            "SELECT crf, search FROM media_files WHERE id != ? AND size = ? AND digest = ? "
+            "AND crf IS NOT NULL AND state IN ('crf_searched', 'encoding', 'encoded') "
+            "AND search IS NOT NULL ORDER BY updated DESC LIMIT 100",
+            (exclude, size, digest),
         )
-        return None if row is None else float(row[0])
+        for crf, text in rows:
+            search = _json_map(text)
+            if search.get("encoder") == encoder and search.get("target") == target:
+                return float(crf)
+        return None
 
     def sibling_crfs(self, directory: str, height: int | None, exclude: int) -> list[float]:
         """Chosen CRFs of other files in `directory` with the same height (same class)."""
-        rows = (
-            self.store.connection()
-            .execute(
-                "SELECT crf, probe FROM media_files WHERE id != ? AND crf IS NOT NULL AND "
-                "path LIKE ? AND state IN ('crf_searched', 'encoding', 'encoded')",
-                (exclude, directory.rstrip("/") + "/%"),
-            )
-            .fetchall()
+        rows = self.db.rows(
+            "SELECT crf, probe FROM media_files WHERE id != ? AND crf IS NOT NULL AND "
+            "path LIKE ? AND state IN ('crf_searched', 'encoding', 'encoded')",
+            (exclude, directory.rstrip("/") + "/%"),
         )
         out = []
         for crf, probe in rows:
@@ -117,16 +111,25 @@ class SearchHistory:
         return out
 
     def cache_get(self, key: str) -> dict[str, Any] | None:
-        row = (
-            self.store.connection()
-            .execute("SELECT result FROM crf_cache WHERE key=?", (key,))
-            .fetchone()
-        )
+        row = self.db.row("SELECT result FROM crf_cache WHERE key=?", (key,))
         return None if row is None else dict(json.loads(row[0]))
 
     def cache_put(self, key: str, result: dict[str, Any]) -> None:
-        with self.store.transaction() as db:
+        with self.db.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO crf_cache (key, result, created) VALUES (?, ?, ?)",
+                "INSERT INTO crf_cache (key, result, created) VALUES (?, ?, ?) ON CONFLICT (key) "
+                "DO UPDATE SET result=excluded.result, created=excluded.created",
                 (key, json.dumps(result), time.time()),
             )
+
+
+def _json_map(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if text else None
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -132,9 +132,7 @@ def test_a_store_url_names_an_engine() -> None:
 
 
 def test_postgres_restarted_under_a_node_is_reconnected_and_nothing_is_lost(postgres) -> None:
-    from .conftest import fresh_database  # noqa: PLC0415
-
-    url = fresh_database(postgres)
+    url = postgres.fresh_database()
     store = open_claims(url)
     try:
         (job,) = store.enqueue("encode", [{"i": 1}])

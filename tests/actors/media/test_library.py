@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pipecast.actors import JobState, Library, MediaFailure, Store
+from pipecast.actors.cluster import PostgresDatabase
 
 
-@pytest.fixture
-def lib(tmp_path: Path):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def lib(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Library]:
+    """The library on each engine: the node's SQLite file, a fresh PostgreSQL database."""
     store = Store(tmp_path / "s.db")
-    yield Library(store)
+    if request.param == "sqlite":
+        yield Library(store)
+    else:
+        db = PostgresDatabase(request.getfixturevalue("postgres").fresh_database())
+        yield Library(db)
+        db.close()
     store.close()
 
 
@@ -52,7 +60,7 @@ def test_two_stages_racing_for_jobs_each_take_a_job_once(lib: Library, tmp_path:
         while (job := lib.take(JobState.NEEDS_ANALYSIS)) is not None:
             with lock:
                 taken.append(job.id)
-        lib.store.release()
+        lib.release()
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for t in threads:
