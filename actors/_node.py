@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import logging
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -38,6 +39,7 @@ from pipecast.transport import (
 )
 
 from ._control_server import CONTROL, ControlServer
+from .cluster import Database, PathMap, PostgresDatabase, open_database
 from .media import (
     AnalyzeStage,
     CrfSearchStage,
@@ -97,6 +99,7 @@ STAGE_KINDS: Mapping[str, type[Stage]] = MappingProxyType(
 )
 
 PRESENCE = "presence"  # the presence tracker's name in the registry
+_NODE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # names of the node's own actors, which no stage may take
 RESERVED = frozenset({PRESENCE, BRIDGE, CONTROL, WATCH_HUB, INSTALLATIONS})
 # paint a prompt, caption the picture, remix the caption into the next prompt, ...
@@ -157,6 +160,13 @@ class NodeConfig:
     stage_kinds: Mapping[str, type[Stage]] = field(default_factory=lambda: STAGE_KINDS)
     limits: Limits = field(default_factory=Limits)
     insecure: bool = False  # no CURVE: only with loopback or ipc endpoints
+    # a cluster: this node's name in the shared store, the store (empty: this node's own
+    # SQLite file; postgresql://...: shared), how long a hold lasts unrenewed, and where
+    # this node finds the shared library folders
+    name: str = "local"
+    store_url: str = ""
+    lease: float = 60.0
+    paths: PathMap = field(default_factory=PathMap)
     batch: bool = True  # status batches (docs/PROTOCOL.md); off only to measure them
 
     def __post_init__(self) -> None:
@@ -166,6 +176,12 @@ class NodeConfig:
                 "insecure (no CURVE) is allowed only when every endpoint is loopback or ipc: "
                 + ", ".join(e for e in endpoints if not is_local_endpoint(e))
             )
+        if not _NODE_NAME.fullmatch(self.name):
+            raise BadRequest(f"a node name is 1-64 of A-Z a-z 0-9 _ . -, not {self.name[:80]!r}")
+        if not 1.0 <= self.lease <= 3600.0:
+            raise BadRequest(f"lease must be within 1..3600 seconds, not {self.lease}")
+        if self.store_url and not self.store_url.startswith(("postgresql://", "postgres://")):
+            raise BadRequest("store must be empty (this node's own SQLite) or postgresql://...")
         names = [s.name for s in self.stages]
         if len(set(names)) != len(names):
             raise BadRequest(f"stage names must be unique: {names}")
@@ -179,8 +195,11 @@ class NodeConfig:
             )
         if {"crf", "crf_search"} <= set(kinds):
             raise BadRequest("one CRF stage: crf (fixed) or crf_search")
-        if media and self.stages[0].kind != "analyze":
+        if "analyze" in kinds and self.stages[0].kind != "analyze":
             raise BadRequest("the media pipeline's first stage must be of kind analyze")
+        if media and "analyze" not in kinds and not self.store_url:
+            # a node without analysis only works on jobs other nodes analyzed
+            raise BadRequest("a media pipeline without analyze needs a shared store")
         networks = [n.network for n in self.networks]
         if len(set(networks)) != len(networks):
             raise BadRequest(f"network names must be unique: {networks}")
@@ -222,6 +241,7 @@ class Node:
         self.security: ServerSecurity | None = None
         self.authenticator: NodeAuthenticator | None = None
         self.roots: tuple[str, ...] = ()  # the library roots, resolved at start
+        self.database: Database | None = None  # the library's (media stages only)
 
     def start(self, timeout: float = 10.0) -> Node:
         """Bring the node up; raises `BindError` (nothing left running) on a busy endpoint,
@@ -384,8 +404,9 @@ class Node:
         if not names:
             return {}
         work = Path(cfg.media.work_dir) if cfg.media.work_dir else cfg.data_dir / "work"
+        self.database = open_database(cfg.store_url, self.store)
         return {
-            "library": Library(self.store),
+            "library": Library(self.database, cfg.name, cfg.lease, cfg.paths),
             "policy": replace(cfg.media, roots=self.roots),
             "settings": cfg.encode,
             "work_dir": work,
@@ -444,6 +465,9 @@ class Node:
         if self.context is not None:
             self.context.term()
             self.context = None
+        if isinstance(self.database, PostgresDatabase):
+            self.database.close()
+        self.database = None
         if self.store is not None:
             self.store.close()
             self.store = None

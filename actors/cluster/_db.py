@@ -92,9 +92,7 @@ class SqliteDatabase:
 
     def row(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
         try:
-            found: tuple[Any, ...] | None = (
-                self.store.connection().execute(sql, params).fetchone()
-            )
+            found: tuple[Any, ...] | None = self.store.connection().execute(sql, params).fetchone()
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite: {exc}") from None
         return found
@@ -216,7 +214,9 @@ class PostgresDatabase:
                 conn.close()
 
 
-def open_database(url: str, store: Store, timeout: float = 5.0) -> SqliteDatabase | PostgresDatabase:
+def open_database(
+    url: str, store: Store, timeout: float = 5.0
+) -> SqliteDatabase | PostgresDatabase:
     """The library's database: `""` or `sqlite:` -> the node's own store file;
     `postgresql://...` -> that database. `StoreError` for anything else."""
     if url in ("", "sqlite:", "sqlite://"):

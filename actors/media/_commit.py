@@ -1,12 +1,19 @@
 """The commit protocol carried out on real files, fsync included (see _commit_plan).
 
-`commit(plan, journal, record)` runs in the encoder stage's thread and blocks
-for the copy and the fsyncs. `journal(step)` persists each step before the
-next one starts; `record()` persists the commit itself. An `OSError` before
-the new file is placed removes our files (the original never moved) and is
-raised as a `MediaFailure` (`conflict` when the final path is taken by a file
-that is not ours, else `commit` with the errno name). `recover(plan,
-committed, record)` finishes or rolls back a commit a crash interrupted.
+`commit(plan, journal, record, guard)` runs in the encoder stage's thread and
+blocks for the copy and the fsyncs. `journal(step)` persists each step before
+the next one starts. The new file is put in place inside `with guard() as
+held:`, and `record(held)` persists the commit in that same block: in a
+cluster the guard is a transaction holding the job's row after checking this
+node still holds the job (`Library.commit_guard`), so a node whose hold was
+lost never swaps a file. An `OSError` (or a lost hold) before the new file is
+placed removes our files (the original never moved) and is raised as a
+`MediaFailure` (`conflict` when the final path is taken by a file that is not
+ours, else `commit` with the errno name), a lost hold as itself. Once the file
+is placed, an error (the store gone before the record) is raised as
+`PlacedNotRecorded`: nothing is removed, and `recover` decides from the files.
+`recover(plan, committed, record)` finishes or rolls back a commit a crash
+interrupted.
 
 For fault-injection tests, `PIPECAST_CRASH_AT=<step>` makes the process kill
 itself with SIGKILL right after that step (copied, backed_up, placed,
@@ -21,12 +28,21 @@ import os
 import shutil
 import signal
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
+
+from pipecast.actors.cluster import LeaseLost
+from pipecast.transport import PipecastError
 
 from ._commit_plan import Action, CommitPlan, Facts, recovery
 from ._job_states import MediaFailure
 
-__all__ = ["commit", "facts_of", "fsync_dir", "recover"]
+__all__ = ["PlacedNotRecorded", "commit", "facts_of", "fsync_dir", "recover"]
+
+
+class PlacedNotRecorded(PipecastError):
+    """The new file is in place but the store did not record it: `recover` settles it."""
 
 
 def fsync_dir(path: str | Path) -> None:
@@ -51,9 +67,16 @@ def _copy_synced(src: str, dst: str) -> None:
         raise OSError(errno.EIO, f"copy of {src} is incomplete")
 
 
-def commit(plan: CommitPlan, journal: Callable[[str], None], record: Callable[[], None]) -> None:
-    """Steps 1-5 of the protocol; raises `MediaFailure` having undone what it could."""
+def commit(
+    plan: CommitPlan,
+    journal: Callable[[str], None],
+    record: Callable[[Any], None],
+    guard: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
+) -> None:
+    """Steps 1-5 of the protocol; raises `MediaFailure` or `LeaseLost` having undone
+    what it could, or `PlacedNotRecorded` (see module docstring)."""
     directory = str(Path(plan.final).parent)
+    placed = False
     try:
         for leftover in (plan.tmp, plan.backup):  # ours, from an earlier attempt
             if leftover is not None:
@@ -68,28 +91,38 @@ def commit(plan: CommitPlan, journal: Callable[[str], None], record: Callable[[]
             fsync_dir(directory)
             journal("backed_up")
             _crash_point("backed_up")
-        if plan.final == plan.source:
-            os.rename(plan.tmp, plan.final)  # atomic: the original, then the new file  # noqa: PTH104
-        else:
-            os.link(plan.tmp, plan.final)  # EEXIST rather than overwrite anything
-        fsync_dir(directory)
-        journal("placed")
-        _crash_point("placed")
-    except OSError as exc:
-        for ours in (plan.tmp, plan.backup):  # the original never moved: just drop ours
-            if ours is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(ours)  # noqa: PTH108
+        with guard() as held:
+            if plan.final == plan.source:
+                os.rename(plan.tmp, plan.final)  # atomic: the original, then the new file  # noqa: PTH104
+            else:
+                os.link(plan.tmp, plan.final)  # EEXIST rather than overwrite anything
+            placed = True
+            fsync_dir(directory)
+            _crash_point("placed")
+            record(held)
+    except (OSError, LeaseLost, PipecastError) as exc:
+        if placed:
+            raise PlacedNotRecorded(f"{plan.final} is in place, not recorded: {exc}") from exc
+        _remove_ours(plan)
+        if not isinstance(exc, OSError):
+            raise
         code = errno.errorcode.get(exc.errno or 0, "EIO")
         if exc.errno == errno.EEXIST:
             raise MediaFailure(
                 "conflict", "EEXIST", f"{plan.final} exists and is not ours; nothing was replaced"
             ) from None
         raise MediaFailure("commit", code, f"commit failed, original kept: {exc}") from None
-    record()
     _crash_point("recorded")
     _cleanup(plan)
     _crash_point("cleaned")
+
+
+def _remove_ours(plan: CommitPlan) -> None:
+    """Before the placement the original never moved: drop the temp file and backup."""
+    for ours in (plan.tmp, plan.backup):
+        if ours is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(ours)  # noqa: PTH108
 
 
 def _cleanup(plan: CommitPlan) -> None:
@@ -131,19 +164,20 @@ def recover(plan: CommitPlan, committed: bool, record: Callable[[], None]) -> bo
     for action in recovery(plan, facts_of(plan), committed):
         if action is Action.RECORD_COMMIT:
             record()
-        elif action is Action.RESTORE_BACKUP and plan.backup is not None:
-            os.rename(plan.backup, plan.source)  # noqa: PTH104
-        elif action is Action.REMOVE_TMP:
-            os.unlink(plan.tmp)  # noqa: PTH108
-        elif action is Action.REMOVE_BACKUP and plan.backup is not None:
-            os.unlink(plan.backup)  # noqa: PTH108
-        elif action is Action.REMOVE_SOURCE:
-            os.unlink(plan.source)  # noqa: PTH108
-        elif action is Action.REMOVE_PARTIAL:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(plan.partial)  # noqa: PTH108
         elif action is Action.DONE:
             done = True
+        # a file already gone was removed by another node finishing the same cleanup
+        with contextlib.suppress(FileNotFoundError):
+            if action is Action.RESTORE_BACKUP and plan.backup is not None:
+                os.rename(plan.backup, plan.source)  # noqa: PTH104
+            elif action is Action.REMOVE_TMP:
+                os.unlink(plan.tmp)  # noqa: PTH108
+            elif action is Action.REMOVE_BACKUP and plan.backup is not None:
+                os.unlink(plan.backup)  # noqa: PTH108
+            elif action is Action.REMOVE_SOURCE:
+                os.unlink(plan.source)  # noqa: PTH108
+            elif action is Action.REMOVE_PARTIAL:
+                os.unlink(plan.partial)  # noqa: PTH108
     with contextlib.suppress(OSError):
         fsync_dir(Path(plan.final).parent)
     return done

@@ -54,9 +54,12 @@ class CommitPlan:
 
 
 def plan_commit(
-    source: str, partial: str, job_id: int, replace: bool, suffix: str, ext: str = ".mkv"
+    source: str, partial: str, job_id: int | str, replace: bool, suffix: str, ext: str = ".mkv"
 ) -> CommitPlan:
-    """Where each file goes. Keep mode: `<stem><suffix><ext>` beside the source."""
+    """Where each file goes. Keep mode: `<stem><suffix><ext>` beside the source.
+
+    `job_id` names our temp files; a cluster gives the job's fence with it
+    (`"7-3"`), so the files of a stale attempt are never those of the next."""
     src = PurePath(source)
     final = src.with_suffix(ext) if replace else src.with_name(f"{src.stem}{suffix}{ext}")
     tmp = src.with_name(f".{final.name}.{job_id}.pipecast-tmp")

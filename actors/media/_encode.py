@@ -23,18 +23,20 @@ import contextlib
 import logging
 import os
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from pipecast.actors.runtime import WorkItem
+from pipecast.actors.cluster import LeaseLost
+from pipecast.actors.runtime import StoreError, WorkItem
 
-from ._commit import commit, recover
+from ._commit import PlacedNotRecorded, commit, recover
 from ._commit_plan import CommitPlan, plan_commit
 from ._config import OUR_MARK
 from ._ffmpeg import FfmpegJob, classify_failure, kill_orphan
 from ._inspect import MediaInfo, inspect_media
 from ._job_states import JobState, MediaFailure
-from ._library import Job, fingerprint
+from ._library import CommitGuard, Job, fingerprint
 from ._progress import EncodeProgress
 from ._roots import check_still_within
 from ._stage import MediaStage
@@ -58,6 +60,7 @@ class EncodeStage(MediaStage):
         self._source: MediaInfo | None = None
         self._partial: Path | None = None
         self._committed = False
+        self._last_cleanup_sweep = -1.0
         self._encode_seconds = 0.0
         self._verify_seconds = 0.0  # the full decode's active time (0 without that gate)
 
@@ -65,11 +68,7 @@ class EncodeStage(MediaStage):
 
     def on_begin(self) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        for job in self.library.unfinished_commits():  # the node died before the cleanup
-            assert job.commit_plan is not None
-            recover(CommitPlan(**job.commit_plan), True, lambda: None)
-            self.library.set_fields(job.id, commit_plan=None, commit_step=None)
-            log.warning("%s: finished the cleanup of job %d's commit", self.actor_name, job.id)
+        self._finish_cleanups()
         super().on_begin()
         self._sweep_work_dir()
         self._publish_totals()
@@ -78,14 +77,34 @@ class EncodeStage(MediaStage):
         """Key `library` of the stage's topic: what the encodes saved, for dashboards."""
         self.bridge.publish(self.topic, "library", self.library.totals())
 
-    def recover_job(self, job_id: int) -> None:
+    def _finish_cleanups(self) -> None:
+        """Commits recorded whose cleanup a node (this one, or one gone for longer than
+        a lease) did not finish: finish it."""
+        for job in self.library.unfinished_commits(self.library.lease):
+            assert job.commit_plan is not None
+            recover(CommitPlan(**job.commit_plan), True, lambda: None)
+            self.library.set_fields(job.id, commit_plan=None, commit_step=None)
+            log.warning("%s: finished the cleanup of job %d's commit", self.actor_name, job.id)
+
+    def _keep_holds(self) -> None:
+        super()._keep_holds()
+        if self.current is None and self._swept == self._last_cleanup_sweep:
+            return
+        self._last_cleanup_sweep = self._swept
+        try:
+            self._finish_cleanups()
+        except (StoreError, OSError) as exc:
+            log.error("%s: cannot finish a cleanup: %s", self.actor_name, exc)
+
+    def recover_job(self, job_id: int, own: bool) -> None:
         job = self.library.get(job_id)
         assert job is not None
-        if job.pgid and kill_orphan(job.pgid, self._partial_path(job.id).name):
+        # a process group is a number of this machine: only ours are ours to kill
+        if own and job.pgid and kill_orphan(job.pgid, self._partial_path(job.id).name):
             log.warning("%s: killed the orphaned ffmpeg of job %d", self.actor_name, job.id)
         if job.commit_plan:
             plan = CommitPlan(**job.commit_plan)
-            done = recover(plan, False, lambda: self._record(job.id, plan))
+            done = recover(plan, False, lambda: self._record(job.id, plan, job.crf, None))
             log.warning(
                 "%s: job %d's commit was interrupted (%s); %s",
                 self.actor_name,
@@ -215,7 +234,11 @@ class EncodeStage(MediaStage):
         assert job is not None
         _check_source(job, self.policy.roots, "during the encode")
         plan = plan_commit(
-            job.path, str(self._partial), job.id, self.policy.replace, self.policy.suffix
+            job.path,
+            str(self._partial),
+            f"{job.id}-{job.fence}",
+            self.policy.replace,
+            self.policy.suffix,
         )
         self.library.set_fields(
             job.id, commit_plan=plan.as_dict(), commit_step="planned", pgid=None
@@ -223,7 +246,8 @@ class EncodeStage(MediaStage):
         commit(
             plan,
             lambda step: self.library.set_fields(job.id, commit_step=step),
-            lambda: self._record(job.id, plan),
+            lambda held: self._record(job.id, plan, job.crf, held),
+            lambda: self.library.commit_guard(job.id),
         )
         self.library.set_fields(job.id, commit_plan=None, commit_step=None)
         self._committed = True
@@ -231,12 +255,13 @@ class EncodeStage(MediaStage):
         log.info("%s: job %d committed to %s", self.actor_name, job.id, plan.final)
         return {"outcome": "recorded"}  # the protocol recorded it; see queue_finish
 
-    def _record(self, job_id: int, plan: CommitPlan) -> None:
+    def _record(
+        self, job_id: int, plan: CommitPlan, crf: float | None, held: CommitGuard | None
+    ) -> None:
+        """The commit in the store: in the commit guard's transaction (`held`), or as a
+        fenced move (a recovery)."""
         size = os.path.getsize(plan.final)  # noqa: PTH202
-        job = self.library.get(job_id)
-        crf = job.crf if job is not None else None  # the CRF this job was encoded at
-        self.library.done(
-            job_id,
+        (held.done if held is not None else partial(self.library.done, job_id))(
             output_path=plan.final,
             output_size=size,
             encode={
@@ -254,7 +279,22 @@ class EncodeStage(MediaStage):
         # the partial output goes first: when the disk is full it is what fills it,
         # and the store needs room to record the failure
         self._discard(item)
+        if isinstance(exc, PlacedNotRecorded):  # the files say how it ends, not the error
+            self._settle(item.id)
+            return
         super().queue_fail(item, exc)
+
+    def _settle(self, job_id: int) -> None:
+        """A commit whose file was placed but not recorded: finish it from the files
+        (raises `StoreError` to be tried again while the store is down)."""
+        job = self.library.get(job_id)
+        if job is None or job.commit_plan is None:
+            return
+        try:
+            self.recover_job(job_id, own=True)
+        except LeaseLost as exc:  # another node took it over: it settles it
+            self.library.forget(job_id)
+            log.warning("%s: job %d is settled elsewhere: %s", self.actor_name, job_id, exc)
 
     def end_item(self, item: WorkItem) -> None:
         self._discard(item)

@@ -26,13 +26,14 @@ connection per thread). Methods block on the engine and raise `StoreError`,
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from pipecast.actors.cluster import Database, LeaseLost, SqliteDatabase
+from pipecast.actors.cluster import Database, LeaseLost, PathMap, SqliteDatabase, Unmapped
 from pipecast.actors.runtime import Store
 
 from ._job_states import (
@@ -49,7 +50,7 @@ from ._job_states import (
 from ._library_rows import FIELDS, MIGRATIONS, Fingerprint, Job, fingerprint, job_of
 from ._search_history import SearchHistory
 
-__all__ = ["Fingerprint", "Job", "Library", "fingerprint"]
+__all__ = ["CommitGuard", "Fingerprint", "Job", "Library", "fingerprint"]
 
 _RUNNING_VALUES = tuple(s.value for s in RUNNING)
 
@@ -62,17 +63,25 @@ class Library:
     """See module docstring. `node` names this node in the rows it holds; `lease`
     is how long (seconds) a hold lasts without a renewal."""
 
-    def __init__(self, db: Database | Store, node: str = "local", lease: float = 60.0) -> None:
+    def __init__(
+        self,
+        db: Database | Store,
+        node: str = "local",
+        lease: float = 60.0,
+        paths: PathMap | None = None,
+    ) -> None:
         self.db: Database = SqliteDatabase(db) if isinstance(db, Store) else db
         self.node = node
         self.lease = lease
+        # the store holds every path in its shared form; this node's are mapped
+        self.paths = paths or PathMap()
         self._held: dict[int, int] = {}  # job -> the fence this node holds it under
         self._lock = threading.Lock()
         if self.db.engine == "sqlite":
             self._old_sqlite_columns()
         self.db.migrate("media", MIGRATIONS)
         # what earlier CRF searches left: probes, cached samples, chosen CRFs and slopes
-        self.searches = SearchHistory(self.db)
+        self.searches = SearchHistory(self.db, self.shared)
 
     def _old_sqlite_columns(self) -> None:
         """Stores written before versioned schemas: the columns added since."""
@@ -90,18 +99,67 @@ class Library:
         """Close the calling thread's connection (a stage's thread as it ends)."""
         self.db.release()
 
+    # -- paths: the store holds them in their shared form ------------------------------
+
+    def shared(self, local: str) -> str:
+        """A path of this node in the store's shared form; `Unmapped` if it has none."""
+        return self.paths.to_shared(local)
+
+    def _shared_or_own(self, path: str | None) -> str | None:
+        try:
+            return None if path is None else self.shared(path)
+        except Unmapped:
+            return path  # a node's own file (a work file): the same everywhere it exists
+
+    def _local(self, shared: str | None) -> str | None:
+        if shared is None or not self.paths.entries:
+            return shared
+        try:
+            return self.paths.to_local(shared)
+        except Unmapped:
+            return shared
+
+    def _job(self, row: tuple[Any, ...]) -> Job:
+        job = job_of(row)
+        if not self.paths.entries:
+            return job
+        plan = job.commit_plan
+        if plan is not None:
+            plan = {k: self._local(v) for k, v in plan.items()}
+        return dataclasses.replace(
+            job,
+            path=self._local(job.path) or job.path,
+            output_path=self._local(job.output_path),
+            commit_plan=plan,
+        )
+
+    def _stored(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Fields as the store keeps them: maps as JSON, paths in their shared form."""
+        out = dict(fields)
+        if self.paths.entries:
+            if out.get("output_path") is not None:
+                out["output_path"] = self.shared(out["output_path"])
+            if isinstance(out.get("commit_plan"), dict):
+                out["commit_plan"] = {
+                    k: self._shared_or_own(v) for k, v in out["commit_plan"].items()
+                }
+        return _encode(out)
+
     # -- reading -------------------------------------------------------------------
 
     def get(self, job_id: int) -> Job | None:
         row = self.db.row(f"SELECT {FIELDS} FROM media_files WHERE id=?", (job_id,))  # noqa: S608
-        return None if row is None else job_of(row)
+        return None if row is None else self._job(row)
 
     def by_path(self, path: str) -> Job | None:
-        row = self.db.row(f"SELECT {FIELDS} FROM media_files WHERE path=?", (path,))  # noqa: S608
-        return None if row is None else job_of(row)
+        shared = self._shared_or_own(path)
+        row = self.db.row(f"SELECT {FIELDS} FROM media_files WHERE path=?", (shared,))  # noqa: S608
+        return None if row is None else self._job(row)
 
     def is_output(self, path: str) -> bool:
-        found = self.db.row("SELECT 1 FROM media_files WHERE output_path=? LIMIT 1", (path,))
+        found = self.db.row(
+            "SELECT 1 FROM media_files WHERE output_path=? LIMIT 1", (self._shared_or_own(path),)
+        )
         return found is not None
 
     def jobs(self, state: JobState | None = None, limit: int = 1000) -> list[Job]:
@@ -110,15 +168,18 @@ class Library:
             f"SELECT {FIELDS} FROM media_files {where} ORDER BY id LIMIT ?",  # noqa: S608
             (*args, limit),
         )
-        return [job_of(r) for r in rows]
+        return [self._job(r) for r in rows]
 
-    def unfinished_commits(self) -> list[Job]:
-        """Encoded jobs whose commit was recorded but whose cleanup was not finished."""
+    def unfinished_commits(self, stale_after: float) -> list[Job]:
+        """Encoded jobs whose commit was recorded but whose cleanup was not finished:
+        this node's, and other nodes' recorded more than `stale_after` seconds ago
+        (their node died before the cleanup)."""
         rows = self.db.rows(
-            f"SELECT {FIELDS} FROM media_files WHERE state=? AND commit_plan IS NOT NULL",  # noqa: S608
-            (JobState.ENCODED.value,),
+            f"SELECT {FIELDS} FROM media_files WHERE state=? AND commit_plan IS NOT NULL "  # noqa: S608
+            "AND (node=? OR node IS NULL OR updated<?)",
+            (JobState.ENCODED.value, self.node, time.time() - stale_after),
         )
-        return [job_of(r) for r in rows]
+        return [self._job(r) for r in rows]
 
     def counts(self, running: JobState) -> dict[str, int]:
         """queue / running / done / skipped / failed of the stage whose running state this is."""
@@ -158,13 +219,14 @@ class Library:
 
     def add(self, path: str) -> tuple[str, int]:
         """Queue a file (by its resolved path) for analysis: ("added" | "known" |
-        "rescanned", id). Idempotent."""
-        fp = fingerprint(path)
+        "rescanned", id). Idempotent. `Unmapped` if the path has no shared form."""
+        local, path = path, self.shared(path)
+        fp = fingerprint(local)
         size, mtime_ns, digest = fp.size, fp.mtime_ns, fp.digest
         now = time.time()
         with self.db.transaction() as db:
             row = db.execute(
-                "SELECT id, state, size, mtime_ns, digest FROM media_files WHERE path=?"
+                "SELECT id, state, size, mtime_ns, digest FROM media_files WHERE path=?"  # noqa: S608 - our own SQL
                 + self.db.for_update,
                 (path,),
             ).fetchone()
@@ -202,7 +264,7 @@ class Library:
         now = time.time()
         with self.db.transaction() as db:
             row = db.execute(
-                "SELECT id FROM media_files WHERE state=? ORDER BY id LIMIT 1"
+                "SELECT id FROM media_files WHERE state=? ORDER BY id LIMIT 1"  # noqa: S608 - our own SQL
                 + self.db.skip_locked,
                 (queued.value,),
             ).fetchone()
@@ -237,7 +299,7 @@ class Library:
         now = time.time()
         with self.db.transaction() as db:
             row = db.execute(
-                "UPDATE media_files SET lease_until=? WHERE id=? AND node=? AND fence=? "
+                "UPDATE media_files SET lease_until=? WHERE id=? AND node=? AND fence=? "  # noqa: S608 - our own SQL
                 f"AND state IN ({', '.join('?' * len(_RUNNING_VALUES))}) "
                 "RETURNING cancel_requested",
                 (now + self.lease, job_id, self.node, fence, *_RUNNING_VALUES),
@@ -282,7 +344,7 @@ class Library:
         now = time.time()
         with self.db.transaction() as db:
             row = db.execute(
-                "SELECT state, node, lease_until FROM media_files WHERE id=?"
+                "SELECT state, node, lease_until FROM media_files WHERE id=?"  # noqa: S608 - our own SQL
                 + self.db.for_update,
                 (job_id,),
             ).fetchone()
@@ -305,7 +367,7 @@ class Library:
         at its next renewal); the holder's name, or None if the job is not running."""
         with self.db.transaction() as db:
             row = db.execute(
-                "UPDATE media_files SET cancel_requested=1 WHERE id=? "
+                "UPDATE media_files SET cancel_requested=1 WHERE id=? "  # noqa: S608 - our own SQL
                 f"AND state IN ({', '.join('?' * len(_RUNNING_VALUES))}) RETURNING node",
                 (job_id, *_RUNNING_VALUES),
             ).fetchone()
@@ -324,7 +386,7 @@ class Library:
         """One state change inside the caller's transaction, fenced if this node holds
         the job; a running job held by another node is refused."""
         row = db.execute(
-            "SELECT state, fail_stage, node, fence FROM media_files WHERE id=?"
+            "SELECT state, fail_stage, node, fence FROM media_files WHERE id=?"  # noqa: S608 - our own SQL
             + self.db.for_update,
             (job_id,),
         ).fetchone()
@@ -359,13 +421,15 @@ class Library:
         return target
 
     def done(self, job_id: int, **fields: Any) -> JobState:
-        return self._move(job_id, JobEvent.DONE, {**_encode(fields), "attempts": 0, "pgid": None})
+        return self._move(
+            job_id, JobEvent.DONE, {**self._stored(fields), "attempts": 0, "pgid": None}
+        )
 
     def skip(self, job_id: int, stage: str, reason: str, **fields: Any) -> JobState:
         return self._move(
             job_id,
             JobEvent.SKIP,
-            {**_encode(fields), "skip_reason": reason, "fail_stage": stage, "pgid": None},
+            {**self._stored(fields), "skip_reason": reason, "fail_stage": stage, "pgid": None},
         )
 
     def fail(self, job_id: int, stage: str, failure: MediaFailure, max_attempts: int) -> JobState:
@@ -395,7 +459,7 @@ class Library:
     def set_fields(self, job_id: int, **fields: Any) -> None:
         """Journal fields of a job (pgid, commit_plan, commit_step); no state change.
         Fenced when this node holds the job."""
-        sets = _encode(fields)
+        sets = self._stored(fields)
         cols = ", ".join(f"{k}=?" for k in sets)
         with self._lock:
             fence = self._held.get(job_id)
@@ -418,13 +482,18 @@ class Library:
         the block rolls back, and the row is as it was."""
         with self.db.transaction() as db:
             row = db.execute(
-                "SELECT state, node, fence FROM media_files WHERE id=?" + self.db.for_update,
+                "SELECT state, node, fence FROM media_files WHERE id=?" + self.db.for_update,  # noqa: S608 - our own SQL
                 (job_id,),
             ).fetchone()
             fence = self._fence(job_id)
-            if row is None or row[0] not in _RUNNING_VALUES or (row[1], row[2]) != (
-                self.node,
-                fence,
+            if (
+                row is None
+                or row[0] not in _RUNNING_VALUES
+                or (row[1], row[2])
+                != (
+                    self.node,
+                    fence,
+                )
             ):
                 self.forget(job_id)
                 raise LeaseLost(f"job {job_id} is no longer {self.node}'s (fence {fence})")
@@ -489,7 +558,8 @@ class Library:
         """Cancel a job waiting in a queue; False if it is not waiting (running or ended)."""
         with self.db.transaction() as db:
             row = db.execute(
-                "SELECT state FROM media_files WHERE id=?" + self.db.for_update, (job_id,)
+                "SELECT state FROM media_files WHERE id=?" + self.db.for_update,  # noqa: S608
+                (job_id,),
             ).fetchone()
             if row is None or JobState(row[0]) not in QUEUED:
                 return False
@@ -514,8 +584,8 @@ class CommitGuard:
         self._library, self._db, self._job = library, db, job_id
 
     def done(self, **fields: Any) -> JobState:
-        sets = {**_encode(fields), "attempts": 0, "pgid": None}
-        return self._library._move_in(self._db, self._job, JobEvent.DONE, sets)  # noqa: SLF001
+        sets = {**self._library._stored(fields), "attempts": 0, "pgid": None}
+        return self._library._move_in(self._db, self._job, JobEvent.DONE, sets)
 
 
 def _states_from(state: JobState) -> list[JobState]:

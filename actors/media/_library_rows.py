@@ -201,5 +201,3 @@ def job_of(r: tuple[Any, ...]) -> Job:
         loads(r[10]), r[11], failure, r[16], loads(r[17]), r[18], r[19], r[20], r[21],
         loads(r[22]), r[23], r[24], r[25], int(r[26] or 0), r[27],
     )  # fmt: skip
-
-

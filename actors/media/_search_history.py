@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pipecast.actors.cluster import Database
@@ -25,8 +26,9 @@ __all__ = ["SearchHistory"]
 class SearchHistory:
     """See module docstring."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, shared: Callable[[str], str] = str) -> None:
         self.db = db
+        self._shared = shared  # a path of this node in the store's form
 
     def record_probe(self, job_id: int, target: float, probe: dict[str, Any]) -> None:
         """Store a probe; one at the same job, target and CRF (a partial one) is replaced."""
@@ -72,8 +74,8 @@ class SearchHistory:
         for (text,) in rows:
             search = _json_map(text)
             slope = search.get("u_slope")
-            if search.get("encoder") == encoder and _is_number(slope):
-                out.append(float(slope))
+            if search.get("encoder") == encoder and type(slope) in (int, float):
+                out.append(float(slope))  # type: ignore[arg-type]
                 if len(out) == limit:
                     break
         return out
@@ -100,7 +102,7 @@ class SearchHistory:
         rows = self.db.rows(
             "SELECT crf, probe FROM media_files WHERE id != ? AND crf IS NOT NULL AND "
             "path LIKE ? AND state IN ('crf_searched', 'encoding', 'encoded')",
-            (exclude, directory.rstrip("/") + "/%"),
+            (exclude, self._shared(directory).rstrip("/") + "/%"),
         )
         out = []
         for crf, probe in rows:
@@ -129,7 +131,3 @@ def _json_map(text: str | None) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import errno
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipecast.actors.cluster import LeaseLost
 from pipecast.actors.runtime import (
     POKE,
     CancelItem,
@@ -27,6 +29,8 @@ from pipecast.actors.runtime import (
     Registry,
     Reply,
     Stage,
+    StoreError,
+    TimerDue,
     WorkItem,
 )
 from pipecast.transport import BadRequest, PipecastError
@@ -92,19 +96,87 @@ class MediaStage(Stage):
         self.queued_state, self.done_state = RUNNING[self.RUNNING_STATE]
         self.stage = stage_of(self.RUNNING_STATE) or "analysis"
         self._counts: dict[str, int] | None = None  # None: count again
+        self._renewed = 0.0  # monotonic time of the current job's last lease renewal
+        self._swept = 0.0  # ... of the last look for jobs whose holder's lease lapsed
+        self._shown: dict[str, int] | None = None  # the counts last published by a tick
 
     # -- the queue -----------------------------------------------------------------
 
     def queue_recover(self) -> int:
+        """Jobs this node's last incarnation of the stage held: taken back under a new
+        fence and recovered (other nodes' jobs are theirs until their leases lapse)."""
         self._counts = None
-        jobs = self.library.jobs(self.RUNNING_STATE)
-        for job in jobs:
-            self.recover_job(job.id)
-        return len(jobs)
+        recovered = 0
+        for job_id in self.library.mine(self.RUNNING_STATE):
+            if self.library.adopt(job_id, own=True) is not None:
+                self.recover_job(job_id, own=True)
+                recovered += 1
+        return recovered
 
-    def recover_job(self, job_id: int) -> None:
-        """A job this stage was running when its last incarnation died: back to its queue."""
+    def recover_job(self, job_id: int, own: bool) -> None:
+        """A job this stage holds whose work was cut (its incarnation died: `own`; or
+        another node's lease on it lapsed): back to its queue."""
         self.library.interrupt(job_id)
+
+    # -- holds (stage thread, every timer tick) -------------------------------------------
+
+    def _keep_holds(self) -> None:
+        """Renew the current job's lease (or drop the job if the hold was lost; cancel
+        it if a cancel was asked of whichever node holds it), take over jobs whose
+        holder's lease lapsed, and show what other nodes changed in the counts."""
+        now = time.monotonic()
+        item = self.current
+        try:
+            if item is not None and now - self._renewed >= self.library.lease / 3:
+                try:
+                    cancel = self.library.renew(item.id)
+                except LeaseLost as exc:
+                    self._abandon(item, exc)
+                    return
+                self._renewed = now
+                if cancel:
+                    self._cancel(CancelItem(item.id, None, lambda _result: None))
+            if now - self._swept >= min(5.0, self.library.lease / 3):
+                self._swept = now
+                self._take_over_lapsed()
+                self._counts = None
+                if self.queue_counts() != self._shown:
+                    self._publish(None)
+                if self.current is None:
+                    self._kick()
+        except StoreError as exc:
+            self._last_error = f"{type(exc).__name__}: {exc}"
+            log.error("%s: cannot keep the holds: %s", self.actor_name, exc)
+
+    def _take_over_lapsed(self) -> None:
+        for job_id in self.library.lapsed(self.RUNNING_STATE):
+            job = self.library.adopt(job_id)
+            if job is None:
+                continue
+            log.warning("%s: job %d's lease lapsed; recovering it here", self.actor_name, job_id)
+            try:
+                self.recover_job(job_id, own=False)
+            except LeaseLost:
+                self.library.forget(job_id)
+            self._poke_all()
+
+    def _abandon(self, item: WorkItem, why: Exception) -> None:
+        """The current job is no longer this node's: stop its work, record nothing."""
+        log.warning("%s: dropping job %d: %s", self.actor_name, item.id, why)
+        try:
+            self.cancel_item(item)
+        except Exception:
+            log.exception("%s: cancel_item failed", self.actor_name)
+        self.library.forget(item.id)
+        self._item_over(item)
+        self._publish(None)
+        self._kick()
+
+    def on_end(self, error: str | None) -> None:
+        try:
+            super().on_end(error)
+        finally:
+            self.library.release()
 
     def queue_add(self, payloads: tuple[dict[str, Any], ...]) -> dict[str, Any]:
         raise BadRequest(f"{self.actor_name} takes no files: enqueue to the pipeline's first stage")
@@ -114,12 +186,20 @@ class MediaStage(Stage):
         job = self.library.take(self.queued_state)
         if job is None:
             return None
+        self._renewed = time.monotonic()
         return WorkItem(job.id, self.actor_name, {"path": job.path}, job.attempts)
 
     def queue_finish(self, item: WorkItem, result: dict[str, Any]) -> None:
         self._counts = None
         result = dict(result)  # a refused write is done again with the same result
         outcome = result.pop("outcome", "done")
+        try:
+            self._finish(item, outcome, result)
+        except LeaseLost as exc:
+            self.library.forget(item.id)
+            log.warning("%s: job %d's result not recorded: %s", self.actor_name, item.id, exc)
+
+    def _finish(self, item: WorkItem, outcome: str, result: dict[str, Any]) -> None:
         if outcome == "recorded":  # the stage recorded it itself (the encoder's commit)
             self._poke_next()
         elif outcome == "skipped":
@@ -132,8 +212,17 @@ class MediaStage(Stage):
 
     def queue_fail(self, item: WorkItem, exc: Exception) -> None:
         self._counts = None
+        if isinstance(exc, LeaseLost):  # another node holds the job now: it is theirs
+            self.library.forget(item.id)
+            log.warning("%s: job %d dropped: %s", self.actor_name, item.id, exc)
+            return
         failure = as_media_failure(exc)
-        state = self.library.fail(item.id, self.stage, failure, self.policy.max_attempts)
+        try:
+            state = self.library.fail(item.id, self.stage, failure, self.policy.max_attempts)
+        except LeaseLost as lost:
+            self.library.forget(item.id)
+            log.warning("%s: job %d's failure not recorded: %s", self.actor_name, item.id, lost)
+            return
         if state is not JobState.FAILED:
             log.info("%s: job %d will be tried again (%s)", self.actor_name, item.id, failure.code)
         else:
@@ -153,6 +242,11 @@ class MediaStage(Stage):
             self._counts = self.library.counts(self.RUNNING_STATE)
         return self._counts
 
+    def state(self) -> dict[str, Any]:
+        state = super().state()
+        self._shown = self._counts
+        return state
+
     def _poke_next(self) -> None:
         for running, (queued, _) in RUNNING.items():
             if queued is self.done_state:
@@ -170,6 +264,8 @@ class MediaStage(Stage):
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, Poke | Enqueue):  # jobs moved elsewhere, or are coming in
             self._counts = None
+        if isinstance(message, TimerDue) and self._began:
+            self._keep_holds()
         if isinstance(message, LibraryRequest):
             try:
                 self._library_request(message)
@@ -216,8 +312,16 @@ class MediaStage(Stage):
             req.reply(BadRequest(f"no job {job_id}"))
             return
         name = self.stage_names.get(job.state.value)
-        if name is None:
+        if job.state not in RUNNING:
             req.reply(BadRequest(f"job {job_id} is {job.state.value}: nothing to cancel"))
+            return
+        if name is None or job.node != self.library.node:
+            # another node holds it: it cancels the job at its next renewal
+            holder = self.library.request_cancel(job_id)
+            if holder is None:
+                req.reply(BadRequest(f"job {job_id} is no longer running; try again"))
+            else:
+                req.reply({"id": job_id, "cancelled": "requested", "node": holder})
             return
 
         def answered(result: Any) -> None:  # the owning stage's thread
