@@ -33,6 +33,8 @@ _NODE_OPTIONS = {
     "data_dir": ("data_dir", "--data-dir", "PIPECAST_DATA_DIR"),
     "heartbeat": ("heartbeat", "--heartbeat", "PIPECAST_HEARTBEAT"),
     "insecure": ("insecure", "--insecure", "PIPECAST_INSECURE"),
+    "name": ("name", "--name", "PIPECAST_NAME"),
+    "store": ("store", "--store", "PIPECAST_STORE"),
 }
 
 
@@ -63,6 +65,18 @@ def node_options(f: F) -> F:
             type=click.Path(file_okay=False, path_type=Path),
             help="a library root: the node enqueues from, reads and replaces in these only "
             "(repeatable; replaces [media] roots)",
+        ),
+        click.option(
+            "--name",
+            envvar="PIPECAST_NAME",
+            help="this node's name in a shared store (default: local)",
+        ),
+        click.option(
+            "--store",
+            envvar="PIPECAST_STORE",
+            help="postgresql://... : share the library with the other nodes of a cluster "
+            "(default: this node's own SQLite); a password is best left to PGPASSWORD or "
+            "~/.pgpass, out of the process list",
         ),
         click.option(
             "--insecure",

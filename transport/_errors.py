@@ -50,6 +50,7 @@ class ErrorType(enum.StrEnum):
     MODEL_FAILED = "model_failed"  # a model raised or returned the wrong kind
     MEDIA_FAILED = "media_failed"  # a media operation failed; the message says how
     OUTSIDE_ROOTS = "outside_roots"  # a path not under the node's library roots
+    STORE_UNAVAILABLE = "store_unavailable"  # the store cannot be read or written now
     INTERNAL = "internal"  # a component is down, or a bug; the node goes on
 
 

@@ -17,7 +17,9 @@ interrupted.
 
 For fault-injection tests, `PIPECAST_CRASH_AT=<step>` makes the process kill
 itself with SIGKILL right after that step (copied, backed_up, placed,
-recorded, cleaned): a real crash at a chosen point, nothing simulated.
+recorded, cleaned): a real crash at a chosen point, nothing simulated;
+`PIPECAST_STOP_AT=<step>` stops it there with SIGSTOP (a node frozen mid-commit
+until it gets SIGCONT).
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ def fsync_dir(path: str | Path) -> None:
 def _crash_point(step: str) -> None:
     if os.environ.get("PIPECAST_CRASH_AT") == step:
         os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get("PIPECAST_STOP_AT") == step:  # a node frozen mid-commit (SIGCONT)
+        os.kill(os.getpid(), signal.SIGSTOP)
 
 
 def _copy_synced(src: str, dst: str) -> None:

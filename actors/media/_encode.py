@@ -68,10 +68,16 @@ class EncodeStage(MediaStage):
 
     def on_begin(self) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        self._finish_cleanups()
+        try:
+            self._finish_cleanups()
+        except StoreError as exc:  # a shared store out of reach: the timer tries again
+            log.error("%s: cannot finish cleanups yet: %s", self.actor_name, exc)
         super().on_begin()
-        self._sweep_work_dir()
-        self._publish_totals()
+        try:
+            self._sweep_work_dir()
+            self._publish_totals()
+        except StoreError as exc:
+            log.error("%s: cannot read the library yet: %s", self.actor_name, exc)
 
     def _publish_totals(self) -> None:
         """Key `library` of the stage's topic: what the encodes saved, for dashboards."""

@@ -158,6 +158,9 @@ class MediaStage(Stage):
                 self.recover_job(job_id, own=False)
             except LeaseLost:
                 self.library.forget(job_id)
+            except BaseException:
+                self.library.forget(job_id)  # a later sweep takes it over again
+                raise
             self._poke_all()
 
     def _abandon(self, item: WorkItem, why: Exception) -> None:
@@ -216,6 +219,12 @@ class MediaStage(Stage):
             self.library.forget(item.id)
             log.warning("%s: job %d dropped: %s", self.actor_name, item.id, exc)
             return
+        if isinstance(exc, StoreError):
+            # not the job's fault, and nothing can be recorded now: let the hold lapse,
+            # and whichever node sees that first (this one too) recovers the job
+            self.library.forget(item.id)
+            log.warning("%s: job %d left to its lease: %s", self.actor_name, item.id, exc)
+            return
         failure = as_media_failure(exc)
         try:
             state = self.library.fail(item.id, self.stage, failure, self.policy.max_attempts)
@@ -239,7 +248,11 @@ class MediaStage(Stage):
         # counting scans the library: do it when a job moved, not at every
         # published step of an encode (several a second)
         if self._counts is None:
-            self._counts = self.library.counts(self.RUNNING_STATE)
+            try:
+                self._counts = self.library.counts(self.RUNNING_STATE)
+            except StoreError as exc:  # a shared store out of reach: the last counts known
+                self._last_error = f"{type(exc).__name__}: {exc}"
+                return self._shown or {"queued": 0, "running": 0, "done": 0, "failed": 0}
         return self._counts
 
     def state(self) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipecast.transport import PipecastError
+from pipecast.transport import ErrorType, PipecastError
 
 __all__ = ["Store", "StoreError", "WorkItem"]
 
@@ -71,7 +71,10 @@ CREATE TABLE IF NOT EXISTS stage_flags (
 
 
 class StoreError(PipecastError):
-    """The store could not be read or written (disk, lock, corruption)."""
+    """The store could not be read or written (disk, lock, corruption, a shared
+    PostgreSQL restarting)."""
+
+    wire_type = ErrorType.STORE_UNAVAILABLE
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from pipecast.actors import (
     RunRules,
     StageConfig,
 )
+from pipecast.actors.cluster import PathMap
 from pipecast.cli._errors import UsageError
 from pipecast.transport import HistoryLimits, Limits, PipecastError
 
@@ -47,6 +48,9 @@ NODE_FIELDS = {
     "heartbeat": "heartbeat_interval",
     "insecure": "insecure",
     "batch": "batch",
+    "name": "name",
+    "store": "store_url",
+    "lease": "lease",
 }
 DEFAULT = "default"
 
@@ -132,6 +136,11 @@ def load_config(
             except PipecastError as exc:
                 problems.add((name,), str(exc))
     kwargs["stages"] = _stages(file, stage_kinds, problems, sources, in_file)
+    try:
+        kwargs["paths"] = PathMap.from_table(file.paths)
+    except PipecastError as exc:
+        problems.add(("paths",), str(exc))
+    sources["paths"] = in_file if file.paths else DEFAULT
     if file.networks is not None:
         networks = [_network(i, n, problems) for i, n in enumerate(file.networks)]
         kwargs["networks"] = tuple(n for n in networks if n is not None)

@@ -45,6 +45,17 @@ class NodeSection(_Section):
     batch: bool | None = Field(
         None, description="send waiting updates of a topic in one message (off: to measure)"
     )
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = Field(
+        None, description="this node's name in a shared store (and on the relay: NAME/)"
+    )
+    store: Annotated[str, Field(pattern=r"^postgres(ql)?://", max_length=4096)] | None = Field(
+        None,
+        description="the library's store: left out, this node's own SQLite; "
+        "postgresql://...: shared by the nodes of a cluster",
+    )
+    lease: Annotated[float, Field(ge=1, le=3600)] | None = Field(
+        None, description="seconds a node's hold on a job lasts without a renewal"
+    )
 
 
 class HistorySection(_Section):
@@ -188,3 +199,7 @@ class ConfigFile(_Section):
     media: MediaSection = Field(default_factory=MediaSection, description="the library")
     encode: EncodeSection = Field(default_factory=EncodeSection, description="the encode")
     networks: list[NetworkTable] | None = Field(None, description="the networks, replacing them")
+    paths: dict[_Path, _Path] = Field(
+        default_factory=dict,
+        description="shared storage: this node's folder = the folder's name in the store",
+    )

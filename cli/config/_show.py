@@ -61,6 +61,9 @@ def document(loaded: LoadedConfig) -> dict[str, Any]:
             "heartbeat": cfg.heartbeat_interval,
             "insecure": cfg.insecure,
             "batch": cfg.batch,
+            "name": cfg.name,
+            **({"store": cfg.store_url} if cfg.store_url else {}),  # TOML has no null
+            "lease": cfg.lease,
         },
         "history": asdict(cfg.history),
         "limits": cfg.limits.as_dict(),
@@ -75,6 +78,7 @@ def document(loaded: LoadedConfig) -> dict[str, Any]:
         "media": _listed(asdict(cfg.media)),
         "encode": _listed(asdict(cfg.encode)),
         "networks": [_network(r) for r in cfg.networks],
+        "paths": {str(local): str(shared) for local, shared in cfg.paths.entries},
     }
 
 
