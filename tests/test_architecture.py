@@ -48,6 +48,7 @@ PURE_CORES = [
     "actors/relay/_mirror.py",
     "actors/relay/_presence.py",
     "actors/cluster/_model.py",
+    "actors/cluster/_holds.py",
     "actors/cluster/_paths.py",
     "bench/_ab_av1.py",
     "web/_stream.py",

@@ -17,6 +17,7 @@ from ._claims import (
     StoreError,
 )
 from ._db import Database, PostgresDatabase, SqliteDatabase, Tx, open_database
+from ._holds import HoldStatistics
 from ._model import ClaimsModel, ModelJob
 from ._paths import PathMap, Unmapped
 from ._sql import SCHEMA_VERSION, PostgresClaims, SqliteClaims, open_claims
@@ -29,6 +30,7 @@ __all__ = [
     "ClaimsModel",
     "ClaimsStatistics",
     "Database",
+    "HoldStatistics",
     "JobRecord",
     "LeaseLost",
     "ModelJob",

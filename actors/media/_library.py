@@ -25,15 +25,19 @@ connection per thread). Methods block on the engine and raise `StoreError`,
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
-from pipecast.actors.cluster import Database, LeaseLost, PathMap, SqliteDatabase, Unmapped
+from pipecast.actors.cluster import (
+    Database,
+    LeaseLost,
+    PathMap,
+    SqliteDatabase,
+    Unmapped,
+)
 from pipecast.actors.runtime import Store
 
 from ._job_states import (
@@ -47,6 +51,7 @@ from ._job_states import (
     job_transition,
     stage_of,
 )
+from ._library_holds import CommitGuard, LibraryHolds
 from ._library_rows import FIELDS, MIGRATIONS, Fingerprint, Job, fingerprint, job_of
 from ._search_history import SearchHistory
 
@@ -59,7 +64,7 @@ def _encode(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: json.dumps(v) if isinstance(v, dict) else v for k, v in fields.items()}
 
 
-class Library:
+class Library(LibraryHolds):
     """See module docstring. `node` names this node in the rows it holds; `lease`
     is how long (seconds) a hold lasts without a renewal."""
 
@@ -69,14 +74,14 @@ class Library:
         node: str = "local",
         lease: float = 60.0,
         paths: PathMap | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        self.db: Database = SqliteDatabase(db) if isinstance(db, Store) else db
+        super().__init__(clock)
+        self.db = SqliteDatabase(db) if isinstance(db, Store) else db
         self.node = node
         self.lease = lease
         # the store holds every path in its shared form; this node's are mapped
         self.paths = paths or PathMap()
-        self._held: dict[int, int] = {}  # job -> the fence this node holds it under
-        self._lock = threading.Lock()
         if self.db.engine == "sqlite":
             self._old_sqlite_columns()
         self.db.migrate("media", MIGRATIONS)
@@ -177,7 +182,7 @@ class Library:
         rows = self.db.rows(
             f"SELECT {FIELDS} FROM media_files WHERE state=? AND commit_plan IS NOT NULL "  # noqa: S608
             "AND (node=? OR node IS NULL OR updated<?)",
-            (JobState.ENCODED.value, self.node, time.time() - stale_after),
+            (JobState.ENCODED.value, self.node, self._clock() - stale_after),
         )
         return [self._job(r) for r in rows]
 
@@ -223,7 +228,7 @@ class Library:
         local, path = path, self.shared(path)
         fp = fingerprint(local)
         size, mtime_ns, digest = fp.size, fp.mtime_ns, fp.digest
-        now = time.time()
+        now = self._clock()
         with self.db.transaction() as db:
             row = db.execute(
                 "SELECT id, state, size, mtime_ns, digest FROM media_files WHERE path=?"  # noqa: S608 - our own SQL
@@ -255,124 +260,6 @@ class Library:
             )
             return "rescanned", job_id
 
-    # -- holding jobs ------------------------------------------------------------------
-
-    def take(self, queued: JobState) -> Job | None:
-        """Claim the oldest job in `queued` for this node (its running state, a new
-        fence, a lease); None if there is none."""
-        running = QUEUED[queued]
-        now = time.time()
-        with self.db.transaction() as db:
-            row = db.execute(
-                "SELECT id FROM media_files WHERE state=? ORDER BY id LIMIT 1"  # noqa: S608 - our own SQL
-                + self.db.skip_locked,
-                (queued.value,),
-            ).fetchone()
-            if row is None:
-                return None
-            fence = db.execute(
-                "UPDATE media_files SET state=?, attempts=attempts+1, node=?, fence=fence+1, "
-                "lease_until=?, cancel_requested=0, updated=? WHERE id=? RETURNING fence",
-                (running.value, self.node, now + self.lease, now, row[0]),
-            ).fetchone()
-        self._hold(int(row[0]), int(fence[0]))
-        return self.get(int(row[0]))
-
-    def _hold(self, job_id: int, fence: int) -> None:
-        with self._lock:
-            self._held[job_id] = fence
-
-    def forget(self, job_id: int) -> None:
-        """This node no longer works on the job (it ended, or its hold was lost)."""
-        with self._lock:
-            self._held.pop(job_id, None)
-
-    def held(self) -> dict[int, int]:
-        """The jobs this node holds now, with their fences."""
-        with self._lock:
-            return dict(self._held)
-
-    def renew(self, job_id: int) -> bool:
-        """Extend this node's lease on a job it holds; True if a cancel was asked for it.
-        `LeaseLost` if the job is no longer this node's under its fence."""
-        fence = self._fence(job_id)
-        now = time.time()
-        with self.db.transaction() as db:
-            row = db.execute(
-                "UPDATE media_files SET lease_until=? WHERE id=? AND node=? AND fence=? "  # noqa: S608 - our own SQL
-                f"AND state IN ({', '.join('?' * len(_RUNNING_VALUES))}) "
-                "RETURNING cancel_requested",
-                (now + self.lease, job_id, self.node, fence, *_RUNNING_VALUES),
-            ).fetchone()
-        if row is None:
-            self.forget(job_id)
-            raise LeaseLost(f"job {job_id} is no longer {self.node}'s (fence {fence})")
-        return bool(row[0])
-
-    def _fence(self, job_id: int) -> int:
-        with self._lock:
-            fence = self._held.get(job_id)
-        if fence is None:
-            raise LeaseLost(f"job {job_id} is not held by {self.node}")
-        return fence
-
-    def lapsed(self, running: JobState) -> list[int]:
-        """Jobs in `running` whose holder's lease is over (or that name no holder),
-        not held by this node: for `adopt`."""
-        rows = self.db.rows(
-            "SELECT id FROM media_files WHERE state=? AND (lease_until IS NULL OR lease_until<?) "
-            "ORDER BY id LIMIT 100",
-            (running.value, time.time()),
-        )
-        mine = self.held()
-        return [int(r[0]) for r in rows if int(r[0]) not in mine]
-
-    def mine(self, running: JobState) -> list[int]:
-        """Jobs in `running` that name this node (or no node: a store from before
-        leases) as holder: what this node's last incarnation was doing."""
-        rows = self.db.rows(
-            "SELECT id FROM media_files WHERE state=? AND (node=? OR node IS NULL) ORDER BY id",
-            (running.value, self.node),
-        )
-        mine = self.held()
-        return [int(r[0]) for r in rows if int(r[0]) not in mine]
-
-    def adopt(self, job_id: int, *, own: bool = False) -> Job | None:
-        """Take over a running job whose holder's lease lapsed (or, `own`, that this
-        node's last incarnation held): a new fence, this node's lease. None if it is
-        not running, or (not `own`) its lease is not over after all."""
-        now = time.time()
-        with self.db.transaction() as db:
-            row = db.execute(
-                "SELECT state, node, lease_until FROM media_files WHERE id=?"  # noqa: S608 - our own SQL
-                + self.db.for_update,
-                (job_id,),
-            ).fetchone()
-            if row is None or row[0] not in _RUNNING_VALUES:
-                return None
-            if not own and row[2] is not None and row[2] >= now:
-                return None
-            if own and row[1] not in (None, self.node):
-                return None
-            fence = db.execute(
-                "UPDATE media_files SET node=?, fence=fence+1, lease_until=?, updated=? "
-                "WHERE id=? RETURNING fence",
-                (self.node, now + self.lease, now, job_id),
-            ).fetchone()
-        self._hold(job_id, int(fence[0]))
-        return self.get(job_id)
-
-    def request_cancel(self, job_id: int) -> str | None:
-        """Ask whichever node holds a running job to cancel it (it sees the request
-        at its next renewal); the holder's name, or None if the job is not running."""
-        with self.db.transaction() as db:
-            row = db.execute(
-                "UPDATE media_files SET cancel_requested=1 WHERE id=? "  # noqa: S608 - our own SQL
-                f"AND state IN ({', '.join('?' * len(_RUNNING_VALUES))}) RETURNING node",
-                (job_id, *_RUNNING_VALUES),
-            ).fetchone()
-        return None if row is None else str(row[0])
-
     # -- moving jobs -----------------------------------------------------------------
 
     def _move_in(
@@ -396,6 +283,7 @@ class Library:
             fence = self._held.get(job_id)
         running = row[0] in _RUNNING_VALUES
         if fence is not None and (not running or row[2] != self.node or row[3] != fence):
+            self._lose(job_id)
             raise LeaseLost(f"job {job_id} is no longer {self.node}'s (fence {fence})")
         if fence is None and running:
             raise LeaseLost(f"job {job_id} is held by node {row[2]}")
@@ -407,7 +295,7 @@ class Library:
         cols = ", ".join(f"{k}=?" for k in sets)
         db.execute(
             f"UPDATE media_files SET state=?, updated=?{', ' if cols else ''}{cols} WHERE id=?",  # noqa: S608
-            (target.value, time.time(), *sets.values(), job_id),
+            (target.value, self._clock(), *sets.values(), job_id),
         )
         return target
 
@@ -467,38 +355,11 @@ class Library:
         with self.db.transaction() as db:
             changed = db.execute(
                 f"UPDATE media_files SET {cols}, updated=? WHERE id=?{fenced} RETURNING id",  # noqa: S608
-                (*sets.values(), time.time(), job_id, *args),
+                (*sets.values(), self._clock(), job_id, *args),
             ).fetchone()
         if fence and changed is None:
-            self.forget(job_id)
+            self._lose(job_id)
             raise LeaseLost(f"job {job_id} is no longer {self.node}'s (fence {fence})")
-
-    @contextlib.contextmanager
-    def commit_guard(self, job_id: int) -> Iterator[CommitGuard]:
-        """`with library.commit_guard(id) as guard:` one transaction with the job's row
-        locked after checking this node still holds it under its fence (`LeaseLost`
-        before the block runs otherwise). The commit's file swap runs inside the
-        block and `guard.done(...)` records it in the same transaction; an error in
-        the block rolls back, and the row is as it was."""
-        with self.db.transaction() as db:
-            row = db.execute(
-                "SELECT state, node, fence FROM media_files WHERE id=?" + self.db.for_update,  # noqa: S608 - our own SQL
-                (job_id,),
-            ).fetchone()
-            fence = self._fence(job_id)
-            if (
-                row is None
-                or row[0] not in _RUNNING_VALUES
-                or (row[1], row[2])
-                != (
-                    self.node,
-                    fence,
-                )
-            ):
-                self.forget(job_id)
-                raise LeaseLost(f"job {job_id} is no longer {self.node}'s (fence {fence})")
-            yield CommitGuard(self, db, job_id)
-        self.forget(job_id)
 
     # -- requests ----------------------------------------------------------------------
 
@@ -570,22 +431,11 @@ class Library:
                 (
                     job_transition(state, JobEvent.CANCEL).value,
                     stage_of(QUEUED[state]),
-                    time.time(),
+                    self._clock(),
                     job_id,
                 ),
             )
             return True
-
-
-class CommitGuard:
-    """The transaction of `Library.commit_guard`: `done(**fields)` records the commit."""
-
-    def __init__(self, library: Library, db: Any, job_id: int) -> None:
-        self._library, self._db, self._job = library, db, job_id
-
-    def done(self, **fields: Any) -> JobState:
-        sets = {**self._library._stored(fields), "attempts": 0, "pgid": None}
-        return self._library._move_in(self._db, self._job, JobEvent.DONE, sets)
 
 
 def _states_from(state: JobState) -> list[JobState]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipecast.actors.cluster import LeaseLost
+from pipecast.actors.cluster import HoldStatistics, LeaseLost
 from pipecast.actors.runtime import (
     POKE,
     CancelItem,
@@ -29,6 +29,7 @@ from pipecast.actors.runtime import (
     Registry,
     Reply,
     Stage,
+    StageStatistics,
     StoreError,
     TimerDue,
     WorkItem,
@@ -39,9 +40,16 @@ from ._config import EncodeSettings, MediaPolicy
 from ._job_states import RESOURCE_ERRNOS, RUNNING, JobState, MediaFailure, stage_of
 from ._library import Library
 
-__all__ = ["LibraryRequest", "MediaStage", "as_media_failure"]
+__all__ = ["LibraryRequest", "MediaStage", "MediaStageStatistics", "as_media_failure"]
 
 log = logging.getLogger("pipecast.media")
+
+
+@dataclass(frozen=True, slots=True)
+class MediaStageStatistics(StageStatistics):
+    """A media stage's part of `stats`: the stage's counts, and its holds on jobs."""
+
+    holds: HoldStatistics | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +182,16 @@ class MediaStage(Stage):
         self._item_over(item)
         self._publish(None)
         self._kick()
+
+    def statistics(self) -> StageStatistics:
+        base = super().statistics()
+        return MediaStageStatistics(
+            base.steps,
+            base.items_ended,
+            base.busy_seconds,
+            base.mean_step_ms,
+            self.library.statistics(self.queued_state),
+        )
 
     def on_end(self, error: str | None) -> None:
         try:

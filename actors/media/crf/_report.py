@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipecast.actors.cluster import HoldStatistics
 from pipecast.actors.runtime import StageStatistics
 
 from ._probe_book import ProbeRecord
@@ -166,6 +167,7 @@ class CrfSearchStatistics(StageStatistics):
     probes_per_search: float | None
     sample_encodes_per_search: float | None
     cache_hit_ratio: float | None
+    holds: HoldStatistics | None = None  # the stage's holds on jobs (a media stage's)
 
 
 @dataclass(slots=True)
@@ -212,4 +214,5 @@ class SearchTotals:
             probes_per_search=round(self.probes / n, 3) if n else None,
             sample_encodes_per_search=round(self.sample_encodes / n, 3) if n else None,
             cache_hit_ratio=round(self.cache_hits / looked_up, 3) if looked_up else None,
+            holds=getattr(stage, "holds", None),
         )

@@ -1,0 +1,21 @@
+"""What a node's holds on jobs did: the figures `stats` and `bench cluster` read. Pure data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["HoldStatistics"]
+
+
+@dataclass(frozen=True, slots=True)
+class HoldStatistics:
+    node: str
+    engine: str
+    lease: float
+    held: int  # jobs this node holds now
+    claimed: int  # since start
+    renewed: int
+    adopted: int  # holds of other nodes taken over after their leases lapsed
+    lost: int  # writes refused because another node had taken the job over
+    claim_p50_ms: float | None  # the claim's transaction, latest 1000 claims
+    claim_p99_ms: float | None
