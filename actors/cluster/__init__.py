@@ -1,47 +1,33 @@
-"""pipecast.actors.cluster: many nodes, one library: claiming work with leases.
+"""pipecast.actors.cluster: many nodes, one library.
 
-`Claims` is the contract (`_claims.py`): a job is claimed by one node at a
-time, under a lease it renews and an attempt number that fences every later
-step; `SqliteClaims` keeps it for one node, `PostgresClaims` for a cluster
-(`open_claims("sqlite:///..." | "postgresql://...")`). `Database` is the SQL
-surface the media library is written against, on either engine.
+`Database` is the SQL surface the media library is written against, on the
+node's own SQLite file or on a PostgreSQL database that several nodes share
+(`open_database`). The rules of holding a job (a claim, a fence, a lease,
+take-overs) live with the library (`pipecast.actors.media.Library`); here
+are their reference model (`HoldsModel`, pure), the error a refused holder
+gets (`LeaseLost`), what a node's holds did (`HoldStatistics`) and the path
+table of shared storage (`PathMap`).
 """
 
-from ._claims import (
-    Claim,
-    Claims,
-    ClaimsStatistics,
-    ClaimState,
-    JobRecord,
-    LeaseLost,
-    StoreError,
-)
+from pipecast.actors.runtime import StoreError
+
 from ._db import Database, PostgresDatabase, SqliteDatabase, Tx, open_database
-from ._holds import HoldStatistics
-from ._model import ClaimsModel, ModelJob
+from ._holds import HoldStatistics, LeaseLost
+from ._model import HoldsModel, ModelJob, Outcome
 from ._paths import PathMap, Unmapped
-from ._sql import SCHEMA_VERSION, PostgresClaims, SqliteClaims, open_claims
 
 __all__ = [
-    "SCHEMA_VERSION",
-    "Claim",
-    "ClaimState",
-    "Claims",
-    "ClaimsModel",
-    "ClaimsStatistics",
     "Database",
     "HoldStatistics",
-    "JobRecord",
+    "HoldsModel",
     "LeaseLost",
     "ModelJob",
+    "Outcome",
     "PathMap",
-    "PostgresClaims",
     "PostgresDatabase",
-    "SqliteClaims",
     "SqliteDatabase",
     "StoreError",
     "Tx",
     "Unmapped",
-    "open_claims",
     "open_database",
 ]

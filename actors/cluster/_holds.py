@@ -1,10 +1,16 @@
-"""What a node's holds on jobs did: the figures `stats` and `bench cluster` read. Pure data."""
+"""A hold lost, and what a node's holds did (the figures `stats` and `bench cluster` read)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["HoldStatistics"]
+from pipecast.transport import PipecastError
+
+__all__ = ["HoldStatistics", "LeaseLost"]
+
+
+class LeaseLost(PipecastError):
+    """The job is no longer this node's: another node took it over (its fence moved)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,104 +1,106 @@
-"""The claims rules as plain Python: the reference every engine is checked against. Pure.
+"""The rules of holds as plain Python: the reference the library is checked against. Pure.
 
-`ClaimsModel` keeps the contract of `_claims.py` in memory, with no engine,
-thread or clock (the caller passes `now`). A property test drives a model and
-a real engine with the same random steps, from several nodes, and requires
-the same answers and the same jobs after every step: whatever the SQL does,
-it must do this.
+`HoldsModel` keeps, in memory and with no engine, thread or clock (the caller
+passes `now`), what the library's holds promise: a queued job is claimed by
+one node under a new fence and a lease; a holder's writes land only while
+the row still carries its node and fence (the clock does not decide); a hold
+whose lease is over may be taken over by any node under a new fence; each
+node believes it holds the jobs it claimed or took over until a write of its
+own is refused or the job ends. A property test drives this model and two
+real library nodes on one database with the same random steps and requires
+the same answers and the same rows after every step.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import enum
+from dataclasses import dataclass, field
 
-from ._claims import ClaimState
+__all__ = ["HoldsModel", "ModelJob", "Outcome"]
 
-__all__ = ["ClaimsModel", "ModelJob"]
+
+class Outcome(enum.Enum):
+    OK = "ok"
+    LOST = "lost"  # LeaseLost: the writer does not (or no longer) hold the job
+    INVALID = "invalid"  # the job's state refuses the event
+    NONE = "none"  # nothing to claim, or nothing to take over
 
 
 @dataclass(slots=True)
 class ModelJob:
-    stage: str
-    state: ClaimState = ClaimState.QUEUED
+    state: str = "queued"  # queued, running, done
     node: str | None = None
-    attempt: int = 0
+    fence: int = 0
     lease_until: float | None = None
-    result: dict[str, Any] | None = None
-    error: str | None = None
 
 
-class ClaimsModel:
-    """See module docstring. Jobs are numbered from 1, in enqueue order."""
+@dataclass(slots=True)
+class HoldsModel:
+    """See module docstring. Jobs are numbered from 1, in the order they were added."""
 
-    def __init__(self) -> None:
-        self.jobs: dict[int, ModelJob] = {}
-        self.paused: set[str] = set()
+    lease: float
+    jobs: dict[int, ModelJob] = field(default_factory=dict)
+    beliefs: dict[str, dict[int, int]] = field(default_factory=dict)  # node -> job -> fence
 
-    def enqueue(self, stage: str, count: int) -> list[int]:
-        ids = [len(self.jobs) + 1 + i for i in range(count)]
-        for job in ids:
-            self.jobs[job] = ModelJob(stage)
-        return ids
+    def add(self) -> int:
+        job = len(self.jobs) + 1
+        self.jobs[job] = ModelJob()
+        return job
 
-    def claim(self, stage: str, node: str, now: float, lease: float) -> tuple[int, int] | None:
-        """(job, attempt) of the oldest queued job of `stage`, now `node`'s; or None."""
-        if stage in self.paused:
-            return None
+    def _believes(self, node: str) -> dict[int, int]:
+        return self.beliefs.setdefault(node, {})
+
+    def take(self, node: str, now: float) -> int | None:
         for job, rec in self.jobs.items():
-            if rec.stage == stage and rec.state is ClaimState.QUEUED:
-                rec.state, rec.node, rec.lease_until = ClaimState.CLAIMED, node, now + lease
-                rec.attempt += 1
-                return job, rec.attempt
+            if rec.state == "queued":
+                rec.state, rec.node, rec.lease_until = "running", node, now + self.lease
+                rec.fence += 1
+                self._believes(node)[job] = rec.fence
+                return job
         return None
 
-    def holds(self, job: int, node: str, attempt: int, now: float) -> bool:
-        """The fencing check: still this claim's, its lease not over."""
-        rec = self.jobs.get(job)
-        return (
-            rec is not None
-            and rec.state is ClaimState.CLAIMED
-            and rec.node == node
-            and rec.attempt == attempt
-            and rec.lease_until is not None
-            and rec.lease_until >= now
-        )
-
-    def renew(self, job: int, node: str, attempt: int, now: float, lease: float) -> bool:
-        if not self.holds(job, node, attempt, now):
-            return False
-        self.jobs[job].lease_until = now + lease
-        return True
-
-    def finish(self, job: int, node: str, attempt: int, now: float, result: dict[str, Any]) -> bool:
-        if not self.holds(job, node, attempt, now):
-            return False
+    def _holds(self, node: str, job: int) -> Outcome:
+        """Whether `node`'s write to `job` lands; a refused belief is dropped."""
+        fence = self._believes(node).get(job)
         rec = self.jobs[job]
-        rec.state, rec.lease_until, rec.result = ClaimState.DONE, None, result
-        return True
+        if fence is None:
+            return Outcome.LOST if rec.state == "running" else Outcome.INVALID
+        if rec.state == "running" and (rec.node, rec.fence) == (node, fence):
+            return Outcome.OK
+        del self._believes(node)[job]
+        return Outcome.LOST
 
-    def fail(self, job: int, node: str, attempt: int, now: float, error: str) -> bool:
-        if not self.holds(job, node, attempt, now):
-            return False
+    def renew(self, node: str, job: int, now: float) -> Outcome:
+        if job not in self._believes(node):
+            return Outcome.LOST
+        verdict = self._holds(node, job)
+        if verdict is Outcome.OK:
+            self.jobs[job].lease_until = now + self.lease
+        return verdict
+
+    def done(self, node: str, job: int) -> Outcome:
+        verdict = self._holds(node, job)
+        if verdict is Outcome.OK:
+            rec = self.jobs[job]
+            rec.state, rec.lease_until = "done", None
+            del self._believes(node)[job]
+        return verdict
+
+    def lapsed(self, node: str, now: float) -> list[int]:
+        mine = self._believes(node)
+        return [
+            job
+            for job, rec in self.jobs.items()
+            if rec.state == "running"
+            and (rec.lease_until is None or rec.lease_until < now)
+            and job not in mine
+        ]
+
+    def adopt(self, node: str, job: int, now: float) -> Outcome:
         rec = self.jobs[job]
-        rec.state, rec.lease_until, rec.error = ClaimState.FAILED, None, error
-        return True
-
-    def expire(self, now: float) -> int:
-        n = 0
-        for rec in self.jobs.values():
-            if (
-                rec.state is ClaimState.CLAIMED
-                and rec.lease_until is not None
-                and rec.lease_until < now
-            ):
-                rec.state, rec.lease_until = ClaimState.QUEUED, None
-                n += 1
-        return n
-
-    def retry(self, job: int) -> bool:
-        rec = self.jobs.get(job)
-        if rec is None or rec.state is not ClaimState.FAILED:
-            return False
-        rec.state, rec.error = ClaimState.QUEUED, None
-        return True
+        if rec.state != "running" or (rec.lease_until is not None and rec.lease_until >= now):
+            return Outcome.NONE
+        rec.node, rec.lease_until = node, now + self.lease
+        rec.fence += 1
+        self._believes(node)[job] = rec.fence
+        return Outcome.OK

@@ -1,5 +1,5 @@
-"""Both engines for the claims contract: SQLite in a temp folder, PostgreSQL in a
-throwaway cluster (one per session, a fresh database per test)."""
+"""Both engines: the node's SQLite file in a temp folder, and a fresh database of a
+throwaway PostgreSQL cluster (one per session)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from pipecast.actors.cluster import PostgresClaims, SqliteClaims, open_claims
+from pipecast.actors import Store
+from pipecast.actors.cluster import PostgresDatabase, SqliteDatabase, open_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'claims.db'}"
-    return request.getfixturevalue("postgres").fresh_database()
-
-
-@pytest.fixture
-def claims(store_url: str) -> Iterator[SqliteClaims | PostgresClaims]:
-    store = open_claims(store_url)
-    yield store
+def database(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[SqliteDatabase | PostgresDatabase]:
+    store = Store(tmp_path / "s.db")
+    url = "" if request.param == "sqlite" else request.getfixturevalue("postgres").fresh_database()
+    db = open_database(url, store)
+    yield db
+    if isinstance(db, PostgresDatabase):
+        db.close()
     store.close()
