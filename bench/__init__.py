@@ -2,6 +2,7 @@
 
 from ._ab_av1 import AbAv1Search
 from ._bus import BusBenchResult, run_bus_bench
+from ._cluster import ClusterBenchResult, ClusterRun, run_cluster_bench
 from ._crf import CrfBenchResult, run_crf_bench
 from ._crf_strategy import StrategyRow, run_crf_strategy_bench
 from ._network import NetworkBenchResult, run_network_bench
@@ -15,6 +16,8 @@ from ._web import WebBenchResult, run_web_bench
 __all__ = [
     "AbAv1Search",
     "BusBenchResult",
+    "ClusterBenchResult",
+    "ClusterRun",
     "CrfBenchResult",
     "NetworkBenchResult",
     "PipelineBenchResult",
@@ -25,6 +28,7 @@ __all__ = [
     "WatchersBenchResult",
     "WebBenchResult",
     "run_bus_bench",
+    "run_cluster_bench",
     "run_crf_bench",
     "run_crf_strategy_bench",
     "run_network_bench",

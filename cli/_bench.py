@@ -482,3 +482,45 @@ def bench_relay(
         f"  p99 {r.raw_p99_ms:.1f} ms, {r.raw_cores:.2f} cores, {r.raw_cpu_us:.0f} us per delivery"
     )
     click.echo(f"  subscribers not exact at the end: {r.unrecovered}")
+
+
+@bench.command("cluster", epilog=EXIT_CODES)
+@click.option("--clips", type=click.IntRange(1, 50), default=6, show_default=True)
+@click.option("--seconds", type=click.FloatRange(1, 60), default=2.0, show_default=True)
+@click.option(
+    "--size", default="320x240", show_default=True, callback=_frame_size, help="WIDTHxHEIGHT"
+)
+@click.option("--preset", type=click.IntRange(0, 13), default=10, show_default=True)
+@click.option(
+    "--lease",
+    type=click.FloatRange(1, 60),
+    default=3.0,
+    show_default=True,
+    help="the lease of the take-over measurement",
+)
+@click.option("--json", "as_json", is_flag=True, help="emit one JSON object")
+def bench_cluster(
+    clips: int, seconds: float, size: str, preset: int, lease: float, as_json: bool
+) -> None:
+    """A library encoded by 1, 2 and 3 nodes on one PostgreSQL: jobs per minute, CPU per
+    node, claim latency, and the time from a lapsed lease to another node's take-over."""
+    from pipecast.bench import run_cluster_bench  # noqa: PLC0415
+
+    r = run_cluster_bench(clips, seconds, size, preset, lease=lease)
+    if as_json:
+        click.echo(json.dumps(r.as_dict()))
+        return
+    click.echo(
+        f"{r.clips} clips of {r.seconds_per_clip:g} s at {r.size}, libsvtav1 preset {r.preset}; "
+        "the nodes share this machine's cores"
+    )
+    click.echo(f"  ffmpeg directly, one after another  {r.raw_seconds:8.2f} s")
+    for run in r.runs:
+        click.echo(
+            f"  {run.nodes} node(s)  {run.seconds:8.2f} s  {run.jobs_per_minute:7.2f} jobs/min  "
+            f"ratio {run.ratio:.3f}  jobs by node {list(run.jobs_by_node)}  "
+            f"CPU s by node {list(run.node_cpu_seconds)}  "
+            f"claim p99 {run.claim_p99_ms:.2f} ms ({run.claims} claims)"
+        )
+    took = ", ".join(f"{s:.2f}" for s in r.reclaim_seconds)
+    click.echo(f"  lease {r.lease:g} s: its end to another node's take-over: {took} s")
