@@ -108,6 +108,7 @@ CONTROL_OPS = frozenset(
         "job",
         "retry",
         "cancel",
+        "nodes",
         "publish",
         "presence.join",
         "presence.heartbeat",
@@ -327,7 +328,7 @@ class ControlServer(SocketActor, Supervised):
             ref.tell(StageCommand(op, cid, self._reply_to(routing, cid)))
         elif op == "enqueue":
             self._enqueue(routing, cid, args)
-        elif op in ("jobs", "job", "retry", "cancel"):
+        elif op in ("jobs", "job", "retry", "cancel", "nodes"):
             ref = self._stage_ref(self.stage_names[0] if self.stage_names else None)
             ref.tell(library_request(op, args, cid, self._reply_to(routing, cid)))
         elif op == "publish":

@@ -242,6 +242,7 @@ class Node:
         self.authenticator: NodeAuthenticator | None = None
         self.roots: tuple[str, ...] = ()  # the library roots, resolved at start
         self.database: Database | None = None  # the library's (media stages only)
+        self.library: Library | None = None
 
     def start(self, timeout: float = 10.0) -> Node:
         """Bring the node up; raises `BindError` (nothing left running) on a busy endpoint,
@@ -359,6 +360,7 @@ class Node:
                     "control": self.control_endpoint,
                 },
             )
+            self._register()
         except BaseException:
             self.stop()
             raise
@@ -369,6 +371,24 @@ class Node:
             self.control_endpoint,
         )
         return self
+
+    def _register(self) -> None:
+        """Say in the library's store where this node is and what it runs, so the other
+        nodes of a cluster (and `pipecast nodes`, `--node NAME`) find it."""
+        if self.library is None:
+            return
+        assert self.bridge is not None
+        public = self.security.keys.public if self.security is not None else None
+        self.library.register(
+            {
+                "status": self.bridge.status_endpoint,
+                "sync": self.bridge.sync_endpoint,
+                "control": self.control_endpoint,
+            },
+            public,
+            [s.name for s in self.config.stages],
+        )
+        self.library.release()  # the start-up thread's connection
 
     def _secure(self) -> None:
         """CURVE on every socket, with the data directory's keys (made if missing), and
@@ -405,8 +425,9 @@ class Node:
             return {}
         work = Path(cfg.media.work_dir) if cfg.media.work_dir else cfg.data_dir / "work"
         self.database = open_database(cfg.store_url, self.store)
+        self.library = Library(self.database, cfg.name, cfg.lease, cfg.paths)
         return {
-            "library": Library(self.database, cfg.name, cfg.lease, cfg.paths),
+            "library": self.library,
             "policy": replace(cfg.media, roots=self.roots),
             "settings": cfg.encode,
             "work_dir": work,
@@ -468,6 +489,7 @@ class Node:
         if isinstance(self.database, PostgresDatabase):
             self.database.close()
         self.database = None
+        self.library = None
         if self.store is not None:
             self.store.close()
             self.store = None

@@ -203,9 +203,9 @@ def _reclaim_once(folder: Path, url: str, clip: Path, lease: float, t: int) -> f
 
 
 def run_cluster_bench(
-    clips: int = 6,
-    seconds: float = 2.0,
-    size: str = "320x240",
+    clips: int = 8,
+    seconds: float = 3.0,
+    size: str = "640x360",
     preset: int = 10,
     nodes: tuple[int, ...] = (1, 2, 3),
     lease: float = 3.0,

@@ -485,10 +485,10 @@ def bench_relay(
 
 
 @bench.command("cluster", epilog=EXIT_CODES)
-@click.option("--clips", type=click.IntRange(1, 50), default=6, show_default=True)
-@click.option("--seconds", type=click.FloatRange(1, 60), default=2.0, show_default=True)
+@click.option("--clips", type=click.IntRange(1, 50), default=8, show_default=True)
+@click.option("--seconds", type=click.FloatRange(1, 60), default=3.0, show_default=True)
 @click.option(
-    "--size", default="320x240", show_default=True, callback=_frame_size, help="WIDTHxHEIGHT"
+    "--size", default="640x360", show_default=True, callback=_frame_size, help="WIDTHxHEIGHT"
 )
 @click.option("--preset", type=click.IntRange(0, 13), default=10, show_default=True)
 @click.option(

@@ -11,6 +11,7 @@ the command's (main) thread and blocks at most the `--timeout` per call.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
@@ -25,6 +26,7 @@ import click
 
 from pipecast.transport import (
     KEYS_DIR,
+    OWNER_KEY,
     ClientSecurity,
     ControlClient,
     ErrorType,
@@ -37,7 +39,7 @@ from pipecast.transport import (
 
 from ._errors import CliError, UnreachableError, UsageError
 
-__all__ = ["Endpoints", "RemotePresence", "call", "client_options", "emit"]
+__all__ = ["Endpoints", "RemotePresence", "call", "client_options", "emit", "on_node"]
 
 log = logging.getLogger("pipecast.cli")
 
@@ -187,6 +189,26 @@ def call(ep: Endpoints, op: str, **args: Any) -> Any:
                 f"{exc} (prompts are accepted again at {when}, in {left:.1f} s)"
             ) from None
         raise CliError(str(exc)) from None
+
+
+def on_node(ep: Endpoints, name: str) -> Endpoints:
+    """The endpoints of the cluster's node `name`, found through the node `ep` names (its
+    `nodes` op), with the same client key (yours: it must be allowed on that node too).
+    `UsageError` (exit 2) if the cluster has no node of that name."""
+    known = {n["name"]: n for n in call(ep, "nodes")["nodes"]}
+    node = known.get(name)
+    if node is None:
+        raise UsageError(
+            f"no node {name!r} in this library's store (known: {', '.join(known) or 'none'})"
+        )
+    return dataclasses.replace(
+        ep,
+        control=node["control"],
+        status=node["status"],
+        sync=node["sync"],
+        key=ep.key or ep.data_dir / KEYS_DIR / f"{OWNER_KEY}.key_secret",
+        node_key=node["public_key"],
+    )
 
 
 def emit(result: Any, as_json: bool) -> None:

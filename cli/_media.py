@@ -1,7 +1,8 @@
-"""`pipecast enqueue`, `jobs`, `retry`, `cancel`: the media library from the command line."""
+"""`pipecast enqueue`, `jobs`, `retry`, `cancel`, `nodes`: the media library, from a shell."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,27 @@ def jobs(ep: Endpoints, job_id: int | None, state: str | None, limit: int, as_js
         elif job["output_path"]:
             pct = 100 * job["output_size"] / job["size"] if job["size"] else 0
             why = f" -> {job['output_path']} ({pct:.0f} %)"
+        elif job.get("lease_until") is not None and job.get("node"):
+            why = f" (on {job['node']})"
         click.echo(f"{job['id']:>6} {job['state']:<14} {job['path']}{why}")
+
+
+@main.command(epilog=EXIT_CODES)
+@client_options
+@click.option("--json", "as_json", is_flag=True)
+def nodes(ep: Endpoints, as_json: bool) -> None:
+    """The nodes that share this node's library: where each is reached, what it runs,
+    when it was last seen, and how many jobs it holds now."""
+    result = call(ep, "nodes")
+    if as_json:
+        emit(result, True)
+        return
+    now = time.time()
+    for n in result["nodes"]:
+        click.echo(
+            f"{n['name']:<16} seen {max(0.0, now - n['seen']):6.1f} s ago  holds {n['held']:>3}  "
+            f"{','.join(n['stages']):<24} control {n['control']}"
+        )
 
 
 @main.command(epilog=EXIT_CODES)
@@ -137,6 +158,9 @@ def cancel(ep: Endpoints, job_id: int, as_json: bool) -> None:
     result = call(ep, "cancel", id=job_id)
     if as_json:
         emit(result, True)
+        return
+    if result.get("cancelled") == "requested":
+        click.echo(f"job {job_id}: cancel asked of node {result['node']}, which holds it")
         return
     where = f" (it was running in {result['stage']})" if "stage" in result else ""
     click.echo(f"job {job_id} cancelled{where}")

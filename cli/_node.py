@@ -24,7 +24,7 @@ from pipecast.transport import (
 )
 
 from ._app import main
-from ._client import Endpoints, RemotePresence, call, client_options, emit
+from ._client import Endpoints, RemotePresence, call, client_options, emit, on_node
 from ._config_cli import node_config, node_options
 from ._errors import EXIT_CODES, INTERRUPTED, BindFailed, CliError, UnreachableError, UsageError
 from ._logging import setup_logging
@@ -211,8 +211,18 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
 def _stage_command(op: str, doc: str) -> Any:
     @client_options
     @click.argument("stage")
+    @click.option(
+        "--node",
+        "node_name",
+        default=None,
+        help="the node of the cluster whose stage this is (found through the node asked)",
+    )
     @click.option("--json", "as_json", is_flag=True)
-    def command(ep: Endpoints, stage: str, as_json: bool, suspend: bool = False) -> None:
+    def command(
+        ep: Endpoints, stage: str, node_name: str | None, as_json: bool, suspend: bool = False
+    ) -> None:
+        if node_name is not None:
+            ep = on_node(ep, node_name)
         result = call(ep, "suspend" if suspend else op, stage=stage)
         if as_json:
             emit(result, True)

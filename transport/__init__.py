@@ -40,6 +40,7 @@ from ._handshakes import (
 from ._hub import SubscriberHub
 from ._keys import (
     KEYS_DIR,
+    OWNER_KEY,
     AllowList,
     Grant,
     KeyFileError,
@@ -125,6 +126,7 @@ __all__ = [
     "MAX_BATCH",
     "MAX_BATCH_BYTES",
     "NODE_TOPIC",
+    "OWNER_KEY",
     "PROTOCOL_VERSION",
     "TRACE",
     "WATCH_OPS",

@@ -58,6 +58,7 @@ WATCH_OPS = frozenset(
         "stats",
         "jobs",
         "job",
+        "nodes",
         "networks",
         "invocations",
         "runs",

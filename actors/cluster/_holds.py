@@ -19,8 +19,8 @@ class HoldStatistics:
     engine: str
     lease: float
     held: int  # jobs this node holds now
-    claimed: int  # since start
-    renewed: int
+    claimed: int  # since start (by the stage asked, or in all)
+    renewed: int  # renewed, adopted, lost: the node's, all stages together
     adopted: int  # holds of other nodes taken over after their leases lapsed
     lost: int  # writes refused because another node had taken the job over
     claim_p50_ms: float | None  # the claim's transaction, latest 1000 claims

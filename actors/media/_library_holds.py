@@ -39,7 +39,8 @@ class LibraryHolds:
         self._lock = threading.Lock()
         # what this node's holds did (telemetry: `statistics`)
         self._claim_seconds: dict[JobState, deque[float]] = {}
-        self._claimed = self._renewed = self._adopted = self._lost = 0
+        self._claimed: dict[JobState, int] = {}
+        self._renewed = self._adopted = self._lost = 0
 
     # the rest of the library, which a hold's writes go through
     def get(self, job_id: int) -> Job | None:
@@ -74,7 +75,7 @@ class LibraryHolds:
             ).fetchone()
         elapsed = time.perf_counter() - t0
         with self._lock:
-            self._claimed += 1
+            self._claimed[queued] = self._claimed.get(queued, 0) + 1
             self._claim_seconds.setdefault(queued, deque(maxlen=1000)).append(elapsed)
         self._hold(int(row[0]), int(fence[0]))
         return self.get(int(row[0]))
@@ -89,14 +90,16 @@ class LibraryHolds:
         with self._lock:
             if queued is None:
                 samples = sorted(s for d in self._claim_seconds.values() for s in d)
+                claimed = sum(self._claimed.values())
             else:
                 samples = sorted(self._claim_seconds.get(queued, ()))
+                claimed = self._claimed.get(queued, 0)
             return HoldStatistics(
                 node=self.node,
                 engine=self.db.engine,
                 lease=self.lease,
                 held=len(self._held),
-                claimed=self._claimed,
+                claimed=claimed,
                 renewed=self._renewed,
                 adopted=self._adopted,
                 lost=self._lost,

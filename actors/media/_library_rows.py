@@ -83,6 +83,19 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE media_files ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0",
         "CREATE INDEX IF NOT EXISTS media_by_lease ON media_files (state, lease_until)",
     ),
+    # the nodes of a cluster: where each is reached, what it runs, when it was last seen
+    3: (
+        """CREATE TABLE IF NOT EXISTS cluster_nodes (
+            name TEXT PRIMARY KEY,
+            status TEXT NOT NULL,
+            sync TEXT NOT NULL,
+            control TEXT NOT NULL,
+            public_key TEXT,
+            stages TEXT NOT NULL,
+            started {real} NOT NULL,
+            seen {real} NOT NULL
+        )""",
+    ),
 }
 FIELDS = (
     "id, path, state, size, mtime_ns, digest, probe, crf, output_path, output_size, encode, "

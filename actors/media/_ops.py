@@ -1,6 +1,6 @@
 """The control ops of the media library: validation, and the request each makes. Pure.
 
-`jobs` {state?, limit?}, `retry` {ids | code}, `cancel` {id} go to the
+`jobs` {state?, limit?}, `job` {id}, `retry` {ids | code}, `cancel` {id}, `nodes` go to the
 pipeline's first stage as a `LibraryRequest`; it answers from the library
 (and hands a cancel of a running job to the stage running it).
 """
@@ -29,6 +29,8 @@ def library_request(op: str, args: Mapping[str, Any], cid: str, reply: Reply) ->
         if type(limit) is not int or not 1 <= limit <= 100_000:
             raise BadRequest("limit must be an int from 1 to 100,000")
         return LibraryRequest(op, {"state": state, "limit": limit}, cid, reply)
+    if op == "nodes":
+        return LibraryRequest(op, {}, cid, reply)
     if op == "retry":
         ids, code = args.get("ids"), args.get("code")
         if (ids is None) == (code is None):

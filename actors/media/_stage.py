@@ -146,12 +146,16 @@ class MediaStage(Stage):
                     self._cancel(CancelItem(item.id, None, lambda _result: None))
             if now - self._swept >= min(5.0, self.library.lease / 3):
                 self._swept = now
+                self.library.seen()
                 self._take_over_lapsed()
                 self._counts = None
                 if self.queue_counts() != self._shown:
                     self._publish(None)
                 if self.current is None:
                     self._kick()
+            elif self.current is None and self.library.db.engine != "sqlite":
+                # other nodes queue work too, and say nothing: look every tick when idle
+                self._kick()
         except StoreError as exc:
             self._last_error = f"{type(exc).__name__}: {exc}"
             log.error("%s: cannot keep the holds: %s", self.actor_name, exc)
@@ -329,6 +333,8 @@ class MediaStage(Stage):
             self._after_library_change(req.cid)
         elif req.op == "cancel":
             self._cancel_job(req)
+        elif req.op == "nodes":
+            req.reply({"nodes": self.library.nodes()})
         else:
             req.reply(BadRequest(f"unknown library request {req.op!r}"))
 

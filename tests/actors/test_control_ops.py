@@ -108,6 +108,7 @@ def _calls(clip: Path) -> list[tuple[str, dict[str, Any]]]:
         ("toggle", {"stage": "analyze"}),  # paused again: the job below stays queued
         ("enqueue", {"paths": [str(clip)]}),
         ("jobs", {}),
+        ("nodes", {}),
         ("job", {"id": 1}),
         ("cancel", {"id": 1}),
         ("retry", {"ids": [1]}),

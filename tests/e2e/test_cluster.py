@@ -11,10 +11,12 @@ commit), and no temp file of ours is left.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import re
 import signal
+import subprocess
 import textwrap
 import threading
 from collections.abc import Iterator
@@ -24,8 +26,8 @@ import pytest
 
 from pipecast.actors import make_clip
 from pipecast.actors.media import inspect_media
-from pipecast.testing import NodeProcess, PostgresServer, wait_for
-from pipecast.transport import ControlClient, RemoteError
+from pipecast.testing import PIPECAST, NodeProcess, PostgresServer, wait_for
+from pipecast.transport import KEYS_DIR, ControlClient, RemoteError, read_keypair
 
 ALL = ("analyze", "crf", "encode")
 
@@ -337,4 +339,45 @@ def test_postgresql_restarted_mid_run_the_nodes_reconnect_and_finish(
     assert all(len(v) == 1 for v in cluster.commits().values())
     assert_final(originals)
     assert all(sha(p) != d for p, d in originals.items())
+    assert wait_for(lambda: cluster.ours() == [], 30, 0.1), cluster.ours()
+
+
+def test_another_nodes_stage_is_paused_by_name_and_its_job_cancelled_from_here(
+    cluster: Cluster,
+) -> None:
+    (clip,) = clips(cluster, 1, seconds=10, size="640x480")
+    original = sha(clip)
+    a = cluster.start("a", ("analyze", "crf"))
+    cluster.start("b", ("encode",), preset=4)
+    here, there = cluster.nodes["a"], cluster.nodes["b"]
+    # b lets a's owner steer it too: --node uses your key, on the node you name
+    owner = read_keypair(here.data_dir / KEYS_DIR / "owner.key").public
+    allowed = subprocess.run(  # our own command
+        [PIPECAST, "keys", "allow", "--data-dir", str(there.data_dir), "a-owner", "--role",
+         "operate", "--", owner],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert allowed.returncode == 0, allowed.stderr
+    listed = here.run("nodes", "--json")
+    assert listed.returncode == 0, listed.stderr
+    nodes = {n["name"]: n for n in json.loads(listed.stdout)["nodes"]}
+    assert (sorted(nodes), nodes["b"]["stages"], nodes["b"]["control"]) == (
+        ["a", "b"],
+        ["encode"],
+        there.control,
+    )
+    paused = here.run("pause", "encode", "--node", "b", "--json")
+    assert paused.returncode == 0, paused.stderr
+    assert json.loads(paused.stdout)["status"] == "paused"
+    assert here.run("pause", "encode", "--node", "nobody").returncode == 2
+    a.call("enqueue", paths=[str(clip)])
+    assert wait_for(lambda: cluster.jobs("a")[0]["state"] == "crf_searched", 60, 0.05)
+    assert here.run("resume", "encode", "--node", "b").returncode == 0
+    assert wait_for(lambda: cluster.jobs("a")[0]["state"] == "encoding", 60, 0.05)
+    assert a.call("cancel", id=1) == {"id": 1, "cancelled": "requested", "node": "b"}
+    assert wait_for(lambda: cluster.jobs("a")[0]["state"] == "failed", 30, 0.05)
+    job = cluster.jobs("a")[0]
+    assert (job["failure"]["category"], job["failure"]["code"]) == ("cancelled", "CANCELLED")
+    assert sha(clip) == original  # a cancel leaves the source as it was
+    assert cluster.deaths() == []
     assert wait_for(lambda: cluster.ours() == [], 30, 0.1), cluster.ours()
