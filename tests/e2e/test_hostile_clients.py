@@ -254,6 +254,8 @@ ARGS = {
     "suspend": ["stage"],
     "enqueue": ["paths", "recursive", "stage"],
     "jobs": ["state", "limit"],
+    "job": ["id"],
+    "nodes": [],
     "retry": ["ids", "code"],
     "cancel": ["id"],
     "publish": ["topic", "key", "data"],
