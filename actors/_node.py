@@ -39,7 +39,7 @@ from pipecast.transport import (
 )
 
 from ._control_server import CONTROL, ControlServer
-from .cluster import Database, PathMap, PostgresDatabase, open_database
+from .cluster import Database, PathMap, PostgresDatabase, SqliteDatabase, open_database
 from .media import (
     AnalyzeStage,
     CrfSearchStage,
@@ -180,8 +180,13 @@ class NodeConfig:
             raise BadRequest(f"a node name is 1-64 of A-Z a-z 0-9 _ . -, not {self.name[:80]!r}")
         if not 1.0 <= self.lease <= 3600.0:
             raise BadRequest(f"lease must be within 1..3600 seconds, not {self.lease}")
-        if self.store_url and not self.store_url.startswith(("postgresql://", "postgres://")):
-            raise BadRequest("store must be empty (this node's own SQLite) or postgresql://...")
+        if self.store_url and not self.store_url.startswith(
+            ("postgresql://", "postgres://", "sqlite:///")
+        ):
+            raise BadRequest(
+                "store must be left out (this node's own SQLite), sqlite:///PATH or "
+                "postgresql://..."
+            )
         names = [s.name for s in self.stages]
         if len(set(names)) != len(names):
             raise BadRequest(f"stage names must be unique: {names}")
@@ -486,7 +491,7 @@ class Node:
         if self.context is not None:
             self.context.term()
             self.context = None
-        if isinstance(self.database, PostgresDatabase):
+        if isinstance(self.database, PostgresDatabase | SqliteDatabase):
             self.database.close()
         self.database = None
         self.library = None

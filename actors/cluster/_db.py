@@ -42,6 +42,7 @@ class Tx(Protocol):
 
 class Database(Protocol):
     engine: str
+    shared: bool  # other nodes may write here too (nobody tells this one)
     for_update: str  # appended to a SELECT that locks its rows until the commit
     skip_locked: str  # ... and passes rows another transaction holds
 
@@ -81,8 +82,10 @@ class SqliteDatabase:
     for_update = ""
     skip_locked = ""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, owned: bool = False) -> None:
         self.store = store
+        self._owned = owned  # a file of its own (sqlite:///PATH): closed with it
+        self.shared = owned  # the node's own file is its alone
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         try:
@@ -109,6 +112,11 @@ class SqliteDatabase:
     def release(self) -> None:
         self.store.release()
 
+    def close(self) -> None:
+        """Close the store if it is this database's own (not the node's)."""
+        if self._owned:
+            self.store.close()
+
 
 class _Placeholders:
     """A psycopg connection that takes `?` placeholders."""
@@ -129,6 +137,7 @@ class PostgresDatabase:
     """
 
     engine = "postgresql"
+    shared = True
     for_update = " FOR UPDATE"
     skip_locked = " FOR UPDATE SKIP LOCKED"
 
@@ -217,10 +226,13 @@ class PostgresDatabase:
 def open_database(
     url: str, store: Store, timeout: float = 5.0
 ) -> SqliteDatabase | PostgresDatabase:
-    """The library's database: `""` or `sqlite:` -> the node's own store file;
-    `postgresql://...` -> that database. `StoreError` for anything else."""
-    if url in ("", "sqlite:", "sqlite://"):
+    """The library's database: `""` -> the node's own store file; `sqlite:///PATH` ->
+    that SQLite file (nodes of one machine may share it); `postgresql://...` -> that
+    database. `StoreError` for anything else, or a file that cannot be opened."""
+    if url == "":
         return SqliteDatabase(store)
+    if url.startswith("sqlite:///"):
+        return SqliteDatabase(Store(url[len("sqlite://") :], timeout), owned=True)
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresDatabase(url, timeout)
-    raise StoreError(f"a store is sqlite: (this node's own) or postgresql://..., not {url[:40]!r}")
+    raise StoreError(f"a store is sqlite:///PATH or postgresql://..., not {url[:40]!r}")

@@ -153,7 +153,7 @@ class MediaStage(Stage):
                     self._publish(None)
                 if self.current is None:
                     self._kick()
-            elif self.current is None and self.library.db.engine != "sqlite":
+            elif self.current is None and self.library.db.shared:
                 # other nodes queue work too, and say nothing: look every tick when idle
                 self._kick()
         except StoreError as exc:

@@ -48,10 +48,12 @@ class NodeSection(_Section):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = Field(
         None, description="this node's name in a shared store (and on the relay: NAME/)"
     )
-    store: Annotated[str, Field(pattern=r"^postgres(ql)?://", max_length=4096)] | None = Field(
+    store: (
+        Annotated[str, Field(pattern=r"^(postgres(ql)?://|sqlite:///)", max_length=4096)] | None
+    ) = Field(
         None,
-        description="the library's store: left out, this node's own SQLite; "
-        "postgresql://...: shared by the nodes of a cluster",
+        description="the library's store: left out, this node's own SQLite; sqlite:///PATH: "
+        "that file (nodes of one machine); postgresql://...: shared by the nodes of a cluster",
     )
     lease: Annotated[float, Field(ge=1, le=3600)] | None = Field(
         None, description="seconds a node's hold on a job lasts without a renewal"

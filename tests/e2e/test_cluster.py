@@ -383,3 +383,19 @@ def test_another_nodes_stage_is_paused_by_name_and_its_job_cancelled_from_here(
     assert sha(clip) == original  # a cancel leaves the source as it was
     assert cluster.deaths() == []
     assert wait_for(lambda: cluster.ours() == [], 30, 0.1), cluster.ours()
+
+
+def test_two_nodes_of_one_machine_share_a_library_in_one_sqlite_file(tmp_path: Path) -> None:
+    c = Cluster(tmp_path, f"sqlite:///{tmp_path / 'shared.db'}")
+    try:
+        originals = clips(c, 4, seconds=3)
+        a = c.start("a")
+        c.start("b", ("encode",))
+        a.call("enqueue", paths=[str(c.library)])
+        assert wait_for(lambda: all_encoded(c, "b", 4), 120, 0.1), c.jobs("b")
+        assert sorted(n["name"] for n in a.call("nodes")["nodes"]) == ["a", "b"]
+        assert all(len(v) == 1 for v in c.commits().values())
+        assert_final(originals)
+        assert c.deaths() == []
+    finally:
+        c.close()
