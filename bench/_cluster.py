@@ -20,17 +20,15 @@ from __future__ import annotations
 import logging
 import shutil
 import signal
-import subprocess
 import tempfile
-import textwrap
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ClusterBenchResult", "ClusterRun", "run_cluster_bench"]
+from ._figures import bench_clips
 
-_STAGES = {"all": ("analyze", "crf", "encode"), "encode": ("encode",)}
+__all__ = ["ClusterBenchResult", "ClusterRun", "run_cluster_bench"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,61 +66,6 @@ def _tree_cpu(pid: int) -> float:
     return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
-class _Cluster:
-    """Node processes of one run on one database (the bench's own I/O shell)."""
-
-    def __init__(self, root: Path, url: str, preset: int, lease: float) -> None:
-        self.root, self.url, self.preset, self.lease = root, url, preset, lease
-        self.nodes: list[Any] = []
-
-    def start(self, name: str, stages: str = "all") -> Any:
-        from pipecast.testing import NodeProcess  # noqa: PLC0415
-
-        config = self.root / f"{name}.toml"
-        tables = "".join(
-            f'[[stages]]\nname = "{"crf_search" if k == "crf" else k}"\nkind = "{k}"\n'
-            for k in _STAGES[stages]
-        )
-        config.write_text(
-            textwrap.dedent(
-                f"""
-                [node]
-                lease = {self.lease}
-                [media]
-                min_bytes = 1024
-                max_output_ratio = 10.0
-                [encode]
-                preset = {self.preset}
-                crf = 35
-                """
-            )
-            + tables
-        )
-        node = NodeProcess(
-            self.root / f"data-{name}",
-            "--config",
-            str(config),
-            "--name",
-            name,
-            "--root",
-            str(self.root),
-            env={"PIPECAST_STORE": self.url},
-        )
-        self.nodes.append(node)
-        return node
-
-    def close(self) -> None:
-        for node in self.nodes:
-            if node.proc.poll() is None:
-                node.proc.send_signal(signal.SIGCONT)
-                node.proc.terminate()
-                try:
-                    node.proc.wait(30)
-                except subprocess.TimeoutExpired:  # a node that will not stop is killed
-                    node.proc.kill()
-            node.close()
-
-
 def _wait(check: Any, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -132,12 +75,14 @@ def _wait(check: Any, timeout: float, what: str) -> None:
 
 
 def _run(root: Path, url: str, clips: list[Path], n: int, preset: int, raw: float) -> ClusterRun:
-    lib = root / "library"
-    lib.mkdir()
-    paths = [str(shutil.copy2(c, lib / c.name)) for c in clips]
-    cluster = _Cluster(root, url, preset, 60.0)
+    from pipecast.testing import ClusterNodes  # noqa: PLC0415
+
+    cluster = ClusterNodes(root, url, 60.0, replace=False, crf=35)
+    paths = [str(shutil.copy2(c, cluster.library / c.name)) for c in clips]
     try:
-        nodes = [cluster.start(f"n{i + 1}") for i in range(n)]
+        for i in range(n):
+            cluster.start(f"n{i + 1}", preset=preset)
+        nodes = list(cluster.nodes.values())
         client = nodes[0].client(30)
         cpu0 = [_tree_cpu(node.proc.pid) for node in nodes]
         t0 = time.perf_counter()
@@ -181,12 +126,13 @@ def _reclaim(root: Path, url: str, clip: Path, lease: float, tries: int) -> list
 
 
 def _reclaim_once(folder: Path, url: str, clip: Path, lease: float, t: int) -> float:
-    (folder / "library").mkdir(parents=True)
-    path = str(shutil.copy2(clip, folder / "library" / clip.name))
-    cluster = _Cluster(folder, url, 4, lease)
+    from pipecast.testing import ClusterNodes  # noqa: PLC0415
+
+    cluster = ClusterNodes(folder, url, lease, replace=False, crf=35)
+    path = str(shutil.copy2(clip, cluster.library / clip.name))
     try:
-        a = cluster.start(f"a{t}")
-        a.client(30).call("enqueue", paths=[path])
+        cluster.start(f"a{t}", preset=4).call("enqueue", paths=[path])
+        a = cluster.nodes[f"a{t}"]
 
         def job(node: Any) -> dict[str, Any]:
             found: dict[str, Any] = {j["path"]: j for j in node.client(30).call("jobs")["jobs"]}
@@ -194,7 +140,8 @@ def _reclaim_once(folder: Path, url: str, clip: Path, lease: float, t: int) -> f
 
         _wait(lambda: job(a)["state"] == "encoding", 120, "the encode did not start")
         a.proc.send_signal(signal.SIGSTOP)
-        b = cluster.start(f"b{t}", "encode")
+        cluster.start(f"b{t}", ("encode",), preset=4)
+        b = cluster.nodes[f"b{t}"]
         lease_end = float(job(b)["lease_until"])  # frozen: a renews no more
         _wait(lambda: job(b)["node"] == f"b{t}", lease * 3 + 30, "no node took the job over")
         return round(time.time() - lease_end, 3)
@@ -226,18 +173,7 @@ def run_cluster_bench(
     try:
         with tempfile.TemporaryDirectory(prefix="pipecast-bench-cluster-") as tmp:
             root = Path(tmp)
-            (root / "clips").mkdir()
-            sources = ["grain", "mandelbrot", "testsrc2"]
-            made = [
-                make_clip(
-                    root / "clips" / f"clip{i}.mkv",
-                    seconds=seconds,
-                    size=size,
-                    source=sources[i % len(sources)],
-                    crf=18,
-                )
-                for i in range(clips)
-            ]
+            made = bench_clips(root / "clips", clips, seconds, size)
             (root / "raw").mkdir()
             t0 = time.perf_counter()
             for clip in made:

@@ -1,4 +1,4 @@
-"""Small helpers the benchmarks share: pacing a load, reading a process, percentiles."""
+"""Small helpers the benchmarks share: clips, pacing a load, reading a process, percentiles."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-__all__ = ["pace", "percentile_ms", "process_cpu_seconds", "process_rss_mb"]
+__all__ = ["bench_clips", "pace", "percentile_ms", "process_cpu_seconds", "process_rss_mb"]
 
 
 def pace(start: float, i: int, rate: int) -> None:
@@ -40,3 +40,22 @@ def percentile_ms(seconds: list[float], p: float) -> float:
         return float("nan")
     ordered = sorted(seconds)
     return ordered[min(len(ordered) - 1, int(p / 100.0 * len(ordered)))] * 1000.0
+
+
+def bench_clips(folder: Path, count: int, seconds: float, size: str) -> list[Path]:
+    """`count` clips of varied content (grain, fractal, test pattern) in `folder`, made
+    with ffmpeg at a high quality so an encode has real work. Blocks for the encodes."""
+    from pipecast.actors import make_clip  # noqa: PLC0415
+
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = ["grain", "mandelbrot", "testsrc2"]
+    return [
+        make_clip(
+            folder / f"clip{i}.mkv",
+            seconds=seconds,
+            size=size,
+            source=sources[i % len(sources)],
+            crf=18,
+        )
+        for i in range(count)
+    ]

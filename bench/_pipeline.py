@@ -29,6 +29,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ._figures import bench_clips
+
 __all__ = ["PipelineBenchResult", "run_pipeline_bench"]
 
 
@@ -141,29 +143,18 @@ def run_pipeline_bench(
     order would charge the drift to one side); ratios are taken within a
     repeat, then the median over repeats.
     """
-    from pipecast.actors import EncodeSettings, make_clip  # noqa: PLC0415
+    from pipecast.actors import EncodeSettings  # noqa: PLC0415
 
     logging.getLogger("pipecast").setLevel(logging.WARNING)
     settings = EncodeSettings(crf=35)  # the product's default preset unless one is given
     if preset is not None:
         settings = EncodeSettings(preset=preset, crf=35)
-    sources = ["grain", "mandelbrot", "testsrc2"]
     raws: list[float] = []
     pipes: list[_Run] = []
     bares: list[_Run] = []
     with tempfile.TemporaryDirectory(prefix="pipecast-bench-") as tmp:
         root = Path(tmp)
-        (root / "clips").mkdir()
-        made = [
-            make_clip(
-                root / "clips" / f"clip{i}.mkv",
-                seconds=seconds,
-                size=size,
-                source=sources[i % len(sources)],
-                crf=18,
-            )
-            for i in range(clips)
-        ]
+        made = bench_clips(root / "clips", clips, seconds, size)
 
         def library(name: str) -> list[Path]:
             (root / name).mkdir()

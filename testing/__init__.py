@@ -10,6 +10,7 @@ an environment with pipecast installed can use the fixtures:
 
 `wait_for(predicate, timeout)` waits on a condition, never a fixed sleep;
 `NodeProcess` runs a node in a subprocess and the CLI against it;
+`ClusterNodes` runs several sharing one library store;
 `ChecksumStage` is a small real stage (kind `checksum` in `start_test_node`);
 `RawClient` sends raw frames to a node's sockets, as an attacker would;
 `start_test_web`, `WebClient` and `SseReader` drive the web gateway.
@@ -34,9 +35,11 @@ from ._raw import RawClient
 from ._stages import ChecksumStage
 
 __all__ = [
+    "ALL_STAGES",
     "PIPECAST",
     "TEST_STAGE_KINDS",
     "ChecksumStage",
+    "ClusterNodes",
     "Collector",
     "NodeProcess",
     "PostgresServer",
@@ -58,21 +61,30 @@ TEST_STAGE_KINDS = {**STAGE_KINDS, "checksum": ChecksumStage}
 
 
 def free_endpoint() -> str:
-    """A loopback tcp endpoint that was free a moment ago (for subprocess nodes).
+    """A loopback tcp endpoint below the kernel's ephemeral port range, free a moment ago.
 
-    Another process may take it before you bind it; in-process nodes should
-    bind "tcp://127.0.0.1:*" and read the endpoint back instead.
+    No port there is handed out by chance (not to a `tcp://127.0.0.1:*` bind, not
+    to an outgoing connection), so a node may stop and bind the same endpoint
+    again while other processes come and go; only a process that names the
+    port could take it.
     """
-    import zmq  # noqa: PLC0415 - only harnesses that start subprocess nodes need it
+    import random  # noqa: PLC0415
+    import socket  # noqa: PLC0415
 
-    ctx = zmq.Context()
-    sock = ctx.socket(zmq.PUB)
     try:
-        sock.bind(LOOPBACK)
-        return str(sock.get_string(zmq.LAST_ENDPOINT))
-    finally:
-        sock.close(linger=0)
-        ctx.term()
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    pick = random.SystemRandom()
+    for _ in range(500):
+        port = pick.randrange(max(1024, low - 12000), low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return f"tcp://127.0.0.1:{port}"
+    raise RuntimeError(f"no free loopback port below {low}")
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.01) -> bool:
@@ -181,5 +193,6 @@ def pipecast_watch(pipecast_node: Node) -> Iterator[Callable[..., Collector]]:
         c.stop()
 
 
+from ._cluster import ALL_STAGES, ClusterNodes  # noqa: E402 - it uses NodeProcess
 from ._process import PIPECAST, NodeProcess  # noqa: E402 - it uses the helpers above
 from ._web import SseEvent, SseReader, WebClient, apply_record, start_test_web  # noqa: E402

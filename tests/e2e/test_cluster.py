@@ -14,10 +14,8 @@ import hashlib
 import json
 import os
 import random
-import re
 import signal
 import subprocess
-import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,133 +24,24 @@ import pytest
 
 from pipecast.actors import make_clip
 from pipecast.actors.media import inspect_media
-from pipecast.testing import PIPECAST, NodeProcess, PostgresServer, wait_for
-from pipecast.transport import KEYS_DIR, ControlClient, RemoteError, read_keypair
-
-ALL = ("analyze", "crf", "encode")
+from pipecast.testing import PIPECAST, ClusterNodes, PostgresServer, wait_for
+from pipecast.transport import KEYS_DIR, read_keypair
 
 
 def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-class Cluster:
-    """Nodes of one test: a shared library folder, a database, a config per node."""
-
-    def __init__(self, tmp_path: Path, url: str, lease: float = 3.0) -> None:
-        self.tmp = tmp_path
-        self.url = url
-        self.lease = lease
-        self.library = tmp_path / "library"
-        self.library.mkdir()
-        self.nodes: dict[str, NodeProcess] = {}
-
-    def start(
-        self,
-        name: str,
-        stages: tuple[str, ...] = ALL,
-        preset: int = 12,
-        paths: str = "",
-        **env: str,
-    ) -> ControlClient:
-        config = self.tmp / f"{name}.toml"
-        tables = "".join(
-            f'[[stages]]\nname = "{"crf_search" if kind == "crf" else kind}"\nkind = "{kind}"\n'
-            for kind in stages
-        )
-        config.write_text(
-            textwrap.dedent(
-                f"""
-                [node]
-                lease = {self.lease}
-
-                [media]
-                replace = true
-                min_bytes = 1024
-
-                [encode]
-                preset = {preset}
-                crf = 40
-                """
-            )
-            + tables
-            + paths
-        )
-        node = NodeProcess(
-            self.tmp / f"data-{name}",
-            "--config",
-            str(config),
-            "--name",
-            name,
-            env={"PIPECAST_STORE": self.url, **env},
-        )
-        self.nodes[name] = node
-        return node.client(10)
-
-    def client(self, name: str) -> ControlClient:
-        return self.nodes[name].client(10)
-
-    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        node = self.nodes.pop(name)
-        node.proc.send_signal(sig)
-        node.proc.wait(30)
-        node.close()
-
-    def jobs(self, via: str) -> list[dict]:
-        """The shared store's jobs, read through a node; while the store is down the node
-        says so (`store_unavailable`) and this asks again."""
-        answer: list[dict] = []
-
-        def read() -> bool:
-            try:
-                answer[:] = self.client(via).call("jobs")["jobs"]
-            except RemoteError as exc:
-                if exc.wire_type != "store_unavailable":
-                    raise
-                return False
-            return True
-
-        assert wait_for(read, 60, 0.2)
-        return answer
-
-    def commits(self) -> dict[int, list[str]]:
-        """job id -> the nodes whose logs say they committed it."""
-        out: dict[int, list[str]] = {}
-        for log in self.tmp.glob("data-*-node.log"):
-            name = log.name[len("data-") : -len("-node.log")]
-            for m in re.finditer(r"job (\d+) committed to", log.read_text(errors="replace")):
-                out.setdefault(int(m.group(1)), []).append(name)
-        return out
-
-    def deaths(self) -> list[str]:
-        """Lines of the node logs that say an actor died or raised unhandled."""
-        return [
-            line
-            for log in self.tmp.glob("data-*-node.log")
-            for line in log.read_text(errors="replace").splitlines()
-            if "Unhandled exception" in line or " died (" in line
-        ]
-
-    def ours(self) -> list[str]:
-        """Our temp files in the library and in the work folders of the running nodes."""
-        folders = [self.library, *(n.data_dir / "work" for n in self.nodes.values())]
-        return [
-            p.name for f in folders if f.exists() for p in f.iterdir() if ".pipecast-" in p.name
-        ]
-
-    def close(self) -> None:
-        for name in list(self.nodes):
-            self.kill(name, signal.SIGTERM)
-
-
 @pytest.fixture
-def cluster(tmp_path: Path, postgres: PostgresServer) -> Iterator[Cluster]:
-    c = Cluster(tmp_path, postgres.fresh_database())
+def cluster(tmp_path: Path, postgres: PostgresServer) -> Iterator[ClusterNodes]:
+    c = ClusterNodes(tmp_path, postgres.fresh_database())
     yield c
     c.close()
 
 
-def clips(cluster: Cluster, n: int, seconds: int = 2, size: str = "320x240") -> dict[Path, str]:
+def clips(
+    cluster: ClusterNodes, n: int, seconds: int = 2, size: str = "320x240"
+) -> dict[Path, str]:
     out = {}
     for i in range(n):
         clip = make_clip(cluster.library / f"film{i}.mkv", seconds=seconds, size=size)
@@ -170,13 +59,13 @@ def assert_final(originals: dict[Path, str]) -> None:
             assert info.video.codec == "av1", path
 
 
-def all_encoded(cluster: Cluster, via: str, n: int) -> bool:
+def all_encoded(cluster: ClusterNodes, via: str, n: int) -> bool:
     jobs = cluster.jobs(via)
     return len(jobs) == n and all(j["state"] == "encoded" for j in jobs)
 
 
 def test_a_node_that_runs_only_encode_encodes_what_another_node_analyzed(
-    cluster: Cluster,
+    cluster: ClusterNodes,
 ) -> None:
     originals = clips(cluster, 3)
     a = cluster.start("a", ("analyze", "crf"))
@@ -192,13 +81,13 @@ def test_a_node_that_runs_only_encode_encodes_what_another_node_analyzed(
 
 
 def test_a_path_outside_the_path_table_is_refused_at_enqueue(
-    cluster: Cluster, tmp_path: Path
+    cluster: ClusterNodes, tmp_path: Path
 ) -> None:
     (tmp_path / "elsewhere").mkdir()
     outside = make_clip(tmp_path / "elsewhere" / "x.mkv", seconds=1)
     inside = make_clip(cluster.library / "in.mkv", seconds=1)
     # this node's table names the library only: a file beside it maps nowhere
-    a = cluster.start("a", paths=f'\n[paths]\n"{cluster.library}" = "/media"\n')
+    a = cluster.start("a", extra=f'\n[paths]\n"{cluster.library}" = "/media"\n')
     reply = a.call("enqueue", paths=[str(outside), str(inside)])
     assert [i["path"] for i in reply["ignored"]] == [str(outside)]
     assert "none of this node's folders in [paths]" in reply["ignored"][0]["why"]
@@ -212,7 +101,7 @@ def test_a_path_outside_the_path_table_is_refused_at_enqueue(
 
 
 def test_a_node_stopped_past_its_lease_commits_nothing_of_the_job_another_took_over(
-    cluster: Cluster,
+    cluster: ClusterNodes,
 ) -> None:
     (clip,) = clips(cluster, 1, seconds=6, size="640x480")
     original = sha(clip)
@@ -247,7 +136,7 @@ def test_a_node_stopped_past_its_lease_commits_nothing_of_the_job_another_took_o
 
 @pytest.mark.parametrize("step", ["copied", "backed_up"])
 def test_a_node_frozen_mid_commit_past_its_lease_swaps_no_file_when_it_wakes(
-    cluster: Cluster, step: str
+    cluster: ClusterNodes, step: str
 ) -> None:
     (clip,) = clips(cluster, 1)
     original = sha(clip)
@@ -276,7 +165,7 @@ def _state(pid: int) -> str:
 
 @pytest.mark.parametrize("step", ["backed_up", "placed", "recorded"])
 def test_a_node_killed_mid_commit_is_finished_or_rolled_back_by_another(
-    cluster: Cluster, step: str
+    cluster: ClusterNodes, step: str
 ) -> None:
     originals = clips(cluster, 1)
     a = cluster.start("a", PIPECAST_CRASH_AT=step)
@@ -298,7 +187,7 @@ def test_a_node_killed_mid_commit_is_finished_or_rolled_back_by_another(
 
 @pytest.mark.parametrize("names", [("a", "b"), ("a", "b", "c")])
 def test_kill_9_of_any_node_at_random_moments_loses_nothing_and_encodes_once(
-    cluster: Cluster, names: tuple[str, ...]
+    cluster: ClusterNodes, names: tuple[str, ...]
 ) -> None:
     """Two or three full nodes on one library; rounds of kill -9 of one of them at a
     moment drawn at random, then its restart. PIPECAST_FAULT_SEED /
@@ -328,7 +217,7 @@ def test_kill_9_of_any_node_at_random_moments_loses_nothing_and_encodes_once(
 
 
 def test_postgresql_restarted_mid_run_the_nodes_reconnect_and_finish(
-    cluster: Cluster, postgres: PostgresServer
+    cluster: ClusterNodes, postgres: PostgresServer
 ) -> None:
     originals = clips(cluster, 3, seconds=3)
     cluster.start("a")
@@ -345,7 +234,7 @@ def test_postgresql_restarted_mid_run_the_nodes_reconnect_and_finish(
 
 
 def test_another_nodes_stage_is_paused_by_name_and_its_job_cancelled_from_here(
-    cluster: Cluster,
+    cluster: ClusterNodes,
 ) -> None:
     (clip,) = clips(cluster, 1, seconds=10, size="640x480")
     original = sha(clip)
@@ -386,7 +275,7 @@ def test_another_nodes_stage_is_paused_by_name_and_its_job_cancelled_from_here(
 
 
 def test_two_nodes_of_one_machine_share_a_library_in_one_sqlite_file(tmp_path: Path) -> None:
-    c = Cluster(tmp_path, f"sqlite:///{tmp_path / 'shared.db'}")
+    c = ClusterNodes(tmp_path, f"sqlite:///{tmp_path / 'shared.db'}")
     try:
         originals = clips(c, 4, seconds=3)
         a = c.start("a")
