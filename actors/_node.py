@@ -187,6 +187,10 @@ class NodeConfig:
                 "store must be left out (this node's own SQLite), sqlite:///PATH or "
                 "postgresql://..."
             )
+        if self.store_url and self.name == "local":
+            # two nodes of one store under one name would each take the other's jobs
+            # for its own: a shared store needs each node named
+            raise BadRequest("a node of a shared store needs a name of its own (--name)")
         names = [s.name for s in self.stages]
         if len(set(names)) != len(names):
             raise BadRequest(f"stage names must be unique: {names}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 from dataclasses import asdict
 from typing import Any
 
@@ -62,7 +63,7 @@ def document(loaded: LoadedConfig) -> dict[str, Any]:
             "insecure": cfg.insecure,
             "batch": cfg.batch,
             "name": cfg.name,
-            **({"store": cfg.store_url} if cfg.store_url else {}),  # TOML has no null
+            **({"store": _without_password(cfg.store_url)} if cfg.store_url else {}),
             "lease": cfg.lease,
         },
         "history": asdict(cfg.history),
@@ -145,3 +146,8 @@ def as_toml(doc: dict[str, Any], where: dict[str, str]) -> str:
     for network in doc["networks"]:
         out += [f"[[networks]]  # {where['networks']}", *_lines(network, {}, ""), ""]
     return "\n".join(out)
+
+
+def _without_password(url: str) -> str:
+    """A store URL fit to print: a password in it is shown as ***."""
+    return re.sub(r"^(\w+://[^:/@]*):[^/]*@", r"\1:***@", url)  # to the host's @

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
+from pipecast.cli import UsageError
 from pipecast.cli.config import ConfigFile, as_toml, document, load_config, sources
 
 DOCS = Path(__file__).parents[3] / "docs" / "config.md"
@@ -69,3 +70,40 @@ def test_docs_config_md_documents_every_key_of_the_schema() -> None:
         if not any(f in text for f in (f"`{p}`", f"`[{p}]`", f"`[[{p}]]`"))
     ]
     assert not missing, f"docs/config.md does not document {missing}"
+
+
+def test_a_store_url_is_shown_without_its_password(tmp_path: Path) -> None:
+    path = tmp_path / "node.toml"
+    path.write_text(
+        '[node]\nname = "box1"\nstore = "postgresql://pipecast:s3cret@db.lan:5432/media"\n'
+    )
+    loaded = load_config(path)
+    assert loaded.node.store_url == "postgresql://pipecast:s3cret@db.lan:5432/media"
+    text = as_toml(document(loaded), sources(loaded, document(loaded)))
+    assert "s3cret" not in text
+    assert 'store = "postgresql://pipecast:***@db.lan:5432/media"' in text
+
+
+@pytest.mark.parametrize(
+    ("node", "why"),
+    [
+        ('store = "postgresql://h/db"', "needs a name of its own"),  # two "local"s would clash
+        ('name = "box1"\nstore = "mysql://h/db"', "should match pattern"),
+        ('name = "a b"\nstore = "postgresql://h/db"', "should match pattern"),
+        ('name = "box1"\nlease = 0.5', "greater than or equal to 1"),
+    ],
+)
+def test_a_cluster_setting_out_of_bounds_is_refused_with_the_reason(
+    tmp_path: Path, node: str, why: str
+) -> None:
+    path = tmp_path / "node.toml"
+    path.write_text(f"[node]\n{node}\n")
+    with pytest.raises(UsageError, match=why):
+        load_config(path)
+
+
+def test_a_paths_table_that_names_a_folder_twice_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "node.toml"
+    path.write_text('[paths]\n"/mnt/a" = "/media"\n"/mnt/b" = "/media"\n')
+    with pytest.raises(UsageError, match="same shared folder"):
+        load_config(path)
