@@ -388,7 +388,7 @@ class Node:
             return
         assert self.bridge is not None
         public = self.security.keys.public if self.security is not None else None
-        self.library.register(
+        self.library.registry.register(
             {
                 "status": self.bridge.status_endpoint,
                 "sync": self.bridge.sync_endpoint,

@@ -53,6 +53,7 @@ from ._job_states import (
 )
 from ._library_holds import CommitGuard, LibraryHolds
 from ._library_rows import FIELDS, MIGRATIONS, Fingerprint, Job, fingerprint, job_of
+from ._node_registry import NodeRegistry
 from ._search_history import SearchHistory
 
 __all__ = ["CommitGuard", "Fingerprint", "Job", "Library", "fingerprint"]
@@ -87,6 +88,8 @@ class Library(LibraryHolds):
         self.db.migrate("media", MIGRATIONS)
         # what earlier CRF searches left: probes, cached samples, chosen CRFs and slopes
         self.searches = SearchHistory(self.db, self.shared)
+        # where the nodes sharing this store are reached (`cluster_nodes`)
+        self.registry = NodeRegistry(self.db, node, clock)
 
     def _old_sqlite_columns(self) -> None:
         """Stores written before versioned schemas: the columns added since."""
@@ -360,59 +363,6 @@ class Library(LibraryHolds):
         if fence and changed is None:
             self._lose(job_id)
             raise LeaseLost(f"job {job_id} is no longer {self.node}'s (fence {fence})")
-
-    # -- the nodes of the cluster --------------------------------------------------------
-
-    def register(
-        self, endpoints: dict[str, str], public_key: str | None, stages: list[str]
-    ) -> None:
-        """Say in the store where this node is reached and what it runs (at start)."""
-        now = self._clock()
-        with self.db.transaction() as db:
-            db.execute(
-                "INSERT INTO cluster_nodes (name, status, sync, control, public_key, stages, "
-                "started, seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
-                "status=excluded.status, sync=excluded.sync, control=excluded.control, "
-                "public_key=excluded.public_key, stages=excluded.stages, "
-                "started=excluded.started, seen=excluded.seen",
-                (
-                    self.node,
-                    endpoints["status"],
-                    endpoints["sync"],
-                    endpoints["control"],
-                    public_key,
-                    json.dumps(stages),
-                    now,
-                    now,
-                ),
-            )
-
-    def seen(self) -> None:
-        """This node is alive (its stages' sweeps say so every few seconds)."""
-        with self.db.transaction() as db:
-            db.execute("UPDATE cluster_nodes SET seen=? WHERE name=?", (self._clock(), self.node))
-
-    def nodes(self) -> list[dict[str, Any]]:
-        """Every node the store knows, with the jobs each holds now."""
-        held = dict(
-            self.db.rows(
-                "SELECT node, COUNT(*) FROM media_files WHERE state IN "  # noqa: S608
-                f"({', '.join('?' * len(_RUNNING_VALUES))}) GROUP BY node",
-                _RUNNING_VALUES,
-            )
-        )
-        rows = self.db.rows(
-            "SELECT name, status, sync, control, public_key, stages, started, seen "
-            "FROM cluster_nodes ORDER BY name"
-        )
-        keys = ("name", "status", "sync", "control", "public_key", "stages", "started", "seen")
-        out = []
-        for row in rows:
-            node = dict(zip(keys, row, strict=True))
-            node["stages"] = json.loads(node["stages"])
-            node["held"] = int(held.get(node["name"], 0))
-            out.append(node)
-        return out
 
     # -- requests ----------------------------------------------------------------------
 

@@ -146,7 +146,7 @@ class MediaStage(Stage):
                     self._cancel(CancelItem(item.id, None, lambda _result: None))
             if now - self._swept >= min(5.0, self.library.lease / 3):
                 self._swept = now
-                self.library.seen()
+                self.library.registry.seen()
                 self._take_over_lapsed()
                 self._counts = None
                 if self.queue_counts() != self._shown:
@@ -334,7 +334,7 @@ class MediaStage(Stage):
         elif req.op == "cancel":
             self._cancel_job(req)
         elif req.op == "nodes":
-            req.reply({"nodes": self.library.nodes()})
+            req.reply({"nodes": self.library.registry.nodes()})
         else:
             req.reply(BadRequest(f"unknown library request {req.op!r}"))
 

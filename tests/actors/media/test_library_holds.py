@@ -98,7 +98,16 @@ def test_two_nodes_claiming_at_once_never_take_one_job_twice(nodes, tmp_path) ->
     }
 
 
-def test_a_node_whose_hold_was_taken_over_can_record_nothing(nodes, tmp_path, clock) -> None:
+WRITES = {
+    "done": lambda lib, job: lib.done(job, crf=30.0),
+    "journal": lambda lib, job: lib.set_fields(job, commit_step="copied"),
+    "renew": lambda lib, job: lib.renew(job),
+    "interrupt": lambda lib, job: lib.interrupt(job),
+}
+
+
+@pytest.mark.parametrize("write", sorted(WRITES))
+def test_a_node_whose_hold_was_taken_over_can_record_nothing(nodes, tmp_path, clock, write) -> None:
     n1, n2 = nodes
     job_id = analyzed(n1, tmp_path)
     assert n1.take(JobState.ANALYZED) is not None
@@ -110,16 +119,11 @@ def test_a_node_whose_hold_was_taken_over_can_record_nothing(nodes, tmp_path, cl
     assert taken is not None
     assert (taken.node, taken.fence) == ("n2", 3)
     before = n1.get(job_id)
-    for write in (
-        lambda: n1.done(job_id, crf=30.0),
-        lambda: n1.set_fields(job_id, commit_step="copied"),
-        lambda: n1.renew(job_id),
-        lambda: n1.interrupt(job_id),
-    ):
-        with pytest.raises(LeaseLost):
-            write()
-        n1._hold(job_id, 2)  # as if it still believed it held the job
+    with pytest.raises(LeaseLost):
+        WRITES[write](n1, job_id)
     assert n1.get(job_id) == before  # nothing of n1's landed
+    assert n1.held() == {}  # and n1 knows it now
+    assert n1.statistics().lost == 1
     n2.done(job_id, crf=31.0)
     assert n1.get(job_id).crf == 31.0  # type: ignore[union-attr]
 
