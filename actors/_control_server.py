@@ -17,7 +17,6 @@ the first one bound (a port of 0 stays the same port).
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import functools
 import logging
 import time
@@ -32,22 +31,15 @@ from pipecast.transport import (
     TRACE,
     WATCH_OPS,
     BadRequest,
-    BindError,
     ControlRequest,
     ErrorType,
     Limits,
     PipecastError,
-    Reset,
     Role,
     ServerSecurity,
     TooLarge,
     Unauthorized,
     UnknownOp,
-    Update,
-    apply_to_state,
-    decode_control_request,
-    encode_control_error,
-    encode_control_ok,
     expect_str,
     pack_data,
 )
@@ -64,14 +56,11 @@ from .networks import (
 from .presence import PresenceBeat, PresenceJoin, PresenceLeave, PresenceList
 from .runtime import (
     BridgeHandle,
+    ControlSocket,
     Enqueue,
     Registry,
-    SocketActor,
-    SocketReadable,
     StageCommand,
     StatisticsRequest,
-    Supervised,
-    TimerDue,
 )
 
 __all__ = ["CONTROL", "CONTROL_OPS", "ControlServer", "UnknownStage"]
@@ -127,11 +116,6 @@ class UnknownStage(PipecastError):
 
 
 @dataclass(frozen=True, slots=True)
-class _Local:
-    event: Update | Reset
-
-
-@dataclass(frozen=True, slots=True)
 class _Answer:
     routing: tuple[bytes, ...]
     cid: str
@@ -157,7 +141,7 @@ class _PendingStats:
     expected: set[str] = field(default_factory=set)
 
 
-class ControlServer(SocketActor, Supervised):
+class ControlServer(ControlSocket):
     """See module docstring. Started as the supervised child `CONTROL` of a node;
     the first incarnation resolves `ready` with the endpoint it bound."""
 
@@ -177,100 +161,37 @@ class ControlServer(SocketActor, Supervised):
         context: zmq.Context[zmq.Socket[bytes]] | None = None,
         security: ServerSecurity | None = None,
     ) -> None:
-        super().__init__(name=name, supervisor=supervisor, bridge=bridge)
-        self.context = context
-        self.security = security
+        super().__init__(
+            name=name,
+            supervisor=supervisor,
+            bridge=bridge,
+            endpoint=endpoint,
+            ready=ready,
+            limits=limits,
+            context=context,
+            security=security,
+        )
         self.networks = networks or {}
-        self.endpoint = endpoint
         self.registry = registry
         self.stage_names = stage_names
-        self.limits = limits or Limits()
         self._on_shutdown = on_shutdown
-        self._ready = ready
-        self._router: zmq.Socket[bytes] | None = None
-        self._view: dict[str, dict[str, Any]] = {}
-        self._token: int | None = None
         self._pending_stats: dict[int, _PendingStats] = {}
         self._stats_asked = 0
-        self._requests = 0
-        self._errors = 0
-        self._refused: dict[str, int] = {}  # error replies by type
 
-    # -- lifecycle (control thread) -----------------------------------------------
-
-    def on_begin(self) -> None:
-        """Bind (a restart binds the endpoint first bound) and follow the bus. A first
-        start that cannot bind resolves `ready` with the error and stops."""
-        first = not self._ready.done()
-        endpoint = self.endpoint if first else self._ready.result()
-        self.use_context(self.context)
-        try:
-            self._router = self.bind(
-                zmq.ROUTER,
-                endpoint,
-                self.security,
-                maxmsgsize=self.limits.frame_bytes,
-                sndhwm=self.limits.queued_replies,
-                rcvhwm=self.limits.queued_replies * 64,
-                router_mandatory=1,  # a reply that cannot be queued is an error we count
-            )
-        except BindError as exc:
-            self.close_sockets()
-            self._router = None
-            if not first:
-                raise
-            self._ready.set_exception(BindError(f"cannot bind the control socket: {exc}"))
-            self.stop()
-            return
-        self.serve(self._router, 0.25)
-        me = self.actor_ref
-        self._token = self.bridge.subscribe([""], lambda ev: me.tell(_Local(ev)))
-        if first:
-            self._ready.set_result(str(self._router.get_string(zmq.LAST_ENDPOINT)))
-
-    def on_end(self, error: str | None) -> None:
-        if self._token is not None:
-            with contextlib.suppress(PipecastError):
-                self.bridge.unsubscribe(self._token)
-            self._token = None
-        self.close_sockets()
-        self._router = None
-
-    # -- messages ---------------------------------------------------------------
+    # -- messages (control thread) ---------------------------------------------------
 
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, _Local):
-            apply_to_state(self._view, message.event)
-        elif isinstance(message, SocketReadable):
-            self._serve()
-        elif isinstance(message, _Answer):
+        if isinstance(message, _Answer):
             self._answer(message)
         elif isinstance(message, _StatsPart):
             self._stats_part(message)
-        elif isinstance(message, TimerDue):
-            self._expire_stats(time.monotonic())
-            self.check_handshakes()
         else:
             return super().on_receive(message)
         return None
 
-    def _serve(self) -> None:
-        router = self._router
-        if router is None:
-            return
-        for routing, body, user in self.requests(router):
-            self._requests += 1
-            cid: str | None = None
-            try:
-                req = decode_control_request(body, self.limits)
-                cid = req.cid
-                self._dispatch(tuple(routing), req, user)
-            except PipecastError as exc:
-                log.info("control request refused [cid=%s]: %s", cid, exc)
-                self._error(tuple(routing), cid, exc)
-            except Exception as exc:  # a bug: answer `internal`, keep serving
-                log.exception("control request failed [cid=%s]", cid)
-                self._error(tuple(routing), cid, PipecastError(repr(exc)))
+    def on_tick(self) -> None:
+        self._expire_stats(time.monotonic())
+        super().on_tick()
 
     def _reply_to(self, routing: tuple[bytes, ...], cid: str) -> Callable[[Any], None]:
         me = self.actor_ref
@@ -300,7 +221,7 @@ class ControlServer(SocketActor, Supervised):
         grant = self.security.allowed.lookup(user)
         return grant.name if grant is not None else "an unknown key"
 
-    def _dispatch(
+    def dispatch(
         self, routing: tuple[bytes, ...], req: ControlRequest, user: str | None = None
     ) -> None:
         op, cid, args = req.op, req.cid, req.args
@@ -313,14 +234,14 @@ class ControlServer(SocketActor, Supervised):
         if op == "ping":
             role = Role.OPERATE if self.security is None else self.security.role_of(user)
             pong = {"pong": True, "ts": time.time(), "epoch": self.bridge.epoch}
-            self._ok(routing, cid, {**pong, "role": role.value if role else None})
+            self.ok(routing, cid, {**pong, "role": role.value if role else None})
         elif op == "status":
             prefix = args.get("prefix", "")
             if type(prefix) is not str:
                 raise BadRequest("prefix must be a string")
-            view = {t: dict(kv) for t, kv in self._view.items() if t.startswith(prefix) and kv}
+            view = {t: dict(kv) for t, kv in self.view.items() if t.startswith(prefix) and kv}
             security = "curve" if self.security is not None else "insecure"
-            self._ok(
+            self.ok(
                 routing, cid, {"epoch": self.bridge.epoch, "topics": view, "security": security}
             )
         elif op in ("pause", "suspend", "resume", "toggle"):
@@ -348,9 +269,9 @@ class ControlServer(SocketActor, Supervised):
             if not self.registry.tell(INSTALLATIONS, asked):
                 raise PipecastError("the installations actor is down (see actor/installations)")
         elif op == "networks":
-            self._ok(routing, cid, networks_result(self.networks, self._view))
+            self.ok(routing, cid, networks_result(self.networks, self.view))
         elif op == "shutdown":
-            self._ok(routing, cid, {"stopping": True})
+            self.ok(routing, cid, {"stopping": True})
             self._on_shutdown()
         else:
             raise UnknownOp(f"unknown op {op!r}")
@@ -483,9 +404,9 @@ class ControlServer(SocketActor, Supervised):
 
     def _answer(self, msg: _Answer) -> None:
         if isinstance(msg.result, PipecastError):
-            self._error(msg.routing, msg.cid, msg.result)
+            self.error(msg.routing, msg.cid, msg.result)
         else:
-            self._ok(msg.routing, msg.cid, msg.result)
+            self.ok(msg.routing, msg.cid, msg.result)
 
     def _maybe_finish(self, pending: _PendingStats) -> None:
         if pending.expected <= set(pending.parts):
@@ -498,11 +419,11 @@ class ControlServer(SocketActor, Supervised):
             "errors": self._errors,
             "errors_by_type": dict(self._refused),
             "mailbox_depth": self.mailbox_depth(),
-            "topics_viewed": len(self._view),
+            "topics_viewed": len(self.view),
             "limits": self.limits.as_dict(),
             "security": self._security_statistics(),
         }
-        self._ok(pending.routing, pending.cid, pending.parts)
+        self.ok(pending.routing, pending.cid, pending.parts)
 
     def _security_statistics(self) -> dict[str, Any]:
         """The node's security at a glance: mode, keys, and this socket's handshakes."""
@@ -521,29 +442,6 @@ class ControlServer(SocketActor, Supervised):
             for part in pending.expected - set(pending.parts):
                 pending.parts[part] = {"error": "no answer within 2 s"}
             self._finish_stats(pending)
-
-    def _ok(self, routing: tuple[bytes, ...], cid: str, result: Any) -> None:
-        """Answer `result`, packed first: one that cannot be packed is an error reply."""
-        try:
-            body = encode_control_ok(cid, result)
-        except (TypeError, ValueError, OverflowError) as exc:  # msgpack's refusals
-            log.error("control reply could not be packed [cid=%s]: %r", cid, exc)
-            self._error(routing, cid, PipecastError(f"the answer could not be encoded: {exc}"))
-            return
-        self._send(routing, body)
-
-    def _error(self, routing: tuple[bytes, ...], cid: str | None, exc: PipecastError) -> None:
-        self._errors += 1
-        self._refused[exc.wire_type] = self._refused.get(exc.wire_type, 0) + 1
-        try:
-            body = encode_control_error(cid, exc.wire_type, str(exc), exc.details())
-        except (TypeError, ValueError, OverflowError):  # details that cannot be packed
-            body = encode_control_error(cid, exc.wire_type, str(exc))
-        self._send(routing, body)
-
-    def _send(self, routing: tuple[bytes, ...], body: bytes) -> None:
-        if self._router is not None and not self.answer(self._router, list(routing), body):
-            log.warning("control reply dropped: the client is gone or flooded")
 
 
 def _tell_part(me: pykka.ActorRef[Any], token: int, part: str, stats: Any) -> None:

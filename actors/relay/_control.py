@@ -24,30 +24,15 @@ from typing import Any
 import pykka
 import zmq
 
-from pipecast.actors.runtime import (
-    BridgeHandle,
-    Registry,
-    SocketActor,
-    SocketReadable,
-    Supervised,
-    TimerDue,
-)
+from pipecast.actors.runtime import BridgeHandle, ControlSocket, Registry, WireError
 from pipecast.transport import (
     NODE_TOPIC,
     BadRequest,
-    BindError,
     ControlRequest,
     Limits,
-    PipecastError,
-    Reset,
     ServerSecurity,
     Unauthorized,
     UnknownOp,
-    Update,
-    apply_to_state,
-    decode_control_request,
-    encode_control_error,
-    encode_control_ok,
 )
 
 from ._forwarder import ControlAt, ForwardRequest, forwarder_name
@@ -60,12 +45,6 @@ log = logging.getLogger("pipecast.relay")
 RELAY_OPS = frozenset(
     {"ping", "status", "presence.list", "presence.join", "presence.heartbeat", "presence.leave"}
 )
-_INTERVAL = 0.25
-
-
-@dataclass(frozen=True, slots=True)
-class _Local:
-    event: Update | Reset
 
 
 @dataclass(slots=True)
@@ -89,8 +68,11 @@ class _Answered:
     gather: _Gather | None = None
 
 
-class RelayControl(SocketActor, Supervised):
+class RelayControl(ControlSocket):
     """The relay's control ROUTER (see module docstring)."""
+
+    LOG = log
+    WHAT = "the relay's control"
 
     def __init__(
         self,
@@ -106,80 +88,36 @@ class RelayControl(SocketActor, Supervised):
         context: zmq.Context[zmq.Socket[bytes]] | None = None,
         security: ServerSecurity | None = None,
     ) -> None:
-        super().__init__(name=name, supervisor=supervisor, bridge=bridge)
-        self.endpoint = endpoint
+        super().__init__(
+            name=name,
+            supervisor=supervisor,
+            bridge=bridge,
+            endpoint=endpoint,
+            ready=ready,
+            limits=limits,
+            context=context,
+            security=security,
+        )
         self.upstreams = upstreams
         self.registry = registry
-        self.limits = limits or Limits()
-        self.context = context
-        self.security = security
-        self._ready = ready
-        self._router: zmq.Socket[bytes] | None = None
-        self._view: dict[str, dict[str, Any]] = {}
-        self._token: int | None = None
         self._routes = PresenceRoutes([(label, name) for label, name, _ in upstreams])
         self._controls: dict[str, str] = {}  # label -> the upstream's control endpoint
         self._node_controls: dict[str, str] = {}  # label -> the root node's control
-        self._requests = 0
-        self._errors = 0
-
-    def on_begin(self) -> None:
-        first = not self._ready.done()
-        endpoint = self.endpoint if first else self._ready.result()
-        self.use_context(self.context)
-        try:
-            self._router = self.bind(
-                zmq.ROUTER,
-                endpoint,
-                self.security,
-                maxmsgsize=self.limits.frame_bytes,
-                sndhwm=self.limits.queued_replies,
-                rcvhwm=self.limits.queued_replies * 64,
-            )
-        except BindError as exc:
-            self.close_sockets()
-            if not first:
-                raise
-            self._ready.set_exception(BindError(f"cannot bind the relay's control: {exc}"))
-            self.stop()
-            return
-        self.serve(self._router, _INTERVAL)
-        me = self.actor_ref
-        self._token = self.bridge.subscribe([""], lambda ev: me.tell(_Local(ev)))
-        if first:
-            self._ready.set_result(str(self._router.get_string(zmq.LAST_ENDPOINT)))
-
-    def on_end(self, error: str | None) -> None:
-        if self._token is not None:
-            try:
-                self.bridge.unsubscribe(self._token)
-            except PipecastError:
-                log.debug("the relay's bridge is gone; nothing to unsubscribe")
-            self._token = None
-        self.close_sockets()
-        self._router = None
 
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, _Local):
-            apply_to_state(self._view, message.event)
-        elif isinstance(message, SocketReadable):
-            self._serve()
-        elif isinstance(message, _Answered):
+        if isinstance(message, _Answered):
             self._answered(message)
-        elif isinstance(message, TimerDue):
-            self._tick()
-        else:
-            return super().on_receive(message)
-        return None
+            return None
+        return super().on_receive(message)
 
-    def _tick(self) -> None:
-        self.check_handshakes()
+    def on_tick(self) -> None:
+        super().on_tick()
         self._routes.expire(time.monotonic())
         # told every tick, so a restarted forwarder learns it again at once
         for label, name, _ in self.upstreams:
             topic = f"{name}/{NODE_TOPIC}" if name is not None else NODE_TOPIC
             # the mirror rewrote it: `upstream_control` is where the upstream listens
-            endpoints = (self._view.get(topic) or {}).get("endpoints") or {}
+            endpoints = (self.view.get(topic) or {}).get("endpoints") or {}
             control = endpoints.get("upstream_control")
             node_control = endpoints.get("node_control")
             if type(node_control) is str:
@@ -188,24 +126,7 @@ class RelayControl(SocketActor, Supervised):
                 self._controls[label] = control
                 self.registry.tell(forwarder_name(label), ControlAt(control))
 
-    def _serve(self) -> None:
-        router = self._router
-        if router is None:
-            return
-        for routing, body, user in self.requests(router):
-            self._requests += 1
-            cid: str | None = None
-            try:
-                req = decode_control_request(body, self.limits)
-                cid = req.cid
-                self._dispatch(tuple(routing), req, user)
-            except PipecastError as exc:
-                self._error(tuple(routing), cid, exc.wire_type, str(exc))
-            except Exception as exc:  # a bug: answer `internal`, keep serving
-                log.exception("relay control request failed [cid=%s]", cid)
-                self._error(tuple(routing), cid, "internal", repr(exc))
-
-    def _dispatch(self, routing: tuple[bytes, ...], req: ControlRequest, user: str | None) -> None:
+    def dispatch(self, routing: tuple[bytes, ...], req: ControlRequest, user: str | None) -> None:
         op, cid, args = req.op, req.cid, req.args
         role = None
         if self.security is not None:
@@ -221,7 +142,7 @@ class RelayControl(SocketActor, Supervised):
         owner = user or ""
         now = time.monotonic()
         if op == "ping":
-            self._ok(
+            self.ok(
                 routing,
                 cid,
                 {
@@ -233,19 +154,19 @@ class RelayControl(SocketActor, Supervised):
                 },
             )
         elif op == "status":
-            self._ok(routing, cid, self._status(args.get("prefix", "")))
+            self.ok(routing, cid, self._status(args.get("prefix", "")))
         elif op == "presence.list":
             topic = args.get("topic")
             if topic is not None and type(topic) is not str:
                 raise BadRequest("topic must be a string")
             names = [(label, name) for label, name, _ in self.upstreams]
-            self._ok(routing, cid, presence_list(self._view, names, topic))
+            self.ok(routing, cid, presence_list(self.view, names, topic))
         elif op == "presence.join":
             self._forward(routing, cid, self._routes.join(owner, args, now))
         elif op == "presence.heartbeat" and "watchers" in args:
             forwards, unknown = self._routes.heartbeat_many(owner, args, now)
             if not forwards:
-                self._ok(routing, cid, {"known": 0, "unknown": unknown})
+                self.ok(routing, cid, {"known": 0, "unknown": unknown})
                 return
             gather = _Gather(routing, cid, len(forwards), unknown)
             for each in forwards:
@@ -255,14 +176,14 @@ class RelayControl(SocketActor, Supervised):
             one = about(owner, args, now)
             if one is None:  # a watcher this relay does not know
                 key = "known" if op == "presence.heartbeat" else "left"
-                self._ok(routing, cid, {key: False})
+                self.ok(routing, cid, {key: False})
             else:
                 self._forward(routing, cid, one)
 
     def _status(self, prefix: Any) -> dict[str, Any]:
         if type(prefix) is not str:
             raise BadRequest("prefix must be a string")
-        topics = {t: dict(kv) for t, kv in self._view.items() if t.startswith(prefix) and kv}
+        topics = {t: dict(kv) for t, kv in self.view.items() if t.startswith(prefix) and kv}
         upstreams = [
             {
                 "label": label,
@@ -302,17 +223,15 @@ class RelayControl(SocketActor, Supervised):
             return
         if msg.ok:
             self._routes.answered(msg.forward, msg.payload)
-            self._ok(msg.routing, msg.cid, msg.payload)
+            self.ok(msg.routing, msg.cid, msg.payload)
             return
         self._routes.failed(msg.forward)
         error = msg.payload
         details = {k: v for k, v in error.items() if k not in ("type", "message")}
-        self._error(
+        self.error(
             msg.routing,
             msg.cid,
-            str(error.get("type", "internal")),
-            str(error.get("message", "")),
-            details,
+            WireError(str(error.get("type", "internal")), str(error.get("message", "")), details),
         )
 
     def _gathered(self, msg: _Answered, gather: _Gather) -> None:
@@ -328,34 +247,7 @@ class RelayControl(SocketActor, Supervised):
             gather.unknown += msg.forward.args.get("watchers", [])
         gather.waiting -= 1
         if gather.waiting == 0:
-            self._ok(gather.routing, gather.cid, {"known": gather.known, "unknown": gather.unknown})
-
-    def _ok(self, routing: tuple[bytes, ...], cid: str, result: Any) -> None:
-        try:
-            body = encode_control_ok(cid, result)
-        except Exception as exc:  # a result that cannot be packed is our bug: say so
-            self._error(routing, cid, "internal", f"the reply could not be packed: {exc!r}")
-            return
-        self._send(routing, body)
-
-    def _error(
-        self,
-        routing: tuple[bytes, ...],
-        cid: str | None,
-        wire_type: str,
-        message: str,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        self._errors += 1
-        try:
-            body = encode_control_error(cid, wire_type, message, details)
-        except Exception:
-            body = encode_control_error(cid, wire_type, message)
-        self._send(routing, body)
-
-    def _send(self, routing: tuple[bytes, ...], body: bytes) -> None:
-        if self._router is not None:
-            self.answer(self._router, list(routing), body)
+            self.ok(gather.routing, gather.cid, {"known": gather.known, "unknown": gather.unknown})
 
     def statistics(self) -> dict[str, Any]:
         stats = self._routes.statistics()

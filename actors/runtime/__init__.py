@@ -11,6 +11,7 @@ about presence, media or networks.
 
 from ._bridge import BRIDGE, Bridge, start_bridge
 from ._bridge_handle import BridgeConfig, BridgeHandle, BridgeStatistics, LocalSink, Publish
+from ._control_socket import ControlSocket, WireError
 from ._inbox import PollingInbox, SocketReadable, TimerDue
 from ._messages import ChildFailed, StatisticsRequest
 from ._polling_actor import PollingActor
@@ -43,6 +44,7 @@ __all__ = [
     "Cancelled",
     "ChildFailed",
     "ChildSpec",
+    "ControlSocket",
     "Decision",
     "Enqueue",
     "LocalSink",
@@ -68,6 +70,7 @@ __all__ = [
     "Supervisor",
     "TimerDue",
     "Velocity",
+    "WireError",
     "WorkItem",
     "begin_shutdown",
     "start_bridge",
