@@ -52,13 +52,20 @@ from ._job_states import (
     stage_of,
 )
 from ._library_holds import CommitGuard, LibraryHolds
-from ._library_rows import FIELDS, MIGRATIONS, Fingerprint, Job, fingerprint, job_of
+from ._library_rows import (
+    FIELDS,
+    MIGRATIONS,
+    RUNNING_VALUES,
+    Fingerprint,
+    Job,
+    fingerprint,
+    job_of,
+    locked_row,
+)
 from ._node_registry import NodeRegistry
 from ._search_history import SearchHistory
 
 __all__ = ["CommitGuard", "Fingerprint", "Job", "Library", "fingerprint"]
-
-_RUNNING_VALUES = tuple(s.value for s in RUNNING)
 
 
 def _encode(fields: dict[str, Any]) -> dict[str, Any]:
@@ -275,16 +282,12 @@ class Library(LibraryHolds):
     ) -> JobState:
         """One state change inside the caller's transaction, fenced if this node holds
         the job; a running job held by another node is refused."""
-        row = db.execute(
-            "SELECT state, fail_stage, node, fence FROM media_files WHERE id=?"  # noqa: S608 - our own SQL
-            + self.db.for_update,
-            (job_id,),
-        ).fetchone()
+        row = locked_row(db, self.db.for_update, "state, fail_stage, node, fence", job_id)
         if row is None:
             raise InvalidTransition(f"no job {job_id}")
         with self._lock:
             fence = self._held.get(job_id)
-        running = row[0] in _RUNNING_VALUES
+        running = row[0] in RUNNING_VALUES
         if fence is not None and (not running or row[2] != self.node or row[3] != fence):
             self._lose(job_id)
             raise LeaseLost(f"job {job_id} is no longer {self.node}'s (fence {fence})")
@@ -421,10 +424,7 @@ class Library(LibraryHolds):
     def cancel_queued(self, job_id: int) -> bool:
         """Cancel a job waiting in a queue; False if it is not waiting (running or ended)."""
         with self.db.transaction() as db:
-            row = db.execute(
-                "SELECT state FROM media_files WHERE id=?" + self.db.for_update,  # noqa: S608
-                (job_id,),
-            ).fetchone()
+            row = locked_row(db, self.db.for_update, "state", job_id)
             if row is None or JobState(row[0]) not in QUEUED:
                 return False
             state = JobState(row[0])

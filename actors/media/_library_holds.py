@@ -18,12 +18,10 @@ from typing import Any
 
 from pipecast.actors.cluster import Database, HoldStatistics, LeaseLost
 
-from ._job_states import QUEUED, RUNNING, JobEvent, JobState
-from ._library_rows import Job
+from ._job_states import QUEUED, JobEvent, JobState
+from ._library_rows import IN_RUNNING, RUNNING_VALUES, Job, locked_row
 
 __all__ = ["CommitGuard", "LibraryHolds"]
-
-_RUNNING_VALUES = tuple(s.value for s in RUNNING)
 
 
 class LibraryHolds:
@@ -125,9 +123,9 @@ class LibraryHolds:
         with self.db.transaction() as db:
             row = db.execute(
                 "UPDATE media_files SET lease_until=? WHERE id=? AND node=? AND fence=? "  # noqa: S608 - our own SQL
-                f"AND state IN ({', '.join('?' * len(_RUNNING_VALUES))}) "
+                f"AND state IN ({', '.join('?' * len(RUNNING_VALUES))}) "
                 "RETURNING cancel_requested",
-                (now + self.lease, job_id, self.node, fence, *_RUNNING_VALUES),
+                (now + self.lease, job_id, self.node, fence, *RUNNING_VALUES),
             ).fetchone()
         if row is None:
             self._lose(job_id)
@@ -175,12 +173,8 @@ class LibraryHolds:
         not running, or (not `own`) its lease is not over after all."""
         now = self._clock()
         with self.db.transaction() as db:
-            row = db.execute(
-                "SELECT state, node, lease_until FROM media_files WHERE id=?"  # noqa: S608 - our own SQL
-                + self.db.for_update,
-                (job_id,),
-            ).fetchone()
-            if row is None or row[0] not in _RUNNING_VALUES:
+            row = locked_row(db, self.db.for_update, "state, node, lease_until", job_id)
+            if row is None or row[0] not in RUNNING_VALUES:
                 return None
             if not own and row[2] is not None and row[2] >= now:
                 return None
@@ -201,9 +195,9 @@ class LibraryHolds:
         at its next renewal); the holder's name, or None if the job is not running."""
         with self.db.transaction() as db:
             row = db.execute(
-                "UPDATE media_files SET cancel_requested=1 WHERE id=? "  # noqa: S608 - our own SQL
-                f"AND state IN ({', '.join('?' * len(_RUNNING_VALUES))}) RETURNING node",
-                (job_id, *_RUNNING_VALUES),
+                f"UPDATE media_files SET cancel_requested=1 WHERE id=? AND {IN_RUNNING} "  # noqa: S608
+                "RETURNING node",
+                (job_id, *RUNNING_VALUES),
             ).fetchone()
         return None if row is None else str(row[0])
 
@@ -215,14 +209,11 @@ class LibraryHolds:
         block and `guard.done(...)` records it in the same transaction; an error in
         the block rolls back, and the row is as it was."""
         with self.db.transaction() as db:
-            row = db.execute(
-                "SELECT state, node, fence FROM media_files WHERE id=?" + self.db.for_update,  # noqa: S608 - our own SQL
-                (job_id,),
-            ).fetchone()
+            row = locked_row(db, self.db.for_update, "state, node, fence", job_id)
             fence = self._fence(job_id)
             if (
                 row is None
-                or row[0] not in _RUNNING_VALUES
+                or row[0] not in RUNNING_VALUES
                 or (row[1], row[2])
                 != (
                     self.node,

@@ -16,9 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._job_states import JobState
+from ._job_states import RUNNING, JobState
 
-__all__ = ["FIELDS", "MIGRATIONS", "Fingerprint", "Job", "fingerprint", "job_of"]
+__all__ = [
+    "FIELDS",
+    "IN_RUNNING",
+    "MIGRATIONS",
+    "RUNNING_VALUES",
+    "Fingerprint",
+    "Job",
+    "fingerprint",
+    "job_of",
+    "locked_row",
+]
 # name "media" in schema_versions; `{id}` and `{real}` are the engine's types
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -97,6 +107,9 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         )""",
     ),
 }
+# the running states (a job some node holds), and a WHERE clause that names them
+RUNNING_VALUES = tuple(s.value for s in RUNNING)
+IN_RUNNING = f"state IN ({', '.join('?' * len(RUNNING_VALUES))})"
 FIELDS = (
     "id, path, state, size, mtime_ns, digest, probe, crf, output_path, output_size, encode, "
     "skip_reason, fail_stage, fail_category, fail_code, fail_message, attempts, commit_plan, "
@@ -214,3 +227,13 @@ def job_of(r: tuple[Any, ...]) -> Job:
         loads(r[10]), r[11], failure, r[16], loads(r[17]), r[18], r[19], r[20], r[21],
         loads(r[22]), r[23], r[24], r[25], int(r[26] or 0), r[27],
     )  # fmt: skip
+
+
+def locked_row(db: Any, for_update: str, columns: str, job_id: int) -> tuple[Any, ...] | None:
+    """`columns` of job `job_id`, its row locked until the caller's transaction ends
+    (`for_update`: the engine's `Database.for_update`); None if there is no such job."""
+    row: tuple[Any, ...] | None = db.execute(
+        f"SELECT {columns} FROM media_files WHERE id=?{for_update}",  # noqa: S608 - ours only
+        (job_id,),
+    ).fetchone()
+    return row

@@ -15,11 +15,9 @@ from typing import Any
 
 from pipecast.actors.cluster import Database
 
-from ._job_states import RUNNING
+from ._library_rows import IN_RUNNING, RUNNING_VALUES
 
 __all__ = ["NodeRegistry"]
-
-_RUNNING_VALUES = tuple(s.value for s in RUNNING)
 
 
 class NodeRegistry:
@@ -61,9 +59,8 @@ class NodeRegistry:
         """Every node the store knows, with the jobs each holds now."""
         held = dict(
             self.db.rows(
-                "SELECT node, COUNT(*) FROM media_files WHERE state IN "  # noqa: S608
-                f"({', '.join('?' * len(_RUNNING_VALUES))}) GROUP BY node",
-                _RUNNING_VALUES,
+                f"SELECT node, COUNT(*) FROM media_files WHERE {IN_RUNNING} GROUP BY node",  # noqa: S608
+                RUNNING_VALUES,
             )
         )
         rows = self.db.rows(
