@@ -34,7 +34,6 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from pipecast.actors.cluster import LeaseLost
 from pipecast.transport import PipecastError
 
 from ._commit_plan import Action, CommitPlan, Facts, recovery
@@ -104,7 +103,7 @@ def commit(
             fsync_dir(directory)
             _crash_point("placed")
             record(held)
-    except (OSError, LeaseLost, PipecastError) as exc:
+    except (OSError, PipecastError) as exc:  # a lost hold (LeaseLost) among them
         if placed:
             raise PlacedNotRecorded(f"{plan.final} is in place, not recorded: {exc}") from exc
         _remove_ours(plan)

@@ -94,8 +94,8 @@ class EncodeStage(MediaStage):
 
     def _keep_holds(self) -> None:
         super()._keep_holds()
-        if self.current is None and self._swept == self._last_cleanup_sweep:
-            return
+        if self._swept == self._last_cleanup_sweep:
+            return  # once per sweep, not at every tick of an encode
         self._last_cleanup_sweep = self._swept
         try:
             self._finish_cleanups()
