@@ -48,6 +48,7 @@ __all__ = [
     "SseReader",
     "WebClient",
     "apply_record",
+    "browser_watchers",
     "find_postgres",
     "free_endpoint",
     "start_test_node",
@@ -195,4 +196,11 @@ def pipecast_watch(pipecast_node: Node) -> Iterator[Callable[..., Collector]]:
 
 from ._cluster import ALL_STAGES, ClusterNodes  # noqa: E402 - it uses NodeProcess
 from ._process import PIPECAST, NodeProcess  # noqa: E402 - it uses the helpers above
-from ._web import SseEvent, SseReader, WebClient, apply_record, start_test_web  # noqa: E402
+from ._web import (  # noqa: E402
+    SseEvent,
+    SseReader,
+    WebClient,
+    apply_record,
+    browser_watchers,
+    start_test_web,
+)

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pipecast.actors import Node
-from pipecast.transport import ClientSecurity
+from pipecast.transport import ClientSecurity, ControlClient
 from pipecast.web import (
     GatewayConfig,
     WebServer,
@@ -31,7 +31,14 @@ from pipecast.web import (
     parse_http,
 )
 
-__all__ = ["SseEvent", "SseReader", "WebClient", "apply_record", "start_test_web"]
+__all__ = [
+    "SseEvent",
+    "SseReader",
+    "WebClient",
+    "apply_record",
+    "browser_watchers",
+    "start_test_web",
+]
 
 
 def start_test_web(
@@ -241,3 +248,15 @@ def apply_record(state: dict[str, dict[str, Any]], rec: dict[str, Any]) -> None:
                 state[topic] = dict(kv)
             else:
                 state.pop(topic, None)
+
+
+def browser_watchers(client: ControlClient) -> int:
+    """How many watchers the node `client` asks counts as open browser pages (the
+    gateway joins each page with `client: browser` in its meta)."""
+    listed = client.call("presence.list")
+    return sum(
+        1
+        for entry in listed.values()
+        for meta in entry["watchers"].values()
+        if meta.get("client") == "browser"
+    )

@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from pipecast.testing import PIPECAST, NodeProcess, WebClient, free_endpoint, wait_for
+from pipecast.testing import (
+    PIPECAST,
+    NodeProcess,
+    WebClient,
+    browser_watchers,
+    free_endpoint,
+    wait_for,
+)
 from pipecast.transport import (
     ClientSecurity,
     ControlClient,
@@ -324,13 +331,7 @@ def test_a_web_gateway_on_a_relay_keeps_its_pages_counted_at_the_node(chain) -> 
     page = None
 
     def browsers() -> int:
-        listed = node.client().call("presence.list")
-        return sum(
-            1
-            for entry in listed.values()
-            for m in entry["watchers"].values()
-            if m.get("client") == "browser"
-        )
+        return browser_watchers(node.client())
 
     try:
         page = WebClient(server.base, server.web.access.token).stream()

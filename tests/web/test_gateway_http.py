@@ -11,6 +11,7 @@ from pipecast.actors import Node, NodeConfig, StageConfig
 from pipecast.testing import (
     TEST_STAGE_KINDS,
     WebClient,
+    browser_watchers,
     free_endpoint,
     start_test_node,
     start_test_web,
@@ -239,13 +240,7 @@ def test_each_open_stream_is_a_watcher_in_presence(node, web) -> None:
     a, b = client.stream(), client.stream()
 
     def browsers() -> int:
-        listed = node.client().call("presence.list")
-        return sum(
-            1
-            for entry in listed.values()
-            for m in entry["watchers"].values()
-            if m.get("client") == "browser"
-        )
+        return browser_watchers(node.client())
 
     try:
         assert wait_for(lambda: browsers() == 2, 10)
